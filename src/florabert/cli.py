@@ -1,0 +1,129 @@
+"""The `florabert` command line: each command parses options and calls one library function."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from florabert.errors import FloraBertError
+
+app = typer.Typer(
+    name="florabert",
+    help="Predict tissue-specific plant gene expression from promoter DNA (FloraBERT).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console(stderr=True)
+
+
+class Feature(str, Enum):
+    gene = "gene"
+    mRNA = "mRNA"
+    transcript = "transcript"
+
+
+class Edge(str, Enum):
+    drop = "drop"
+    pad = "pad"
+
+
+@app.command()
+def promoters(
+    genome: Path = typer.Option(..., "--genome", help="Genome FASTA (plain, .gz or bgzip)."),
+    annotation: Path = typer.Option(..., "--annotation", help="GFF3 or GTF (plain or .gz)."),
+    out: Path = typer.Option(..., "--out", help="Output: .parquet, .tsv or .fa (by extension)."),
+    species: str = typer.Option(None, help="Species label stored in every row [default: FASTA name]."),
+    upstream: int = typer.Option(1000, min=0, help="Bases 5' of the TSS."),
+    downstream: int = typer.Option(0, min=0, help="Bases from the TSS on (into the transcript)."),
+    feature: Feature = typer.Option(Feature.gene, help="TSS from the gene start, or from one chosen "
+                                    "mRNA/transcript per gene (canonical tag, else longest)."),
+    biotype: str = typer.Option("protein_coding", help="Keep genes of this biotype ('all' keeps every gene)."),
+    id_attribute: str = typer.Option(None, help="Attribute holding the gene id [default: gene_id, "
+                                     "locus_tag, or ID without its gene:/gene- prefix]."),
+    edge: Edge = typer.Option(Edge.drop, help="Windows running off a sequence end: drop, or pad with N."),
+    clip_neighbors: bool = typer.Option(False, "--clip-neighbors", help="Cut each window where it runs "
+                                        "into another gene (FloraBERT's option)."),
+) -> None:
+    """Extract TSS-anchored promoters (one row per gene) from a genome and its annotation."""
+    from florabert.genome.promoters import extract_promoters, write_promoters
+
+    result = extract_promoters(genome, annotation, species=species, upstream=upstream,
+                               downstream=downstream, feature=feature.value, biotype=biotype,
+                               id_attribute=id_attribute, edge=edge.value, clip_neighbors=clip_neighbors)
+    write_promoters(result.table, out)
+    for w in result.warnings:
+        console.print(f"[yellow]warning:[/] {w}", highlight=False)
+    _print_summary([result.summary()], out)
+
+
+def _print_summary(summaries: list[dict], out: Path) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"promoters -> {out}", title_justify="left")
+    for col in ("species", "genes read", "written", "dropped", "identical sequences"):
+        table.add_column(col, justify="left" if col in ("species", "dropped") else "right")
+    for s in summaries:
+        dropped = ", ".join(f"{k} {v}" for k, v in s["dropped"].items() if v) or "-"
+        table.add_row(s["species"], f"{s['genes_read']:,}", f"{s['written']:,}", dropped,
+                      f"{s['duplicate_sequences']:,}")
+    Console().print(table)
+
+
+@app.command()
+def corpus(
+    manifest: Path = typer.Option(..., "--manifest", help="YAML listing genomes (species, fasta, annotation)."),
+    out: Path = typer.Option(..., "--out", help="Output directory for Parquet shards + manifest.json."),
+    workers: int = typer.Option(0, help="Parallel processes [default: number of cores]."),
+    cache: Path = typer.Option(None, help="Download cache [default: OUT/downloads]."),
+    upstream: int = typer.Option(1000, min=0),
+    downstream: int = typer.Option(0, min=0),
+    biotype: str = typer.Option("protein_coding"),
+    edge: Edge = typer.Option(Edge.drop),
+    clip_neighbors: bool = typer.Option(False, "--clip-neighbors"),
+    dedup: bool = typer.Option(False, "--dedup", help="Drop promoters whose sequence already occurs "
+                               "anywhere earlier in the corpus."),
+    shard_rows: int = typer.Option(50_000, help="Rows per Parquet shard."),
+) -> None:
+    """Build a multi-species promoter corpus (Parquet shards) from a genome manifest."""
+    from florabert.genome.corpus import build_corpus
+
+    info = build_corpus(manifest, out, workers=workers or None, cache=cache, upstream=upstream,
+                        downstream=downstream, biotype=biotype, edge=edge.value,
+                        clip_neighbors=clip_neighbors, dedup=dedup, shard_rows=shard_rows,
+                        log=lambda msg: console.print(msg, highlight=False))
+    _print_summary(info["species"], out)
+    if dedup:
+        console.print(f"dropped {info['cross_duplicates_dropped']:,} duplicate sequences across the corpus")
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("demo_out"), "--out", help="Output directory."),
+    quick: bool = typer.Option(False, "--quick", help="A smaller, faster run."),
+    force: bool = typer.Option(False, "--force", help="Redo finished stages."),
+) -> None:
+    """Run the pipeline on the bundled real genomes (A. thaliana chr1, A. arenosa chr1-2)."""
+    from florabert.demo import run_demo
+
+    run_demo(out, quick=quick, force=force, console=console)
+
+
+def main() -> None:
+    """Console-script entry point: user errors become one line on stderr and exit code 1."""
+    try:
+        app()
+    except FloraBertError as exc:
+        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        console.print("[bold red]interrupted[/]")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

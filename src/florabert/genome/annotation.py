@@ -1,0 +1,325 @@
+"""GFF3/GTF -> gene table.
+
+This is the one place where the 1-based, inclusive GFF/GTF coordinates are converted: every
+``start``/``end`` leaving this module is 0-based half-open (``start = gff_start - 1``, ``end = gff_end``).
+
+Gene ids (``id_attribute=None``): GTF -> ``gene_id``; GFF3 -> the first of ``gene_id`` (Ensembl Plants),
+``locus_tag`` (RefSeq/EMBL, e.g. the AGI code AT1G01010), ``ID`` with a leading ``gene:`` (Ensembl) or
+``gene-`` (RefSeq) removed (MaizeGDB ids are plain ``ID``), then ``Name``. With these defaults the GFF3
+and GTF of one RefSeq/Ensembl release give the same ids.
+
+Transcript choice (``feature="mRNA"|"transcript"``), one per gene: a transcript tagged canonical
+(``Ensembl_canonical``, ``MANE Select``, ``canonical``) if there is one, else the longest genomic span,
+ties broken by the most upstream TSS, then by transcript id.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote
+
+from florabert.errors import InputError
+from florabert.io import open_binary, reading_errors
+
+FEATURES = ("gene", "mRNA", "transcript")
+
+# Feature types (column 3) that are genes in the GFF3 dialects we meet (SO terms + Ensembl's).
+_GENE_TYPES = {"gene", "pseudogene", "ncRNA_gene", "protein_coding_gene", "transposable_element_gene",
+               "miRNA_gene", "rRNA_gene", "tRNA_gene", "snoRNA_gene", "snRNA_gene", "lncRNA_gene"}
+# Biotype implied by the type itself when no attribute says it.
+_TYPE_BIOTYPE = {"protein_coding_gene": "protein_coding", "pseudogene": "pseudogene",
+                 "ncRNA_gene": "ncRNA", "transposable_element_gene": "transposable_element"}
+_BIOTYPE_KEYS = ("gene_biotype", "biotype", "gene_type")
+# Child types of a gene that are parts, not transcripts.
+_PART_TYPES = {"exon", "CDS", "five_prime_UTR", "three_prime_UTR", "intron", "start_codon",
+               "stop_codon", "UTR", "5UTR", "3UTR", "Selenocysteine"}
+_CANONICAL_TAGS = ("Ensembl_canonical", "MANE Select", "MANE_Select", "canonical")
+_GTF_ATTR = re.compile(r'\s*([^\s;"]+)\s+(?:"([^"]*)"|([^;\s]+))\s*;?')
+
+
+@dataclass(frozen=True, slots=True)
+class Gene:
+    """One gene. ``start``/``end``: 0-based half-open on the + strand; ``tss``: 0-based position of the
+    first transcribed base (``start`` on +, ``end - 1`` on -) of the gene or of its chosen transcript."""
+
+    gene_id: str
+    chrom: str
+    start: int
+    end: int
+    strand: str
+    tss: int
+    biotype: str | None = None
+    transcript_id: str | None = None
+
+
+@dataclass
+class Annotation:
+    """Result of :func:`read_annotation`."""
+
+    path: str
+    format: str  # "gff3" | "gtf"
+    genes: list[Gene]  # kept genes, in file order
+    # Every gene-like interval of the file (any biotype), per chromosome: (start, end, gene_id), used to
+    # clip promoter windows at neighbouring genes.
+    intervals: dict[str, list[tuple[int, int, str]]] = field(default_factory=dict)
+    n_read: int = 0  # gene features read
+    dropped: Counter = field(default_factory=Counter)
+    warnings: list[str] = field(default_factory=list)
+
+
+def detect_format(path: str | Path) -> str:
+    """'gtf' or 'gff3', from the file name, else from the first data row's attribute syntax."""
+    name = Path(path).name.lower().removesuffix(".gz").removesuffix(".bgz")
+    if name.endswith(".gtf"):
+        return "gtf"
+    if name.endswith((".gff", ".gff3")):
+        return "gff3"
+    with open_binary(path) as fh, reading_errors(path):
+        for raw in fh:
+            if raw.startswith(b"#") or not raw.strip():
+                continue
+            cols = raw.rstrip(b"\r\n").split(b"\t")
+            if len(cols) == 9:
+                return "gtf" if re.match(rb'\s*\S+\s+"', cols[8]) else "gff3"
+            break
+    raise InputError(path, "cannot tell GFF3 from GTF: name it .gff3/.gff/.gtf (optionally .gz)")
+
+
+def _parse_gff3_attrs(text: str) -> dict[str, str]:
+    attrs = {}
+    for item in text.split(";"):
+        key, sep, value = item.partition("=")
+        if sep:
+            key = key.strip()
+            attrs[key] = unquote(value) if "%" in value else value
+    return attrs
+
+
+def _parse_gtf_attrs(text: str) -> dict[str, str]:
+    attrs: dict[str, str] = {}
+    for m in _GTF_ATTR.finditer(text):
+        key, value = m.group(1), m.group(2) if m.group(2) is not None else m.group(3)
+        if key == "tag" and "tag" in attrs:  # GTF repeats `tag`; keep them all
+            attrs["tag"] += "," + value
+        else:
+            attrs.setdefault(key, value)
+    return attrs
+
+
+def _gene_id(attrs: dict[str, str], id_attribute: str | None, fmt: str) -> str | None:
+    if id_attribute:
+        return attrs.get(id_attribute)
+    if fmt == "gtf":
+        return attrs.get("gene_id")
+    for key in ("gene_id", "locus_tag"):
+        if attrs.get(key):
+            return attrs[key]
+    if attrs.get("ID"):
+        return attrs["ID"].removeprefix("gene:").removeprefix("gene-")
+    return attrs.get("Name")
+
+
+def _biotype(attrs: dict[str, str], ftype: str) -> str | None:
+    for key in _BIOTYPE_KEYS:
+        if attrs.get(key):
+            return attrs[key]
+    return _TYPE_BIOTYPE.get(ftype)
+
+
+def _is_canonical(attrs: dict[str, str]) -> bool:
+    tags = attrs.get("tag", "") + "," + attrs.get("Ensembl_canonical", "")
+    return any(t in tags for t in _CANONICAL_TAGS) or attrs.get("is_canonical") == "true"
+
+
+def _is_mrna(ftype: str, attrs: dict[str, str], has_cds: bool) -> bool:
+    if ftype == "mRNA" or has_cds:
+        return True
+    kind = attrs.get("transcript_biotype") or attrs.get("transcript_type") or attrs.get("gbkey") or ""
+    return kind in ("protein_coding", "mRNA")
+
+
+def _tss(start: int, end: int, strand: str) -> int:
+    return start if strand == "+" else end - 1
+
+
+def read_annotation(
+    path: str | Path,
+    *,
+    feature: str = "gene",
+    biotype: str | None = "protein_coding",
+    id_attribute: str | None = None,
+    format: str | None = None,
+) -> Annotation:
+    """Read the genes of a GFF3 or GTF file (plain/gzip/bgzip).
+
+    feature: "gene" (TSS = gene start), "mRNA" or "transcript" (TSS = start of one chosen transcript,
+    see the module docstring). biotype: keep genes whose biotype attribute equals it (``None`` or
+    ``"all"``: keep every gene); when the file states no biotype at all the filter is skipped with a
+    warning. Genes without a strand or with a repeated id are dropped and counted in ``dropped``.
+
+    Raises InputError naming file and line for rows without 9 tab-separated columns, non-numeric or
+    non-positive coordinates, start > end, or a strand other than + - . ?.
+    """
+    if feature not in FEATURES:
+        raise ValueError(f"feature must be one of {FEATURES}, not {feature!r}")
+    path = Path(path)
+    fmt = format or detect_format(path)
+    parse_attrs = _parse_gtf_attrs if fmt == "gtf" else _parse_gff3_attrs
+    want_tx = feature != "gene"
+
+    # gene key -> [chrom, start, end, strand, attrs, ftype, lineno]; key = raw ID (GFF3) or gene_id (GTF)
+    genes: dict[str, list] = {}
+    gene_order: list[str] = []
+    anonymous = 0
+    # transcript id -> [chrom, start, end, strand, attrs, ftype, parent gene key]
+    transcripts: dict[str, list] = {}
+    cds_tx: set[str] = set()
+    gtf_exons: list[tuple] = []  # GTF only: (chrom, start, end, strand, attr text) for files lacking genes
+    lineno = 0
+    with open_binary(path) as fh, reading_errors(path, lambda: lineno):
+        for lineno, raw in enumerate(fh, 1):
+            if raw[:1] == b"#":
+                if raw.startswith(b"##FASTA"):
+                    break
+                continue
+            line = raw.decode("utf-8").rstrip("\r\n")
+            if not line.strip():
+                continue
+            cols = line.split("\t")
+            if len(cols) != 9:
+                raise InputError(path, f"expected 9 tab-separated columns, found {len(cols)}", line=lineno)
+            chrom, _, ftype, s, e, _, strand, _, attr_text = cols
+            try:
+                start, end = int(s) - 1, int(e)  # the one 1-based -> 0-based conversion
+            except ValueError:
+                raise InputError(path, f"start/end must be integers, found {s!r}/{e!r}", line=lineno) from None
+            if start < 0:
+                raise InputError(path, f"start must be >= 1, found {s}", line=lineno)
+            if start >= end:
+                raise InputError(path, f"start {s} is greater than end {e}", line=lineno)
+            if strand not in ("+", "-", ".", "?"):
+                raise InputError(path, f"strand must be + - . or ?, found {strand!r}", line=lineno)
+
+            is_gene = ftype == "gene" if fmt == "gtf" else ftype in _GENE_TYPES
+            if is_gene:
+                attrs = parse_attrs(attr_text)
+                key = attrs.get("gene_id") if fmt == "gtf" else attrs.get("ID")
+                if not key:
+                    anonymous += 1
+                    key = f"\0anon{anonymous}"
+                if key in genes:
+                    genes[key].append(lineno)  # remembered to report the duplicate
+                    continue
+                genes[key] = [chrom, start, end, strand, attrs, ftype, lineno]
+                gene_order.append(key)
+            elif fmt == "gtf":
+                if ftype == "transcript":
+                    attrs = parse_attrs(attr_text)
+                    tid = attrs.get("transcript_id") or f"{attrs.get('gene_id')}.t"
+                    transcripts[tid] = [chrom, start, end, strand, attrs, ftype, attrs.get("gene_id")]
+                elif ftype == "exon" or (want_tx and ftype == "CDS"):
+                    gtf_exons.append((chrom, start, end, strand, attr_text, ftype))
+            elif want_tx and ftype not in _PART_TYPES:
+                attrs = parse_attrs(attr_text)
+                parent = attrs.get("Parent", "").split(",")[0]
+                if parent:
+                    tid = attrs.get("ID") or f"{parent}.t{len(transcripts)}"
+                    transcripts[tid] = [chrom, start, end, strand, attrs, ftype, parent]
+            elif want_tx and ftype == "CDS":
+                parent = attr_text.partition("Parent=")[2].split(";")[0]
+                cds_tx.update(unquote(p) for p in parent.split(","))
+
+    ann = Annotation(path=str(path), format=fmt, genes=[])
+    if fmt == "gtf":
+        _gtf_fill_from_exons(genes, gene_order, transcripts, cds_tx, gtf_exons, ann)
+
+    by_gene: dict[str, list[str]] = {}
+    if want_tx:
+        for tid, tx in transcripts.items():
+            by_gene.setdefault(tx[6], []).append(tid)
+
+    any_biotype = any(_biotype(genes[k][4], genes[k][5]) for k in gene_order)
+    filter_biotype = biotype not in (None, "", "all")
+    if filter_biotype and not any_biotype:
+        ann.warnings.append(f"{path.name}: no gene states a biotype; --biotype {biotype} was not applied")
+        filter_biotype = False
+
+    seen_ids: set[str] = set()
+    for key in gene_order:
+        chrom, start, end, strand, attrs, ftype, first_line, *dup_lines = genes[key]
+        ann.n_read += 1
+        gid = _gene_id(attrs, id_attribute, fmt)
+        ann.intervals.setdefault(chrom, []).append((start, end, gid or key))
+        if dup_lines:
+            ann.dropped["duplicate_id"] += len(dup_lines)
+            ann.warnings.append(f"{path}:{dup_lines[0]}: gene {key!r} already defined at line {first_line}; "
+                                "kept the first")
+        btype = _biotype(attrs, ftype)
+        if filter_biotype and btype != biotype:
+            ann.dropped["biotype"] += 1
+            continue
+        if not gid:
+            ann.dropped["no_id"] += 1
+            continue
+        if gid in seen_ids:
+            ann.dropped["duplicate_id"] += 1
+            continue
+        if strand not in ("+", "-"):
+            ann.dropped["no_strand"] += 1
+            continue
+        tid = None
+        if want_tx:
+            candidates = [t for t in by_gene.get(key, [])
+                          if feature == "transcript" or _is_mrna(transcripts[t][5], transcripts[t][4],
+                                                                  t in cds_tx)]
+            if not candidates:
+                ann.dropped["no_transcript"] += 1
+                continue
+            tid = _pick_transcript(candidates, transcripts)
+            chrom, start, end, strand = transcripts[tid][:4]
+        seen_ids.add(gid)
+        ann.genes.append(Gene(gid, chrom, start, end, strand, _tss(start, end, strand), btype, tid))
+    return ann
+
+
+def _pick_transcript(tids: list[str], transcripts: dict[str, list]) -> str:
+    def rank(tid: str):
+        _chrom, start, end, strand, attrs, *_ = transcripts[tid]
+        upstream = start if strand == "+" else -end
+        return (not _is_canonical(attrs), -(end - start), upstream, tid)
+
+    return min(tids, key=rank)
+
+
+def _gtf_fill_from_exons(genes, gene_order, transcripts, cds_tx, exons, ann) -> None:
+    """GTF files may omit gene and/or transcript rows: derive their extents from exons (and CDS)."""
+    derive_tx = not transcripts
+    for chrom, start, end, strand, attr_text, ftype in exons:
+        attrs = None
+        if ftype == "CDS" or derive_tx:
+            attrs = _parse_gtf_attrs(attr_text)
+        if ftype == "CDS":
+            cds_tx.add(attrs.get("transcript_id", ""))
+            continue
+        if derive_tx:
+            tid = attrs.get("transcript_id") or ""
+            tx = transcripts.get(tid)
+            if tx is None:
+                transcripts[tid] = [chrom, start, end, strand, attrs, "transcript", attrs.get("gene_id")]
+            else:
+                tx[1], tx[2] = min(tx[1], start), max(tx[2], end)
+    if genes:
+        return
+    if transcripts:
+        ann.warnings.append(f"{ann.path}: no gene rows; gene extents derived from transcripts/exons")
+    for tx in transcripts.values():
+        chrom, start, end, strand, attrs, _, gid = tx
+        g = genes.get(gid)
+        if g is None:
+            genes[gid] = [chrom, start, end, strand, dict(attrs), "gene", 0]
+            gene_order.append(gid)
+        else:
+            g[1], g[2] = min(g[1], start), max(g[2], end)

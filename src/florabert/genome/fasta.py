@@ -1,0 +1,117 @@
+"""FASTA reading: whole-genome streaming (plain, gzip, bgzip) and DNA helpers.
+
+Promoter extraction streams the genome one record at a time (memory = one chromosome), which works
+the same for plain, gzip and bgzip files and beats per-interval random access when every gene of a
+chromosome is wanted. Random access for a few regions (variants, single genes) goes through pyfaidx
+(:func:`open_indexed`), which needs a plain or bgzip file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from florabert.errors import InputError
+from florabert.io import open_binary, reading_errors
+
+# IUPAC nucleotide codes (plus U and the gap '-'), either case. Anything else in a record is an error:
+# it catches a protein FASTA or a binary file passed by mistake.
+_IUPAC = b"ACGTURYKMSWBDHVN-"
+_VALID = _IUPAC + _IUPAC.lower()
+
+# Complement of every IUPAC code, case kept (same table as bedtools/samtools use for -s).
+_COMPLEMENT = bytes.maketrans(
+    b"ACGTURYKMSWBDHVNacgturykmswbdhvn-",
+    b"TGCAAYRMKSWVHDBNtgcaayrmkswvhdbn-",
+)
+
+
+def reverse_complement(seq: bytes) -> bytes:
+    """Reverse complement of a DNA byte string (IUPAC-aware, case preserved)."""
+    return seq.translate(_COMPLEMENT)[::-1]
+
+
+def _header_name(line: bytes, path: Path, lineno: int) -> str:
+    fields = line[1:].split(None, 1)
+    if not fields:
+        raise InputError(path, "FASTA header with no sequence name", line=lineno)
+    return fields[0].decode("utf-8", errors="replace")
+
+
+def _locate_bad_byte(path: Path, name: str) -> tuple[int, str]:
+    """Slow path, only on error: re-read the file to find the line of the first invalid character."""
+    inside = False
+    with open_binary(path) as fh:
+        for lineno, line in enumerate(fh, 1):
+            if line.startswith(b">"):
+                inside = _header_name(line, path, lineno) == name
+            elif inside:
+                bad = line.rstrip(b"\r\n").translate(None, _VALID)
+                if bad:
+                    return lineno, chr(bad[0])
+    return 0, "?"
+
+
+def iter_fasta(path: str | Path) -> Iterator[tuple[str, bytes]]:
+    """Yield ``(name, sequence)`` per record; name = header up to the first whitespace.
+
+    The sequence is returned as stored (case kept; soft-masked bases stay lower case). Accepts plain,
+    gzip and bgzip files, LF or CRLF line ends, single- or multi-line records.
+
+    Raises InputError (file and line) for: no '>' header before sequence, an empty header, a character
+    that is not an IUPAC nucleotide code, duplicate record names, no records at all, truncated or
+    corrupt compressed data.
+    """
+    path = Path(path)
+    lineno = 0
+    seen: set[str] = set()
+    name: str | None = None
+    chunks: list[bytes] = []
+
+    def finish() -> bytes:
+        seq = b"".join(chunks)
+        if seq.translate(None, _VALID):
+            line, char = _locate_bad_byte(path, name)
+            raise InputError(path, f"invalid character {char!r} in record {name!r} (not a nucleotide code)",
+                             line=line or None)
+        return seq
+
+    with open_binary(path) as fh, reading_errors(path, lambda: lineno + 1):
+        for lineno, line in enumerate(fh, 1):
+            if line[:1] == b">":
+                if name is not None:
+                    yield name, finish()
+                name = _header_name(line, path, lineno)
+                if name in seen:
+                    raise InputError(path, f"duplicate sequence name {name!r}", line=lineno)
+                seen.add(name)
+                chunks = []
+            elif name is not None:
+                chunks.append(line.rstrip(b"\r\n \t"))
+            elif line.strip():
+                raise InputError(path, "sequence data before the first '>' header: not a FASTA file",
+                                 line=lineno)
+        if name is None:
+            raise InputError(path, "no FASTA records found (expected lines starting with '>')")
+        yield name, finish()
+
+
+def read_fasta(path: str | Path) -> dict[str, bytes]:
+    """All records of a (small) FASTA file as ``{name: sequence}``; see :func:`iter_fasta`."""
+    return dict(iter_fasta(path))
+
+
+def open_indexed(path: str | Path):
+    """Random access to a plain or bgzip FASTA through pyfaidx (builds the .fai index if missing).
+
+    Coordinates given to the returned ``pyfaidx.Fasta`` slices are 0-based half-open, as everywhere in
+    florabert. A plain-gzip file cannot be indexed: it is rejected with advice to bgzip it.
+    """
+    import pyfaidx
+
+    try:
+        return pyfaidx.Fasta(str(path), sequence_always_upper=True, rebuild=False, as_raw=True)
+    except pyfaidx.UnsupportedCompressionFormat:
+        raise InputError(path, "gzip FASTA cannot be indexed: recompress with `bgzip`") from None
+    except FileNotFoundError:
+        raise InputError(path, "file not found") from None

@@ -1,0 +1,87 @@
+"""File helpers shared by every stage: transparent (b)gzip reading and atomic writes."""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+from florabert.errors import InputError
+
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def is_gzip(path: str | Path) -> bool:
+    """True when the file starts with the gzip magic bytes (plain gzip and bgzip alike)."""
+    with open(path, "rb") as fh:
+        return fh.read(2) == _GZIP_MAGIC
+
+
+def open_binary(path: str | Path) -> IO[bytes]:
+    """Open a plain, gzip or bgzip file for binary reading (bgzip is multi-member gzip).
+
+    Raises InputError when the file is missing or unreadable.
+    """
+    path = Path(path)
+    try:
+        if is_gzip(path):
+            return gzip.open(path, "rb")  # buffered; decompresses all members of a bgzip file
+        return open(path, "rb")
+    except FileNotFoundError:
+        raise InputError(path, "file not found") from None
+    except IsADirectoryError:
+        raise InputError(path, "is a directory, expected a file") from None
+    except PermissionError:
+        raise InputError(path, "permission denied") from None
+
+
+@contextlib.contextmanager
+def reading_errors(path: str | Path, line_of: callable | None = None) -> Iterator[None]:
+    """Turn decompression/IO failures while reading ``path`` into one-line InputErrors.
+
+    ``line_of`` returns the current 1-based line number (for the message), if known.
+    """
+    try:
+        yield
+    except (gzip.BadGzipFile, EOFError, OSError, UnicodeDecodeError) as exc:
+        if isinstance(exc, InputError):
+            raise
+        line = line_of() if line_of else None
+        if isinstance(exc, EOFError):
+            msg = "truncated compressed file (ended before the end-of-stream marker)"
+        elif isinstance(exc, UnicodeDecodeError):
+            msg = "not a text file (could not decode as UTF-8)"
+        else:
+            msg = f"unreadable: {exc.strerror or exc}" if isinstance(exc, OSError) else str(exc)
+            if isinstance(exc, gzip.BadGzipFile) or "gzip" in str(exc).lower() or "zlib" in str(exc).lower():
+                msg = f"corrupt gzip data ({exc})"
+        raise InputError(path, msg, line=line) from None
+
+
+def open_text(path: str | Path) -> IO[str]:
+    """Open a plain/gzip/bgzip file as UTF-8 text with universal newlines (CRLF is accepted)."""
+    return io.TextIOWrapper(open_binary(path), encoding="utf-8", newline=None)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
+
+    Nothing is left behind on failure, and an existing ``path`` is untouched until the new one is complete.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
