@@ -98,7 +98,7 @@ def corpus(
                         log=lambda msg: console.print(msg, highlight=False))
     _print_summary(info["species"], out)
     if dedup:
-        console.print(f"dropped {info['cross_duplicates_dropped']:,} duplicate sequences across the corpus")
+        console.print(f"dropped {info['duplicates_dropped']:,} duplicate sequences across the corpus")
 
 
 @app.command()

@@ -1,0 +1,197 @@
+"""Multi-species promoter corpus: a YAML manifest of genomes -> Parquet shards + manifest.json.
+
+Manifest format::
+
+    genomes:
+      - species: Arabidopsis thaliana
+        fasta: path/or/URL.fa.gz          # relative paths are relative to the manifest file
+        annotation: path/or/URL.gff3.gz   # or .gtf(.gz)
+        sha256: {fasta: "...", annotation: "..."}   # optional
+
+Output directory: ``<species-slug>-<nnnnn>.parquet`` shards (columns of the promoter table) and
+``manifest.json`` (options, per-species counts, shards in order). Genomes are processed in parallel
+processes; each writes its own shards, atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import yaml
+
+from florabert.errors import FloraBertError, InputError
+from florabert.genome.download import fetch
+from florabert.io import atomic_path
+
+MANIFEST_NAME = "manifest.json"
+
+
+def slug(species: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "_", species).strip("_").lower() or "species"
+
+
+def load_manifest(path: str | Path) -> list[dict]:
+    """Parse and check a corpus manifest; returns the genome entries with paths resolved."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, "file not found")
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        line = getattr(getattr(exc, "problem_mark", None), "line", None)
+        raise InputError(path, f"not valid YAML ({getattr(exc, 'problem', exc)})",
+                         line=line + 1 if line is not None else None) from None
+    genomes = doc.get("genomes") if isinstance(doc, dict) else None
+    if not isinstance(genomes, list) or not genomes:
+        raise InputError(path, "expected a top-level 'genomes:' list")
+    entries, seen = [], set()
+    for i, g in enumerate(genomes, 1):
+        if not isinstance(g, dict):
+            raise InputError(path, f"genome #{i} must be a mapping with species, fasta, annotation")
+        missing = [k for k in ("species", "fasta", "annotation") if not g.get(k)]
+        if missing:
+            raise InputError(path, f"genome #{i} lacks {', '.join(missing)}")
+        if g["species"] in seen:
+            raise InputError(path, f"species {g['species']!r} is listed twice")
+        seen.add(g["species"])
+        entry = {"species": str(g["species"]), "sha256": dict(g.get("sha256") or {})}
+        for key in ("fasta", "annotation"):
+            loc = str(g[key])
+            if "://" not in loc and not Path(loc).is_absolute():
+                loc = str((path.parent / loc).resolve())
+            entry[key] = loc
+        entries.append(entry)
+    return entries
+
+
+def _build_one(entry: dict, out: str, cache: str, options: dict, shard_rows: int) -> dict:
+    """Worker: fetch one genome, extract its promoters, write its shards. Runs in a child process."""
+    from florabert.genome.promoters import extract_promoters
+
+    fasta = fetch(entry["fasta"], cache, sha256=entry["sha256"].get("fasta"))
+    annotation = fetch(entry["annotation"], cache, sha256=entry["sha256"].get("annotation"))
+    result = extract_promoters(fasta, annotation, species=entry["species"], **options)
+    shards = _write_shards(result.table, Path(out), slug(entry["species"]), shard_rows)
+    return {"summary": result.summary(), "warnings": result.warnings, "shards": shards}
+
+
+def _write_shards(table, out: Path, prefix: str, shard_rows: int) -> list[dict]:
+    import pyarrow.parquet as pq
+
+    shards = []
+    for k, offset in enumerate(range(0, max(table.num_rows, 1), shard_rows)):
+        part = table.slice(offset, shard_rows)
+        name = f"{prefix}-{k:05d}.parquet"
+        with atomic_path(out / name) as tmp:
+            pq.write_table(part, tmp, compression="zstd")
+        shards.append({"path": name, "rows": part.num_rows})
+    return shards
+
+
+def build_corpus(
+    manifest: str | Path,
+    out: str | Path,
+    *,
+    workers: int | None = None,
+    cache: str | Path | None = None,
+    upstream: int = 1000,
+    downstream: int = 0,
+    biotype: str | None = "protein_coding",
+    edge: str = "drop",
+    clip_neighbors: bool = False,
+    dedup: bool = False,
+    shard_rows: int = 50_000,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Build the corpus of every genome in ``manifest`` into ``out``; returns the manifest.json content.
+
+    dedup: drop a promoter whose sequence already occurred earlier in the corpus (manifest order),
+    within or across species. Identical sequences within a species are always counted in the summary.
+    """
+    entries = load_manifest(manifest)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    cache = Path(cache) if cache else out / "downloads"
+    options = {"upstream": upstream, "downstream": downstream, "biotype": biotype, "edge": edge,
+               "clip_neighbors": clip_neighbors}
+    workers = max(1, min(workers or os.cpu_count() or 1, len(entries)))
+    log(f"building promoters of {len(entries)} genomes with {workers} processes")
+    results: list[dict] = []
+    if workers == 1:
+        results = [_build_one(e, str(out), str(cache), options, shard_rows) for e in entries]
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(_build_one, e, str(out), str(cache), options, shard_rows) for e in entries]
+            results = [f.result() for f in futures]
+    for r in results:
+        for w in r["warnings"]:
+            log(f"warning: {w}")
+    dropped_cross = _dedup_shards(out, results) if dedup else 0
+    info = {
+        "options": {**options, "dedup": dedup},
+        "genomes": entries,
+        "species": [r["summary"] for r in results],
+        "shards": [{**s, "species": r["summary"]["species"]} for r in results for s in r["shards"]],
+        "duplicates_dropped": dropped_cross,
+    }
+    info["total"] = sum(s["rows"] for s in info["shards"])
+    with atomic_path(out / MANIFEST_NAME) as tmp:
+        tmp.write_text(json.dumps(info, indent=2))
+    return info
+
+
+def _dedup_shards(out: Path, results: list[dict]) -> int:
+    """Rewrite shards without sequences seen earlier in the corpus; returns how many rows were dropped."""
+    import hashlib
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    seen: set[bytes] = set()
+    dropped = 0
+    for r in results:
+        for shard in r["shards"]:
+            table = pq.read_table(out / shard["path"])
+            keep = []
+            for seq in table.column("sequence").to_pylist():
+                digest = hashlib.blake2b(seq.encode(), digest_size=16).digest()
+                keep.append(digest not in seen)
+                seen.add(digest)
+            n_drop = keep.count(False)
+            if n_drop:
+                table = table.filter(pa.array(keep))
+                with atomic_path(out / shard["path"]) as tmp:
+                    pq.write_table(table, tmp, compression="zstd")
+                shard["rows"] = table.num_rows
+                r["summary"]["written"] -= n_drop
+                r["summary"]["dropped"]["duplicate_sequence"] = n_drop
+                dropped += n_drop
+    return dropped
+
+
+def corpus_files(path: str | Path, species: list[str] | None = None) -> list[Path]:
+    """Parquet files of a corpus: a directory with manifest.json (in its order), a directory of
+    .parquet files, or one .parquet file. ``species`` keeps only those species' shards."""
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    manifest = path / MANIFEST_NAME
+    if manifest.exists():
+        shards = json.loads(manifest.read_text())["shards"]
+        if species:
+            known = {s["species"] for s in shards}
+            unknown = [s for s in species if s not in known]
+            if unknown:
+                raise FloraBertError(f"{path}: species not in this corpus: {', '.join(unknown)} "
+                                     f"(it has {', '.join(sorted(known))})")
+            shards = [s for s in shards if s["species"] in species]
+        return [path / s["path"] for s in shards]
+    files = sorted(path.glob("*.parquet")) if path.is_dir() else []
+    if not files:
+        raise InputError(path, "no Parquet corpus here (expected a file, or a directory of .parquet shards)")
+    return files
