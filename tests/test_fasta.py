@@ -63,3 +63,21 @@ def test_empty_and_truncated_gzip(tmp_path):
     (tmp_path / "corrupt.fa.gz").write_bytes(b"\x1f\x8b" + b"not really gzip data" * 10)
     with pytest.raises(InputError, match=r"corrupt\.fa\.gz"):
         list(iter_fasta(tmp_path / "corrupt.fa.gz"))
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 5, 7, 11, 64])
+def test_block_boundaries_do_not_change_records(monkeypatch, data_dir, tmp_path, block):
+    import florabert.genome.fasta as fasta
+
+    raw = (data_dir / "tiny.fa").read_bytes()
+    (tmp_path / "crlf.fa").write_bytes(raw.replace(b"\n", b"\r\n").rstrip())  # no final newline either
+    expected = read_fasta(data_dir / "tiny.fa")
+    monkeypatch.setattr(fasta, "BLOCK", block)
+    assert read_fasta(data_dir / "tiny.fa") == expected
+    assert read_fasta(tmp_path / "crlf.fa") == expected
+    (tmp_path / "bad.fa").write_bytes(b">a\nACGT\n>b\nAC\nAXT\n")
+    with pytest.raises(InputError, match=r"bad\.fa:5: invalid character 'X'"):
+        read_fasta(tmp_path / "bad.fa")
+    (tmp_path / "dup.fa").write_bytes(b">a\nACGT\nAAAA\n>a\nAC\n")
+    with pytest.raises(InputError, match=r"dup\.fa:4: duplicate"):
+        read_fasta(tmp_path / "dup.fa")

@@ -22,6 +22,14 @@ def is_gzip(path: str | Path) -> bool:
         return fh.read(2) == _GZIP_MAGIC
 
 
+try:  # ISA-L's inflate reads the same (b)gzip files about 2x faster than zlib
+    from isal import igzip as _gzip
+except ImportError:  # pragma: no cover - isal is a dependency, but stay usable without it
+    _gzip = gzip
+
+BLOCK = 1 << 22  # bytes per read when scanning whole files
+
+
 def open_binary(path: str | Path) -> IO[bytes]:
     """Open a plain, gzip or bgzip file for binary reading (bgzip is multi-member gzip).
 
@@ -30,7 +38,7 @@ def open_binary(path: str | Path) -> IO[bytes]:
     path = Path(path)
     try:
         if is_gzip(path):
-            return gzip.open(path, "rb")  # buffered; decompresses all members of a bgzip file
+            return _gzip.open(path, "rb")  # decompresses all members of a bgzip file
         return open(path, "rb")
     except FileNotFoundError:
         raise InputError(path, "file not found") from None
@@ -38,6 +46,21 @@ def open_binary(path: str | Path) -> IO[bytes]:
         raise InputError(path, "is a directory, expected a file") from None
     except PermissionError:
         raise InputError(path, "permission denied") from None
+
+
+def iter_lines(fh: IO[bytes]) -> Iterator[bytes]:
+    """Lines of a binary stream without their line end (LF or CRLF), read in large blocks.
+
+    Much faster than iterating a GzipFile line by line; the last line need not end in a newline.
+    """
+    rest = b""
+    while block := fh.read(BLOCK):
+        lines = (rest + block).split(b"\n")
+        rest = lines.pop()
+        for line in lines:
+            yield line[:-1] if line[-1:] == b"\r" else line
+    if rest:
+        yield rest[:-1] if rest[-1:] == b"\r" else rest
 
 
 @contextlib.contextmanager
@@ -48,7 +71,7 @@ def reading_errors(path: str | Path, line_of: callable | None = None) -> Iterato
     """
     try:
         yield
-    except (gzip.BadGzipFile, EOFError, OSError, UnicodeDecodeError) as exc:
+    except (gzip.BadGzipFile, _gzip.BadGzipFile, EOFError, OSError, UnicodeDecodeError) as exc:
         if isinstance(exc, InputError):
             raise
         line = line_of() if line_of else None

@@ -22,7 +22,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from florabert.errors import InputError
-from florabert.io import open_binary, reading_errors
+from florabert.io import iter_lines, open_binary, reading_errors
 
 FEATURES = ("gene", "mRNA", "transcript")
 
@@ -37,6 +37,7 @@ _BIOTYPE_KEYS = ("gene_biotype", "biotype", "gene_type")
 _PART_TYPES = {"exon", "CDS", "five_prime_UTR", "three_prime_UTR", "intron", "start_codon",
                "stop_codon", "UTR", "5UTR", "3UTR", "Selenocysteine"}
 _CANONICAL_TAGS = ("Ensembl_canonical", "MANE Select", "MANE_Select", "canonical")
+_STRANDS = (b"+", b"-", b".", b"?")
 _GTF_ATTR = re.compile(r'\s*([^\s;"]+)\s+(?:"([^"]*)"|([^;\s]+))\s*;?')
 
 
@@ -177,33 +178,46 @@ def read_annotation(
     # transcript id -> [chrom, start, end, strand, attrs, ftype, parent gene key]
     transcripts: dict[str, list] = {}
     cds_tx: set[str] = set()
-    gtf_exons: list[tuple] = []  # GTF only: (chrom, start, end, strand, attr text) for files lacking genes
+    gtf_exons: list[tuple] = []  # GTF exon/CDS rows, as bytes: (chrom, start, end, strand, attrs, type)
     lineno = 0
+    gene_types = {b"gene"} if fmt == "gtf" else {t.encode() for t in _GENE_TYPES}
+    part_types = {t.encode() for t in _PART_TYPES}
+    # Works on bytes and decodes only the rows it keeps: most rows are exons/CDS, checked and skipped.
     with open_binary(path) as fh, reading_errors(path, lambda: lineno):
-        for lineno, raw in enumerate(fh, 1):
+        for lineno, raw in enumerate(iter_lines(fh), 1):
             if raw[:1] == b"#":
                 if raw.startswith(b"##FASTA"):
                     break
                 continue
-            line = raw.decode("utf-8").rstrip("\r\n")
-            if not line.strip():
-                continue
-            cols = line.split("\t")
+            cols = raw.split(b"\t")
             if len(cols) != 9:
+                if not raw.strip():
+                    continue
                 raise InputError(path, f"expected 9 tab-separated columns, found {len(cols)}", line=lineno)
-            chrom, _, ftype, s, e, _, strand, _, attr_text = cols
+            bchrom, _, btype, s, e, _, bstrand, _, battr = cols
             try:
                 start, end = int(s) - 1, int(e)  # the one 1-based -> 0-based conversion
             except ValueError:
-                raise InputError(path, f"start/end must be integers, found {s!r}/{e!r}", line=lineno) from None
+                raise InputError(path, f"start/end must be integers, found {s.decode(errors='replace')!r}/"
+                                 f"{e.decode(errors='replace')!r}", line=lineno) from None
             if start < 0:
-                raise InputError(path, f"start must be >= 1, found {s}", line=lineno)
+                raise InputError(path, f"start must be >= 1, found {start + 1}", line=lineno)
             if start >= end:
-                raise InputError(path, f"start {s} is greater than end {e}", line=lineno)
-            if strand not in ("+", "-", ".", "?"):
-                raise InputError(path, f"strand must be + - . or ?, found {strand!r}", line=lineno)
+                raise InputError(path, f"start {start + 1} is greater than end {end}", line=lineno)
+            if bstrand not in _STRANDS:
+                raise InputError(path, f"strand must be + - . or ?, found {bstrand.decode(errors='replace')!r}",
+                                 line=lineno)
+            is_gene = btype in gene_types
+            if not is_gene:
+                if fmt == "gtf" and btype != b"transcript":
+                    if btype == b"exon" or (want_tx and btype == b"CDS"):
+                        gtf_exons.append((bchrom, start, end, bstrand, battr, btype))  # decoded if needed
+                    continue
+                if not want_tx or (btype in part_types and btype != b"CDS"):
+                    continue
+            chrom, ftype, strand = bchrom.decode(), btype.decode(), bstrand.decode()
+            attr_text = battr.decode("utf-8")
 
-            is_gene = ftype == "gene" if fmt == "gtf" else ftype in _GENE_TYPES
             if is_gene:
                 attrs = parse_attrs(attr_text)
                 key = attrs.get("gene_id") if fmt == "gtf" else attrs.get("ID")
@@ -220,8 +234,6 @@ def read_annotation(
                     attrs = parse_attrs(attr_text)
                     tid = attrs.get("transcript_id") or f"{attrs.get('gene_id')}.t"
                     transcripts[tid] = [chrom, start, end, strand, attrs, ftype, attrs.get("gene_id")]
-                elif ftype == "exon" or (want_tx and ftype == "CDS"):
-                    gtf_exons.append((chrom, start, end, strand, attr_text, ftype))
             elif want_tx and ftype not in _PART_TYPES:
                 attrs = parse_attrs(attr_text)
                 parent = attrs.get("Parent", "").split(",")[0]
@@ -234,7 +246,7 @@ def read_annotation(
 
     ann = Annotation(path=str(path), format=fmt, genes=[])
     if fmt == "gtf":
-        _gtf_fill_from_exons(genes, gene_order, transcripts, cds_tx, gtf_exons, ann)
+        _gtf_fill_from_exons(genes, gene_order, transcripts, cds_tx, gtf_exons, ann, want_tx=want_tx)
 
     by_gene: dict[str, list[str]] = {}
     if want_tx:
@@ -294,14 +306,15 @@ def _pick_transcript(tids: list[str], transcripts: dict[str, list]) -> str:
     return min(tids, key=rank)
 
 
-def _gtf_fill_from_exons(genes, gene_order, transcripts, cds_tx, exons, ann) -> None:
+def _gtf_fill_from_exons(genes, gene_order, transcripts, cds_tx, exons, ann, *, want_tx: bool) -> None:
     """GTF files may omit gene and/or transcript rows: derive their extents from exons (and CDS)."""
-    derive_tx = not transcripts
-    for chrom, start, end, strand, attr_text, ftype in exons:
-        attrs = None
-        if ftype == "CDS" or derive_tx:
-            attrs = _parse_gtf_attrs(attr_text)
-        if ftype == "CDS":
+    derive_tx = not transcripts and (want_tx or not genes)
+    for bchrom, start, end, bstrand, battr, btype in exons:
+        if btype != b"CDS" and not derive_tx:
+            continue
+        attrs = _parse_gtf_attrs(battr.decode("utf-8"))
+        chrom, strand = bchrom.decode(), bstrand.decode()
+        if btype == b"CDS":
             cds_tx.add(attrs.get("transcript_id", ""))
             continue
         if derive_tx:

@@ -12,12 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from florabert.errors import InputError
-from florabert.io import open_binary, reading_errors
+from florabert.io import BLOCK, iter_lines, open_binary, reading_errors
 
 # IUPAC nucleotide codes (plus U and the gap '-'), either case. Anything else in a record is an error:
 # it catches a protein FASTA or a binary file passed by mistake.
 _IUPAC = b"ACGTURYKMSWBDHVN-"
 _VALID = _IUPAC + _IUPAC.lower()
+_WHITESPACE = b"\r\n \t"
 
 # Complement of every IUPAC code, case kept (same table as bedtools/samtools use for -s).
 _COMPLEMENT = bytes.maketrans(
@@ -42,7 +43,7 @@ def _locate_bad_byte(path: Path, name: str) -> tuple[int, str]:
     """Slow path, only on error: re-read the file to find the line of the first invalid character."""
     inside = False
     with open_binary(path) as fh:
-        for lineno, line in enumerate(fh, 1):
+        for lineno, line in enumerate(iter_lines(fh), 1):
             if line.startswith(b">"):
                 inside = _header_name(line, path, lineno) == name
             elif inside:
@@ -62,35 +63,57 @@ def iter_fasta(path: str | Path) -> Iterator[tuple[str, bytes]]:
     that is not an IUPAC nucleotide code, duplicate record names, no records at all, truncated or
     corrupt compressed data.
     """
+    # Reads large blocks and cuts them at "\n>" instead of iterating lines: a 30 Mb chromosome is a few
+    # dozen C-level finds and joins rather than 400,000 Python iterations.
     path = Path(path)
-    lineno = 0
     seen: set[str] = set()
     name: str | None = None
     chunks: list[bytes] = []
+    lineno = 1  # line of the first byte of `data` (1-based)
 
     def finish() -> bytes:
-        seq = b"".join(chunks)
+        seq = b"".join(chunks).translate(None, _WHITESPACE)
         if seq.translate(None, _VALID):
             line, char = _locate_bad_byte(path, name)
             raise InputError(path, f"invalid character {char!r} in record {name!r} (not a nucleotide code)",
                              line=line or None)
         return seq
 
-    with open_binary(path) as fh, reading_errors(path, lambda: lineno + 1):
-        for lineno, line in enumerate(fh, 1):
-            if line[:1] == b">":
-                if name is not None:
-                    yield name, finish()
-                name = _header_name(line, path, lineno)
-                if name in seen:
-                    raise InputError(path, f"duplicate sequence name {name!r}", line=lineno)
-                seen.add(name)
-                chunks = []
-            elif name is not None:
-                chunks.append(line.rstrip(b"\r\n \t"))
-            elif line.strip():
-                raise InputError(path, "sequence data before the first '>' header: not a FASTA file",
-                                 line=lineno)
+    with open_binary(path) as fh, reading_errors(path):
+        data, eof = b"", False
+        while not eof:
+            block = fh.read(BLOCK)
+            eof = not block
+            data += block
+            pos = 0
+            while pos < len(data):
+                if data[pos:pos + 1] == b">":
+                    nl = data.find(b"\n", pos)
+                    if nl == -1 and not eof:
+                        break  # header continues in the next block
+                    nl = len(data) if nl == -1 else nl
+                    if name is not None:
+                        yield name, finish()
+                    name = _header_name(data[pos:nl], path, lineno)
+                    if name in seen:
+                        raise InputError(path, f"duplicate sequence name {name!r}", line=lineno)
+                    seen.add(name)
+                    chunks = []
+                    pos, lineno = nl + 1, lineno + 1
+                    continue
+                nxt = data.find(b"\n>", pos)
+                stop = nxt + 1 if nxt != -1 else (len(data) if eof else max(pos, len(data) - 1))
+                if stop == pos:
+                    break  # keep a trailing "\n" that may precede '>' in the next block
+                piece = data[pos:stop]
+                if name is None and piece.strip():
+                    first = len(piece) - len(piece.lstrip())
+                    raise InputError(path, "sequence data before the first '>' header: not a FASTA file",
+                                     line=lineno + piece.count(b"\n", 0, first))
+                chunks.append(piece)
+                lineno += piece.count(b"\n")
+                pos = stop
+            data = data[pos:]
         if name is None:
             raise InputError(path, "no FASTA records found (expected lines starting with '>')")
         yield name, finish()
