@@ -101,6 +101,71 @@ def corpus(
         console.print(f"dropped {info['duplicates_dropped']:,} duplicate sequences across the corpus")
 
 
+tokenizer_app = typer.Typer(help="Train and inspect DNA tokenizers (BPE, k-mer, nucleotide).",
+                            no_args_is_help=True)
+app.add_typer(tokenizer_app, name="tokenizer")
+
+
+class Kind(str, Enum):
+    bpe = "bpe"
+    kmer = "kmer"
+    nucleotide = "nucleotide"
+
+
+@tokenizer_app.command("train")
+def tokenizer_train(
+    corpus: Path = typer.Option(None, "--corpus", help="Corpus: a Parquet file or a shard directory "
+                                "(needed for BPE)."),
+    kind: Kind = typer.Option(Kind.bpe, "--kind", help="bpe (FloraBERT), kmer, or nucleotide."),
+    out: Path = typer.Option(..., "--out", help="Output directory (loads with AutoTokenizer)."),
+    vocab_size: int = typer.Option(5000, "--vocab-size", min=16, help="BPE vocabulary incl. specials."),
+    k: int = typer.Option(6, "--k", min=1, max=8, help="k-mer length."),
+    stride: int = typer.Option(None, "--stride", help="k-mer stride: 1 = overlapping, k = non-overlapping "
+                               "[default: k]."),
+    max_length: int = typer.Option(256, "--max-length", help="model_max_length stored in the tokenizer."),
+    species: list[str] = typer.Option(None, "--species", help="Train on these species only (repeatable)."),
+) -> None:
+    """Build a tokenizer and save it with save_pretrained."""
+    from florabert.tokenization import train_tokenizer
+
+    tok = train_tokenizer(corpus, kind=kind.value, vocab_size=vocab_size, k=k, stride=stride,
+                          model_max_length=max_length, species=species or None)
+    tok.save(out)
+    console.print(f"{kind.value} tokenizer, vocabulary {len(tok.hf):,} -> {out}", highlight=False)
+    if corpus is not None:
+        _print_length_stats(tok, corpus, max_length, species)
+
+
+@tokenizer_app.command("stats")
+def tokenizer_stats(
+    tokenizer: Path = typer.Option(..., "--tokenizer", help="Tokenizer directory."),
+    corpus: Path = typer.Option(..., "--corpus", help="Corpus: a Parquet file or a shard directory."),
+    max_length: int = typer.Option(256, "--max-length", help="Count promoters longer than this."),
+    species: list[str] = typer.Option(None, "--species", help="Only these species (repeatable)."),
+) -> None:
+    """Encoded length distribution of a corpus's promoters, and how many would be truncated."""
+    from florabert.tokenization import DNATokenizer
+
+    _print_length_stats(DNATokenizer.load(tokenizer), corpus, max_length, species)
+
+
+def _print_length_stats(tok, corpus: Path, max_length: int, species) -> None:
+    from rich.table import Table
+
+    from florabert.tokenization import length_stats
+
+    st = length_stats(tok, corpus, max_length=max_length, species=species or None)
+    out = Console()
+    out.print(f"encoded lengths (with <s> </s>) of {st['sequences']:,} promoters, vocabulary {st['vocab_size']:,}",
+              highlight=False)
+    table = Table()
+    for col in ("mean", "median", "p95", "min", "max", f"> {max_length}"):
+        table.add_column(col, justify="right")
+    table.add_row(f"{st['mean']:.1f}", f"{st['median']:.0f}", f"{st['p95']:.0f}", str(st["min"]),
+                  str(st["max"]), f"{st['truncated']:,} ({100 * st['truncated_fraction']:.1f} %)")
+    out.print(table)
+
+
 @app.command()
 def demo(
     out: Path = typer.Option(Path("demo_out"), "--out", help="Output directory."),

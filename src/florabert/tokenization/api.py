@@ -1,0 +1,127 @@
+"""Train, save, load and use florabert tokenizers (any kind) through one interface."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from florabert.errors import FloraBertError
+from florabert.io import atomic_dir
+from florabert.tokenization.bpe import train_bpe
+from florabert.tokenization.common import (
+    KINDS,
+    count_sequences,
+    iter_corpus_sequences,
+    normalize,
+    read_info,
+    to_transformers,
+    write_info,
+)
+from florabert.tokenization.kmer import build_kmer
+
+
+class DNATokenizer:
+    """A saved florabert tokenizer: ``.hf`` is the ``transformers.PreTrainedTokenizerFast`` (what
+    ``AutoTokenizer.from_pretrained(dir)`` gives); calling this object encodes raw DNA for every kind
+    (for overlapping k-mers it first splits the sequence into its k-mers)."""
+
+    def __init__(self, hf, *, kind: str, k: int | None = None, stride: int | None = None):
+        self.hf = hf
+        self.kind = kind
+        self.k = k
+        self.stride = stride
+
+    @property
+    def overlapping(self) -> bool:
+        return self.kind == "kmer" and self.stride == 1 and (self.k or 1) > 1
+
+    def prepare(self, seq: str) -> str:
+        """The text the HF tokenizer expects for a raw DNA sequence."""
+        if not self.overlapping:
+            return seq
+        s, k = normalize(seq), self.k
+        return " ".join(s[i:i + k] for i in range(len(s) - k + 1))
+
+    def __call__(self, seqs: str | Sequence[str], **kwargs):
+        """Encode raw DNA like ``tokenizer(texts, **kwargs)`` (padding/truncation keep the TSS end)."""
+        if isinstance(seqs, str):
+            return self.hf(self.prepare(seqs), **kwargs)
+        return self.hf([self.prepare(s) for s in seqs], **kwargs)
+
+    def decode(self, ids, skip_special_tokens: bool = True) -> str:
+        text = self.hf.decode(ids, skip_special_tokens=skip_special_tokens)
+        if not self.overlapping:
+            return text
+        kmers = text.split()
+        return kmers[0] + "".join(t[-1] for t in kmers[1:]) if kmers else ""
+
+    def save(self, out: str | Path) -> Path:
+        out = Path(out)
+        with atomic_dir(out) as tmp:
+            self.hf.save_pretrained(tmp)
+            write_info(tmp, {"kind": self.kind, "k": self.k, "stride": self.stride,
+                             "special_tokens": dict(zip(self.hf.all_special_tokens,
+                                                        self.hf.all_special_ids, strict=True))})
+        return out
+
+    @classmethod
+    def load(cls, path: str | Path) -> DNATokenizer:
+        from transformers import AutoTokenizer
+
+        path = Path(path)
+        if not (path / "tokenizer.json").exists():
+            raise FloraBertError(f"{path}: not a tokenizer directory (no tokenizer.json)")
+        info = read_info(path)
+        return cls(AutoTokenizer.from_pretrained(str(path)), kind=info["kind"], k=info.get("k"),
+                   stride=info.get("stride"))
+
+
+def train_tokenizer(
+    corpus: str | Path | None,
+    *,
+    kind: str = "bpe",
+    vocab_size: int = 5000,
+    k: int = 6,
+    stride: int | None = None,
+    model_max_length: int = 256,
+    species: list[str] | None = None,
+    show_progress: bool = True,
+) -> DNATokenizer:
+    """Build a tokenizer of ``kind``: "bpe" (trained on ``corpus``), "kmer" (k, stride 1 or k) or
+    "nucleotide". k-mer and nucleotide vocabularies are fixed; they need no corpus."""
+    if kind not in KINDS:
+        raise FloraBertError(f"unknown tokenizer kind {kind!r}: choose one of {', '.join(KINDS)}")
+    if kind == "bpe":
+        if corpus is None:
+            raise FloraBertError("BPE needs --corpus to learn its merges")
+        tok = train_bpe(iter_corpus_sequences(corpus, species=species), vocab_size=vocab_size,
+                        length=count_sequences(corpus, species=species), show_progress=show_progress)
+        return DNATokenizer(to_transformers(tok, model_max_length=model_max_length), kind="bpe")
+    if kind == "nucleotide":
+        k, stride = 1, 1
+    stride = k if stride is None else stride
+    try:
+        tok = build_kmer(k, stride)
+    except ValueError as exc:
+        raise FloraBertError(str(exc)) from None
+    return DNATokenizer(to_transformers(tok, model_max_length=model_max_length), kind=kind, k=k, stride=stride)
+
+
+def length_stats(tokenizer: DNATokenizer, corpus: str | Path, *, max_length: int = 256,
+                 species: list[str] | None = None) -> dict:
+    """Encoded lengths (with <s> and </s>) of every promoter in ``corpus``: mean, median, p95, max, and
+    how many exceed ``max_length`` (they would lose their 5' end)."""
+    lengths = []
+    for batch in iter_corpus_sequences(corpus, species=species):
+        enc = tokenizer(batch, add_special_tokens=True, verbose=False)["input_ids"]
+        lengths.extend(len(ids) for ids in enc)
+    if not lengths:
+        raise FloraBertError(f"{corpus}: no sequences")
+    arr = np.asarray(lengths)
+    return {"sequences": int(arr.size), "mean": float(arr.mean()), "median": float(np.median(arr)),
+            "p95": float(np.percentile(arr, 95)), "max": int(arr.max()), "min": int(arr.min()),
+            "max_length": max_length, "truncated": int((arr > max_length).sum()),
+            "truncated_fraction": float((arr > max_length).mean()),
+            "vocab_size": len(tokenizer.hf)}
