@@ -140,3 +140,21 @@ def test_cli_train_and_stats(run_cli, corpus, tmp_path):
     code, _, err = run_cli("tokenizer", "train", "--kind", "kmer", "--k", 4, "--stride", 3, "--out",
                            tmp_path / "bad")
     assert code == 1 and "stride" in err and not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize("key", KINDS)
+def test_fast_path_gives_the_saved_tokenizers_ids(tokenizers, key):
+    tok, _ = tokenizers[key]
+    rng = random.Random(2)
+    seqs = ["".join(rng.choice("ACGTACGTACGTNacgtRYKMSWnu") for _ in range(rng.randint(0, 40)))
+            for _ in range(200)] + ["ACGT" * 80, "AC GT\nAC", "ACGTÄCGT"]
+    for opts in ({}, {"padding": True}, {"truncation": True, "max_length": 9},
+                 {"padding": "max_length", "max_length": 50, "truncation": True},
+                 {"add_special_tokens": False}):
+        reference = tok.hf([tok.prepare(s) for s in seqs], **opts)
+        fast = tok(seqs, **opts)
+        assert fast["input_ids"] == reference["input_ids"], opts
+        assert fast["attention_mask"] == reference["attention_mask"], opts
+    assert tok(seqs[0])["input_ids"] == tok.hf(tok.prepare(seqs[0]))["input_ids"]
+    tensors = tok(seqs[:4], padding=True, return_tensors="np")
+    assert tensors["input_ids"].shape == tensors["attention_mask"].shape
