@@ -7,11 +7,14 @@ from conftest import requires_bundled
 pytestmark = [pytest.mark.realdata, requires_bundled]
 
 
-def test_demo_builds_the_corpus_and_skips_it_on_rerun(run_cli, tmp_path):
+def test_demo_stages_run_and_are_skipped_on_rerun(run_cli, tmp_path):
     code, _, err = run_cli("demo", "--out", tmp_path / "d", "--quick")
     assert code == 0, err
     info = json.loads((tmp_path / "d" / "corpus" / "manifest.json").read_text())
     written = {s["species"]: s["written"] for s in info["species"]}
     assert written == {"Arabidopsis thaliana": 7156, "Arabidopsis arenosa": 5947}
+    from transformers import AutoTokenizer
+
+    assert len(AutoTokenizer.from_pretrained(tmp_path / "d" / "tokenizer")) == 1000  # --quick vocabulary
     code, _, err = run_cli("demo", "--out", tmp_path / "d")
-    assert code == 0 and "already done" in err
+    assert code == 0 and err.count("already done") == 2

@@ -59,6 +59,25 @@ def run_demo(out: str | Path = "demo_out", *, quick: bool = False, force: bool =
         console.print(f"  {s['species']}: {s['genes_read']:,} genes read, {s['written']:,} promoters "
                       f"written, dropped: {dropped}", highlight=False)
 
+    tok_dir = out / "tokenizer"
+    console.rule("[bold]2. BPE tokenizer (vocabulary 5,000) trained on the corpus")
+    from florabert.tokenization import length_stats, train_tokenizer
+
+    if _stage_done(tok_dir) and not force:
+        console.print(f"already done: {tok_dir} (use --force to redo)")
+    else:
+        t1 = time.perf_counter()
+        # --quick: a smaller vocabulary trains faster; the pipeline shape is the same
+        tok = train_tokenizer(corpus_dir, kind="bpe", vocab_size=1000 if quick else 5000, show_progress=False)
+        tok.save(tok_dir)
+        st = length_stats(tok, corpus_dir, max_length=256)
+        _mark_done(tok_dir, {"seconds": time.perf_counter() - t1, "lengths": st})
+    st = json.loads((tok_dir / ".done").read_text())["lengths"]
+    results["tokenizer"] = st
+    console.print(f"  vocabulary {st['vocab_size']:,}; encoded promoter length with <s> </s>: mean "
+                  f"{st['mean']:.1f}, p95 {st['p95']:.0f}, max {st['max']}; {st['truncated']:,} of "
+                  f"{st['sequences']:,} longer than 256", highlight=False)
+
     console.rule()
     console.print(f"demo finished in {time.perf_counter() - t0:.1f} s; outputs in {out}/")
     return results
