@@ -81,3 +81,16 @@ def test_block_boundaries_do_not_change_records(monkeypatch, data_dir, tmp_path,
     (tmp_path / "dup.fa").write_bytes(b">a\nACGT\nAAAA\n>a\nAC\n")
     with pytest.raises(InputError, match=r"dup\.fa:4: duplicate"):
         read_fasta(tmp_path / "dup.fa")
+
+
+def test_open_indexed_random_access_matches_streaming(data_dir, tmp_path):
+    from florabert.genome.fasta import open_indexed
+
+    plain = tmp_path / "tiny.fa"
+    plain.write_bytes((data_dir / "tiny.fa").read_bytes())
+    fa = open_indexed(plain)
+    assert fa["chr1"][10:15] == "CCGGT"  # 0-based half-open, upper-cased
+    assert fa["chr2"][4:9] == "AAAAC"
+    (tmp_path / "tiny.fa.gz").write_bytes(gzip.compress(plain.read_bytes()))
+    with pytest.raises(InputError, match="bgzip"):
+        open_indexed(tmp_path / "tiny.fa.gz")
