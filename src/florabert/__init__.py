@@ -6,6 +6,9 @@ corpora), :mod:`florabert.tokenization`, pre-training, fine-tuning, evaluation, 
 
 __version__ = "0.1.0"
 
+from florabert import registration as _registration
 from florabert.errors import FloraBertError, InputError
+
+_registration.install()  # Auto classes learn model_type "florabert" (lazily: no torch import here)
 
 __all__ = ["FloraBertError", "InputError", "__version__"]

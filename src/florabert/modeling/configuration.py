@@ -1,0 +1,38 @@
+"""FloraBertConfig: a RobertaConfig with its own ``model_type`` and TSS-anchored positions."""
+
+from __future__ import annotations
+
+from transformers import RobertaConfig
+
+
+class FloraBertConfig(RobertaConfig):
+    """RoBERTa encoder configuration for promoter DNA.
+
+    Positions are TSS-anchored: the last real token of every sequence gets position id
+    ``max_position_embeddings - 1`` and ids count down towards the 5' end, whatever the padding, so one
+    position id means one distance from the TSS in every sequence. ``max_position_embeddings`` is the
+    longest input (with ``<s>``/``</s>``) + ``pad_token_id`` + 1, as in RoBERTa.
+
+    Regression/classification heads (fine-tuning) read ``targets`` (output names, e.g. tissues),
+    ``problem_type``, ``head_hidden_size``/``head_dropout`` and ``target_transform`` (how predictions map
+    back to TPM); these are saved with the model.
+    """
+
+    model_type = "florabert"
+
+    def __init__(self, *, targets: list[str] | None = None, head_hidden_size: int | None = None,
+                 head_dropout: float = 0.2, target_transform: dict | None = None, **kwargs):
+        kwargs.setdefault("max_position_embeddings", 258)
+        kwargs.setdefault("type_vocab_size", 1)
+        super().__init__(**kwargs)
+        self.targets = list(targets) if targets else []
+        self.head_hidden_size = head_hidden_size
+        self.head_dropout = head_dropout
+        self.target_transform = target_transform or {}
+
+    @classmethod
+    def from_tokenizer(cls, tokenizer, *, max_length: int = 256, **kwargs) -> FloraBertConfig:
+        """Config whose vocabulary and special-token ids come from ``tokenizer`` (a HF tokenizer)."""
+        return cls(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
+                   bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                   max_position_embeddings=max_length + tokenizer.pad_token_id + 1, **kwargs)
