@@ -167,6 +167,42 @@ def _print_length_stats(tok, corpus: Path, max_length: int, species) -> None:
 
 
 @app.command()
+def pretrain(
+    corpus: Path = typer.Option(..., "--corpus", help="Corpus: Parquet file or shard directory."),
+    tokenizer: Path = typer.Option(..., "--tokenizer", help="Tokenizer directory (florabert tokenizer train)."),
+    out: Path = typer.Option(..., "--out", help="Output directory (model, logs, checkpoints)."),
+    preset: str = typer.Option("tiny", "--preset", help="tiny | small | paper (configs/*.yaml)."),
+    config: Path = typer.Option(None, "--config", help="YAML overriding the preset."),
+    init_from: Path = typer.Option(None, "--init-from", help="Continue from this model (stage 2)."),
+    species: list[str] = typer.Option(None, "--species", help="Only these species (repeatable)."),
+    max_steps: int = typer.Option(None, "--max-steps"),
+    save_steps: int = typer.Option(None, "--save-steps"),
+    eval_steps: int = typer.Option(None, "--eval-steps"),
+    batch_size: int = typer.Option(None, "--batch-size"),
+    learning_rate: float = typer.Option(None, "--learning-rate"),
+    warmup_steps: int = typer.Option(None, "--warmup-steps"),
+    optimizer: str = typer.Option(None, "--optimizer", help="lamb | adamw"),
+    masking: str = typer.Option(None, "--masking", help="bert | span | randommask"),
+    bf16: str = typer.Option(None, "--bf16", help="auto | on | off"),
+    seed: int = typer.Option(None, "--seed"),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint in OUT."),
+) -> None:
+    """Masked-LM pre-training (stage 1 on all species; stage 2 with --init-from and --species)."""
+    from florabert.config import PretrainConfig, load_config
+    from florabert.training.pretrain import pretrain as run
+
+    cfg = load_config(PretrainConfig, preset=preset, file=config, overrides={
+        "max_steps": max_steps, "save_steps": save_steps, "eval_steps": eval_steps, "batch_size": batch_size,
+        "learning_rate": learning_rate, "warmup_steps": warmup_steps, "optimizer": optimizer,
+        "masking.strategy": masking, "bf16": bf16, "seed": seed})
+    metrics = run(corpus, tokenizer, out, cfg, init_from=init_from, species=species or None, resume=resume,
+                  log=lambda m: console.print(m, highlight=False))
+    console.print(f"held-out MLM loss {metrics['eval_loss']:.4f}, perplexity {metrics['eval_perplexity']:.3f}, "
+                  f"masked-token accuracy {metrics.get('eval_masked_accuracy', float('nan')):.4f} -> {out}",
+                  highlight=False)
+
+
+@app.command()
 def demo(
     out: Path = typer.Option(Path("demo_out"), "--out", help="Output directory."),
     quick: bool = typer.Option(False, "--quick", help="A smaller, faster run."),

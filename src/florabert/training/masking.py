@@ -17,37 +17,11 @@ exactly as an uninterrupted one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
-STRATEGIES = ("bert", "span", "randommask")
+from florabert.config import STRATEGIES, MaskingConfig
 
-
-@dataclass(frozen=True)
-class MaskingConfig:
-    strategy: str = "bert"
-    fraction: float = 0.15  # expected fraction of maskable tokens chosen
-    span: int = 6  # span length for strategy "span"
-    phases: int = 5  # randommask: number of curriculum phases over the run
-    span_start: int = 6  # randommask: span length in the first phase
-    span_step: int = 2  # randommask: added to the span length each phase
-    mask_replace: float = 0.8  # of the chosen tokens: share replaced by <mask>
-    random_replace: float = 0.1  # ... share replaced by a random token (the rest stay unchanged)
-
-    def __post_init__(self):
-        if self.strategy not in STRATEGIES:
-            raise ValueError(f"masking strategy must be one of {STRATEGIES}, not {self.strategy!r}")
-        if not 0 < self.fraction < 1:
-            raise ValueError("masking fraction must be between 0 and 1")
-
-    def span_for_phase(self, phase: int) -> int:
-        if self.strategy == "bert":
-            return 1
-        if self.strategy == "span":
-            return self.span
-        return self.span_start + self.span_step * phase
-
+__all__ = ["STRATEGIES", "MaskingCollator", "MaskingConfig", "choose_masked", "start_probability"]
 
 def start_probability(fraction: float, span: int) -> float:
     """p such that a position is covered by some span of length ``span`` with probability ``fraction``."""

@@ -1,0 +1,154 @@
+"""Stage configurations: frozen dataclasses loaded from a preset YAML, a user YAML, then CLI overrides.
+
+Presets live in ``florabert/configs/<name>.yaml`` (installed with the package). A run saves its resolved
+configuration as ``config.yaml`` in its output directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from florabert.errors import FloraBertError, InputError
+
+STRATEGIES = ("bert", "span", "randommask")
+
+@dataclass(frozen=True)
+class MaskingConfig:
+    strategy: str = "bert"
+    fraction: float = 0.15  # expected fraction of maskable tokens chosen
+    span: int = 6  # span length for strategy "span"
+    phases: int = 5  # randommask: number of curriculum phases over the run
+    span_start: int = 6  # randommask: span length in the first phase
+    span_step: int = 2  # randommask: added to the span length each phase
+    mask_replace: float = 0.8  # of the chosen tokens: share replaced by <mask>
+    random_replace: float = 0.1  # ... share replaced by a random token (the rest stay unchanged)
+
+    def __post_init__(self):
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"masking strategy must be one of {STRATEGIES}, not {self.strategy!r}")
+        if not 0 < self.fraction < 1:
+            raise ValueError("masking fraction must be between 0 and 1")
+
+    def span_for_phase(self, phase: int) -> int:
+        if self.strategy == "bert":
+            return 1
+        if self.strategy == "span":
+            return self.span
+        return self.span_start + self.span_step * phase
+
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    hidden_size: int = 768
+    num_hidden_layers: int = 6
+    num_attention_heads: int = 6
+    intermediate_size: int = 3072
+    max_length: int = 256  # tokens incl. <s> </s>: BPE-5000 fits 1 kb promoters (p95 ~200)
+    hidden_dropout_prob: float = 0.1
+    attention_probs_dropout_prob: float = 0.1
+    attn_implementation: str = "sdpa"  # PyTorch scaled-dot-product attention (flash/mem-efficient kernels)
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    masking: MaskingConfig = field(default_factory=MaskingConfig)
+    optimizer: str = "lamb"  # lamb (FloraBERT) | adamw
+    learning_rate: float = 1e-3  # peak, after linear warm-up, then linear decay to 0
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    weight_decay: float = 0.01
+    warmup_steps: int = 200
+    batch_size: int = 64  # per device
+    gradient_accumulation_steps: int = 1
+    max_steps: int = 10_000
+    eval_steps: int = 500
+    save_steps: int = 500
+    logging_steps: int = 50
+    save_total_limit: int = 3
+    eval_fraction: float = 0.02  # genes held out (by a hash of gene id) for MLM loss/perplexity
+    max_eval_sequences: int = 2000
+    seed: int = 42
+    bf16: str = "auto"  # auto: on when the device supports bf16 (CUDA bf16, CPU AMX/AVX512-BF16); on; off
+    group_by_length: bool = True  # batches of similar length: less padding
+    streaming: bool = False  # stream shards instead of materializing the tokenized corpus (huge corpora)
+    dataloader_num_workers: int = 0
+
+
+def _merge(base: dict, update: dict, where: str) -> dict:
+    out = dict(base)
+    for key, value in update.items():
+        if key not in base:
+            raise FloraBertError(f"{where}: unknown option {key!r} (known: {', '.join(sorted(base))})")
+        out[key] = _merge(base[key], value, f"{where}.{key}") if isinstance(base[key], dict) and isinstance(
+            value, dict) else value
+    return out
+
+
+def _build(cls, values: dict):
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in values:
+            continue
+        v = values[f.name]
+        if dataclasses.is_dataclass(f.default_factory if f.default_factory is not dataclasses.MISSING else None):
+            v = _build(f.default_factory, v)
+        kwargs[f.name] = v
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise FloraBertError(f"bad {cls.__name__}: {exc}") from None
+
+
+def preset_path(name: str) -> Path:
+    path = resources.files("florabert") / "configs" / f"{name}.yaml"
+    if not path.is_file():
+        known = sorted(p.name.removesuffix(".yaml") for p in (resources.files("florabert") / "configs").iterdir()
+                       if p.name.endswith(".yaml"))
+        raise FloraBertError(f"unknown preset {name!r} (presets: {', '.join(known)})")
+    return Path(str(path))
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        doc = yaml.safe_load(Path(path).read_text()) or {}
+    except FileNotFoundError:
+        raise InputError(path, "file not found") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise InputError(path, f"not valid YAML ({getattr(exc, 'problem', exc)})",
+                         line=mark.line + 1 if mark else None) from None
+    if not isinstance(doc, dict):
+        raise InputError(path, "expected a mapping of options")
+    return doc
+
+
+def load_config(cls, *, preset: str | None = None, file: str | Path | None = None,
+                overrides: dict[str, Any] | None = None):
+    """``cls`` defaults <- preset YAML <- ``file`` <- ``overrides`` (dotted keys like ``model.hidden_size``)."""
+    values = dataclasses.asdict(cls())
+    if preset:
+        values = _merge(values, _read_yaml(preset_path(preset)), f"preset {preset}")
+    if file:
+        values = _merge(values, _read_yaml(Path(file)), str(file))
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        *parents, leaf = key.split(".")
+        nested: dict = {leaf: value}
+        for p in reversed(parents):
+            nested = {p: nested}
+        values = _merge(values, nested, "command line")
+    return _build(cls, values)
+
+
+def dump_config(config, path: Path) -> None:
+    path.write_text(yaml.safe_dump(dataclasses.asdict(config), sort_keys=False))

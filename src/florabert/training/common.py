@@ -1,0 +1,67 @@
+"""Pieces shared by the pre-training and fine-tuning runs: optimizer, precision, run files."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+from pathlib import Path
+
+import torch
+
+
+def build_optimizer(model, *, name: str, lr: float, betas: tuple[float, float], eps: float,
+                    weight_decay: float, param_groups: list[dict] | None = None):
+    """LAMB (pytorch-optimizer; FloraBERT's choice) or AdamW; no weight decay on biases and LayerNorms."""
+    if param_groups is None:
+        decay, no_decay = [], []
+        for n, p in model.named_parameters():
+            if p.requires_grad:
+                (no_decay if p.ndim < 2 or "LayerNorm" in n or "layer_norm" in n else decay).append(p)
+        param_groups = [{"params": decay, "weight_decay": weight_decay},
+                        {"params": no_decay, "weight_decay": 0.0}]
+    if name == "lamb":
+        from pytorch_optimizer import Lamb
+
+        return Lamb(param_groups, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+    if name == "adamw":
+        return torch.optim.AdamW(param_groups, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+    raise ValueError(f"optimizer must be lamb or adamw, not {name!r}")
+
+
+def use_bf16(setting: str) -> bool:
+    """'auto': bf16 autocast on CUDA devices that support it; on CPU only when asked ('on')."""
+    if setting == "on":
+        return True
+    if setting == "off":
+        return False
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
+def rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def weights_digest(model) -> str:
+    """SHA-256 over all parameters (in name order), to compare ranks or runs bit for bit."""
+    h = hashlib.sha256()
+    for name, p in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(p.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def environment() -> dict:
+    return {"python": platform.python_version(), "torch": torch.__version__,
+            "cuda": torch.cuda.is_available(), "world_size": world_size()}
+
+
+def write_json(path: Path, obj) -> None:
+    tmp = Path(path).with_suffix(".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n")
+    tmp.replace(path)

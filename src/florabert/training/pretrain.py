@@ -1,0 +1,221 @@
+"""Masked-LM pre-training of FloraBERT on a promoter corpus (stage 1: all species; stage 2: ``init_from``
+a stage-1 model with a ``species`` subset). Built on HF Trainer, so ``torchrun``/``accelerate launch`` give
+data parallelism, and checkpoints resume exactly.
+
+Output directory::
+
+    OUT/model.safetensors, config.json, tokenizer files   the model (AutoModelForMaskedLM after import florabert)
+    OUT/README.md                                         model card: data, config, metrics
+    OUT/config.yaml, seed.txt, metrics.json               resolved run configuration and results
+    OUT/logs/log.csv, loss.png/.svg, tensorboard/         training curves
+    OUT/checkpoints/checkpoint-N/                         resumable checkpoints (--resume)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from pathlib import Path
+
+import torch
+
+from florabert.config import PretrainConfig, dump_config
+from florabert.errors import FloraBertError
+from florabert.training.callbacks import CSVLogger, CurriculumCallback, plot_loss_curve
+from florabert.training.common import (
+    build_optimizer,
+    environment,
+    rank,
+    use_bf16,
+    weights_digest,
+    world_size,
+    write_json,
+)
+from florabert.training.masking import MaskingCollator
+
+
+def held_out(gene_id: str, fraction: float) -> bool:
+    """Deterministic gene-level hold-out: the same genes whatever the shard order or process count."""
+    return int(hashlib.md5(gene_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < fraction
+
+
+def load_mlm_datasets(corpus, tokenizer, config: PretrainConfig, *, species=None, cache_dir=None):
+    """Tokenized train/eval datasets (columns ``input_ids``, ``length``) from corpus Parquet shards."""
+    import datasets
+
+    from florabert.genome.corpus import corpus_files
+
+    files = [str(f) for f in corpus_files(corpus, species=species)]
+    datasets.disable_progress_bars()
+    raw = datasets.load_dataset("parquet", data_files=files, split="train", streaming=config.streaming,
+                                cache_dir=str(cache_dir) if cache_dir else None)
+    if species:
+        raw = raw.filter(lambda b: [s in species for s in b["species"]], batched=True)
+    max_length = config.model.max_length
+
+    def encode(batch):
+        ids = tokenizer(batch["sequence"], truncation=True, max_length=max_length)["input_ids"]
+        return {"input_ids": ids, "length": [len(x) for x in ids]}
+
+    frac = config.eval_fraction
+    columns = ["species", "gene_id", "chrom", "strand", "tss", "start", "end", "sequence"]
+    train = raw.filter(lambda b: [not held_out(g, frac) for g in b["gene_id"]], batched=True)
+    evals = raw.filter(lambda b: [held_out(g, frac) for g in b["gene_id"]], batched=True)
+    drop = [c for c in columns if c in (raw.column_names or columns)]
+    train = train.map(encode, batched=True, remove_columns=drop)
+    evals = evals.map(encode, batched=True, remove_columns=drop)
+    if config.streaming:
+        evals = evals.take(config.max_eval_sequences)
+        return train, datasets.Dataset.from_list(list(evals))
+    if len(evals) > config.max_eval_sequences:
+        evals = evals.select(range(config.max_eval_sequences))
+    if len(train) == 0:
+        raise FloraBertError(f"{corpus}: no training sequences")
+    return train, evals
+
+
+def _accuracy_logits(logits, labels):
+    return logits.argmax(-1)
+
+
+def _metrics(pred):
+    preds, labels = pred.predictions, pred.label_ids
+    chosen = labels != -100
+    return {"masked_accuracy": float((preds[chosen] == labels[chosen]).mean()) if chosen.any() else 0.0}
+
+
+def pretrain(
+    corpus: str | Path,
+    tokenizer_dir: str | Path,
+    out: str | Path,
+    config: PretrainConfig,
+    *,
+    init_from: str | Path | None = None,
+    species: list[str] | None = None,
+    resume: bool = False,
+    log=print,
+) -> dict:
+    """Pre-train (or continue pre-training ``init_from``) with masked LM; returns the final metrics."""
+    from transformers import Trainer, TrainingArguments, get_linear_schedule_with_warmup
+    from transformers.trainer_utils import get_last_checkpoint
+
+    from florabert.modeling import FloraBertConfig, FloraBertForMaskedLM
+    from florabert.tokenization import DNATokenizer
+
+    out = Path(out)
+    ckpt_dir = out / "checkpoints"
+    last = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
+    if resume and last is None:
+        raise FloraBertError(f"{out}: --resume given but there is no checkpoint to resume from")
+    if not resume and last is not None:
+        raise FloraBertError(f"{out}: holds checkpoints of an earlier run; use --resume or another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(config.seed)
+    tok = DNATokenizer.load(tokenizer_dir)
+    if init_from:
+        model = FloraBertForMaskedLM.from_pretrained(str(init_from))
+        if model.config.vocab_size != len(tok.hf):
+            raise FloraBertError(f"{init_from}: its vocabulary ({model.config.vocab_size}) is not the "
+                                 f"tokenizer's ({len(tok.hf)})")
+    else:
+        m = config.model
+        model_config = FloraBertConfig.from_tokenizer(
+            tok.hf, max_length=m.max_length, hidden_size=m.hidden_size, num_hidden_layers=m.num_hidden_layers,
+            num_attention_heads=m.num_attention_heads, intermediate_size=m.intermediate_size,
+            hidden_dropout_prob=m.hidden_dropout_prob, attention_probs_dropout_prob=m.attention_probs_dropout_prob)
+        model_config._attn_implementation = m.attn_implementation
+        model = FloraBertForMaskedLM(model_config)
+    n_params = sum(p.numel() for p in model.parameters())
+    if rank() == 0:
+        log(f"model: {n_params / 1e6:.2f} M parameters; masking: {config.masking.strategy}")
+
+    train, evals = load_mlm_datasets(corpus, tok, config, species=species, cache_dir=out / "cache")
+    collator = MaskingCollator(tok.hf, config.masking)
+    optimizer = build_optimizer(model, name=config.optimizer, lr=config.learning_rate,
+                                betas=(config.beta1, config.beta2), eps=config.eps,
+                                weight_decay=config.weight_decay)
+    scheduler = get_linear_schedule_with_warmup(optimizer, config.warmup_steps, config.max_steps)
+    try:
+        import tensorboard  # noqa: F401
+
+        report_to = ["tensorboard"]
+    except ImportError:
+        report_to = []
+    args = TrainingArguments(
+        output_dir=str(ckpt_dir),
+        max_steps=config.max_steps,
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        eval_strategy="steps",
+        eval_steps=config.eval_steps,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=config.save_total_limit,
+        logging_steps=config.logging_steps,
+        report_to=report_to,
+        seed=config.seed,
+        data_seed=config.seed,
+        bf16=use_bf16(config.bf16),
+        train_sampling_strategy="group_by_length" if config.group_by_length and not config.streaming else "random",
+        length_column_name="length",
+        remove_unused_columns=False,
+        dataloader_num_workers=config.dataloader_num_workers,
+        ddp_backend="gloo" if world_size() > 1 and not torch.cuda.is_available() else None,
+        use_cpu=not torch.cuda.is_available(),
+        disable_tqdm=rank() != 0,
+    )
+    trainer = Trainer(
+        model=model, args=args, train_dataset=train, eval_dataset=evals, data_collator=collator,
+        optimizers=(optimizer, scheduler), compute_metrics=_metrics,
+        preprocess_logits_for_metrics=_accuracy_logits,
+        callbacks=[CSVLogger(out / "logs" / "log.csv"), CurriculumCallback(collator, log)],
+    )
+    trainer.train(resume_from_checkpoint=last if resume else None)
+    metrics = trainer.evaluate()
+    metrics["eval_perplexity"] = math.exp(metrics["eval_loss"]) if metrics["eval_loss"] < 50 else float("inf")
+    (out / "logs").mkdir(exist_ok=True)
+    (out / "logs" / f"weights_rank{rank()}.sha256").write_text(weights_digest(trainer.model) + "\n")
+    if trainer.is_world_process_zero():
+        trainer.save_model(str(out))
+        _save_tokenizer(tok, out)
+        dump_config(config, out / "config.yaml")
+        (out / "seed.txt").write_text(f"{config.seed}\n")
+        info = {"metrics": metrics, "parameters": n_params, "steps": trainer.state.global_step,
+                "corpus": str(corpus), "species": species, "init_from": str(init_from) if init_from else None,
+                "train_sequences": len(train) if hasattr(train, "__len__") else None,
+                "eval_sequences": len(evals), "environment": environment()}
+        write_json(out / "metrics.json", info)
+        plot_loss_curve(out / "logs" / "log.csv", out / "logs" / "loss.png", title="MLM pre-training")
+        _model_card(out, config, info)
+    return metrics
+
+
+def _save_tokenizer(tok, out: Path) -> None:
+    """Tokenizer files beside the model, so ``AutoTokenizer.from_pretrained(OUT)`` works."""
+    from florabert.tokenization.common import write_info
+
+    tok.hf.save_pretrained(out)
+    write_info(out, {"kind": tok.kind, "k": tok.k, "stride": tok.stride})
+
+
+def _model_card(out: Path, config: PretrainConfig, info: dict) -> None:
+    m = info["metrics"]
+    lines = [
+        "---", "library_name: transformers", "tags: [florabert, dna, promoter, masked-lm, plants]", "---", "",
+        "# FloraBERT masked-LM (promoter DNA)", "",
+        f"- Pre-trained on: `{info['corpus']}`" + (f" (species: {', '.join(info['species'])})"
+                                                  if info["species"] else ""),
+        f"- Initialised from: `{info['init_from']}`" if info["init_from"] else "- Initialised from scratch",
+        f"- Parameters: {info['parameters'] / 1e6:.2f} M; steps: {info['steps']}; "
+        f"masking: {config.masking.strategy}; optimizer: {config.optimizer}",
+        f"- Held-out MLM loss {m['eval_loss']:.4f}, perplexity {m['eval_perplexity']:.3f}, "
+        f"masked-token accuracy {m.get('eval_masked_accuracy', float('nan')):.4f} "
+        f"({info['eval_sequences']} held-out promoters)", "",
+        "Load with `import florabert` then `transformers.AutoModelForMaskedLM.from_pretrained(dir)`.",
+        "Run configuration: `config.yaml`; curves: `logs/`.", "",
+    ]
+    (out / "README.md").write_text("\n".join(lines))
+
+
+__all__ = ["held_out", "load_mlm_datasets", "pretrain"]
