@@ -61,7 +61,6 @@ def _features(n=64, length=200):
 
 
 def test_collator_80_10_10_and_labels(tok):
-    torch.manual_seed(4)
     feats = _features(256)
     batch = MaskingCollator(tok, MaskingConfig(strategy="bert", fraction=0.2))(feats)
     ids, labels, mask = batch["input_ids"], batch["labels"], batch["attention_mask"]
@@ -80,13 +79,21 @@ def test_collator_80_10_10_and_labels(tok):
 
 def test_randommask_curriculum_grows_the_span(tok):
     cfg = MaskingConfig(strategy="randommask", phases=5, span_start=6, span_step=2)
-    collator = MaskingCollator(tok, cfg)
+    logged = []
+    collator = MaskingCollator(tok, cfg, total_steps=10, accumulation=2, log=logged.append)
     spans = []
-    for step in range(0, 1000, 100):
-        collator.set_progress(step, 1000)
+    for _ in range(20):  # 10 optimizer steps of 2 accumulated batches
+        collator([{"input_ids": [0, 5, 6, 2]}])
         spans.append(collator.span)
-    assert spans == [6, 6, 8, 8, 10, 10, 12, 12, 14, 14]
-    torch.manual_seed(5)
+    assert spans == [6] * 4 + [8] * 4 + [10] * 4 + [12] * 4 + [14] * 4
+    assert logged[0] == "RandomMask: phase 2/5 from step 3: span length 8" and len(logged) == 4
+    resumed = MaskingCollator(tok, cfg, total_steps=10, accumulation=2)
+    resumed.start_at(5)
+    resumed([{"input_ids": [0, 5, 6, 2]}])
+    assert resumed.span == 10  # step 6 of 10: phase 3
+    ev = collator.for_eval()
+    ev([{"input_ids": [0, 5, 6, 2]}])
+    assert ev.span == 6 and collator.batches == 20  # evaluation neither advances nor follows training
     batch = collator(_features(128, 400))
     chosen = batch["labels"] != -100
     assert min(n for row in chosen for n in runs(row, 14)) >= 14
@@ -97,3 +104,19 @@ def test_bad_masking_config():
         MaskingConfig(strategy="whole-word")
     with pytest.raises(ValueError, match="fraction"):
         MaskingConfig(fraction=1.5)
+
+
+def test_masks_depend_on_batch_seed_and_phase_not_on_global_rng(tok):
+    feats, other = _features(8), _features(9)[1:]
+    cfg = MaskingConfig(strategy="randommask", phases=2, span_start=3)
+
+    def labels(batch, seed=0, step=0):
+        c = MaskingCollator(tok, cfg, seed=seed, total_steps=100)
+        c.start_at(step)
+        torch.manual_seed(seed + step + len(batch))  # the global generator must not matter
+        return c(batch)["labels"]
+
+    assert torch.equal(labels(feats), labels(feats))  # a resumed run re-masks a batch identically
+    assert not torch.equal(labels(feats), labels(other))  # other batch (step, epoch, rank): other masks
+    assert not torch.equal(labels(feats, seed=0), labels(feats, seed=1))
+    assert not torch.equal(labels(feats, step=0), labels(feats, step=60))  # curriculum phase 2

@@ -178,20 +178,29 @@ def corpus_files(path: str | Path, species: list[str] | None = None) -> list[Pat
     """Parquet files of a corpus: a directory with manifest.json (in its order), a directory of
     .parquet files, or one .parquet file. ``species`` keeps only those species' shards."""
     path = Path(path)
-    if path.is_file():
-        return [path]
     manifest = path / MANIFEST_NAME
     if manifest.exists():
         shards = json.loads(manifest.read_text())["shards"]
         if species:
-            known = {s["species"] for s in shards}
-            unknown = [s for s in species if s not in known]
-            if unknown:
-                raise FloraBertError(f"{path}: species not in this corpus: {', '.join(unknown)} "
-                                     f"(it has {', '.join(sorted(known))})")
+            _check_species(path, species, {s["species"] for s in shards})
             shards = [s for s in shards if s["species"] in species]
         return [path / s["path"] for s in shards]
-    files = sorted(path.glob("*.parquet")) if path.is_dir() else []
+    files = [path] if path.is_file() else sorted(path.glob("*.parquet")) if path.is_dir() else []
     if not files:
         raise InputError(path, "no Parquet corpus here (expected a file, or a directory of .parquet shards)")
+    if species:
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        known = set()
+        for f in files:
+            known.update(pc.unique(pq.read_table(f, columns=["species"]).column(0)).to_pylist())
+        _check_species(path, species, known)
     return files
+
+
+def _check_species(path: Path, wanted: list[str], known: set[str]) -> None:
+    unknown = [s for s in wanted if s not in known]
+    if unknown:
+        raise FloraBertError(f"{path}: species not in this corpus: {', '.join(unknown)} "
+                             f"(it has {', '.join(sorted(known))})")

@@ -60,19 +60,3 @@ def plot_loss_curve(csv_path: Path, png_path: Path, *, title: str = "loss") -> P
     fig.savefig(Path(png_path).with_suffix(".svg"))
     plt.close(fig)
     return Path(png_path)
-
-
-class CurriculumCallback(TrainerCallback):
-    """Moves a :class:`MaskingCollator` through its RandomMask phases and logs each change."""
-
-    def __init__(self, collator, log=print):
-        self.collator = collator
-        self.log = log
-
-    def on_step_begin(self, args, state, control, **kwargs):
-        if self.collator.set_progress(state.global_step, state.max_steps) and state.is_world_process_zero:
-            self.log(f"RandomMask: phase {self.collator.phase + 1}/{self.collator.config.phases} from step "
-                     f"{state.global_step}: span length {self.collator.span}")
-
-    def on_train_begin(self, args, state, control, **kwargs):
-        self.collator.set_progress(state.global_step, state.max_steps)

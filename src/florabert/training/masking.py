@@ -11,11 +11,21 @@ masked), then replace the chosen tokens BERT-style: 80 % ``<mask>``, 10 % a rand
   the span length is ``span_start + span_step * phase`` and p follows it, keeping the expected masked
   fraction at ``fraction``.
 
-Randomness comes from torch's global generator, which the Trainer checkpoints: a resumed run masks
-exactly as an uninterrupted one.
+Curriculum position: the collator counts the training batches it has collated (batch j belongs to
+optimizer step j // accumulation) instead of listening to Trainer callbacks, because the data loader
+collates one batch ahead of the step being trained. A resumed run starts the count at its checkpoint's
+step (:meth:`MaskingCollator.start_at`); evaluation uses a separate copy (:meth:`for_eval`, phase 0).
+
+Randomness: the collator draws from its own generator, seeded for every batch from the batch's token ids,
+the run seed and the curriculum phase. Different batches (steps, epochs, data-parallel ranks) get
+different masks; the same batch always gets the same masks. So a run resumed from a checkpoint masks
+exactly as the uninterrupted run did, which the global RNG cannot give (the Trainer collates the next
+batch before it restores its saved RNG state), and every evaluation sees the same masks.
 """
 
 from __future__ import annotations
+
+import zlib
 
 import torch
 
@@ -43,11 +53,20 @@ def choose_masked(maskable: torch.Tensor, *, fraction: float, span: int,
 class MaskingCollator:
     """Pads a list of ``{"input_ids": [...]}`` on the left and masks it; returns model inputs + labels."""
 
-    def __init__(self, tokenizer, config: MaskingConfig, *, pad_to_multiple_of: int | None = None):
+    def __init__(self, tokenizer, config: MaskingConfig, *, seed: int = 0, total_steps: int = 0,
+                 accumulation: int = 1, training: bool = True, log=None,
+                 pad_to_multiple_of: int | None = None):
         self.tokenizer = tokenizer  # a transformers tokenizer (padding_side="left")
         self.config = config
+        self.seed = seed
+        self.total_steps = total_steps
+        self.accumulation = accumulation
+        self.training = training
+        self.log = log
         self.pad_to_multiple_of = pad_to_multiple_of
+        self.batches = 0  # training batches collated so far
         self.phase = 0
+        self.generator = torch.Generator()
         self.special_ids = torch.tensor(sorted(set(tokenizer.all_special_ids)))
         self.first_regular = max(tokenizer.all_special_ids) + 1
 
@@ -55,28 +74,53 @@ class MaskingCollator:
     def span(self) -> int:
         return self.config.span_for_phase(self.phase)
 
-    def set_progress(self, step: int, total_steps: int) -> bool:
-        """Move the curriculum to the phase of ``step``; True when the phase changed."""
-        if self.config.strategy != "randommask" or total_steps <= 0:
-            return False
-        phase = min(self.config.phases - 1, step * self.config.phases // total_steps)
-        changed, self.phase = phase != self.phase, phase
-        return changed
+    def phase_at(self, step: int) -> int:
+        """Curriculum phase of optimizer step ``step`` (0-based)."""
+        if self.config.strategy != "randommask" or self.total_steps <= 0:
+            return 0
+        return min(self.config.phases - 1, step * self.config.phases // self.total_steps)
+
+    def start_at(self, step: int) -> None:
+        """Continue after ``step`` completed optimizer steps (a resumed run)."""
+        self.batches = step * self.accumulation
+        self.phase = self.phase_at(step)
+
+    def for_eval(self) -> MaskingCollator:
+        """A copy for evaluation: phase 0 always, and it does not advance the training count."""
+        return MaskingCollator(self.tokenizer, self.config, seed=self.seed, training=False,
+                               pad_to_multiple_of=self.pad_to_multiple_of)
+
+    def _advance(self) -> None:
+        step = self.batches // self.accumulation
+        self.batches += 1
+        phase = self.phase_at(step)
+        if phase != self.phase:
+            self.phase = phase
+            if self.log:
+                self.log(f"RandomMask: phase {phase + 1}/{self.config.phases} from step {step + 1}: "
+                         f"span length {self.span}")
+
+    def _seed_for(self, input_ids: torch.Tensor) -> int:
+        return zlib.crc32(input_ids.numpy().tobytes(), zlib.crc32(f"{self.seed}/{self.phase}".encode()))
 
     def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
+        if self.training:
+            self._advance()
         ids = [{"input_ids": f["input_ids"]} for f in features]
         batch = self.tokenizer.pad(ids, padding=True, pad_to_multiple_of=self.pad_to_multiple_of,
                                    return_tensors="pt")
         input_ids = batch["input_ids"]
+        gen = self.generator
+        gen.manual_seed(self._seed_for(input_ids))
         maskable = ~torch.isin(input_ids, self.special_ids) & batch["attention_mask"].bool()
-        masked = choose_masked(maskable, fraction=self.config.fraction, span=self.span)
+        masked = choose_masked(maskable, fraction=self.config.fraction, span=self.span, generator=gen)
         labels = torch.where(masked, input_ids, torch.full_like(input_ids, -100))
-        u = torch.rand(input_ids.shape)
+        u = torch.rand(input_ids.shape, generator=gen)
         to_mask = masked & (u < self.config.mask_replace)
         to_random = masked & (u >= self.config.mask_replace) & (
             u < self.config.mask_replace + self.config.random_replace)
         input_ids = input_ids.clone()
         input_ids[to_mask] = self.tokenizer.mask_token_id
-        random_tokens = torch.randint(self.first_regular, len(self.tokenizer), input_ids.shape)
+        random_tokens = torch.randint(self.first_regular, len(self.tokenizer), input_ids.shape, generator=gen)
         input_ids[to_random] = random_tokens[to_random]
         return {"input_ids": input_ids, "attention_mask": batch["attention_mask"], "labels": labels}

@@ -14,6 +14,7 @@ Output directory::
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from pathlib import Path
 
@@ -21,7 +22,7 @@ import torch
 
 from florabert.config import PretrainConfig, dump_config
 from florabert.errors import FloraBertError
-from florabert.training.callbacks import CSVLogger, CurriculumCallback, plot_loss_curve
+from florabert.training.callbacks import CSVLogger, plot_loss_curve
 from florabert.training.common import (
     build_optimizer,
     environment,
@@ -96,15 +97,14 @@ def pretrain(
     log=print,
 ) -> dict:
     """Pre-train (or continue pre-training ``init_from``) with masked LM; returns the final metrics."""
-    from transformers import Trainer, TrainingArguments, get_linear_schedule_with_warmup
-    from transformers.trainer_utils import get_last_checkpoint
+    from transformers import TrainingArguments, get_linear_schedule_with_warmup
 
     from florabert.modeling import FloraBertConfig, FloraBertForMaskedLM
     from florabert.tokenization import DNATokenizer
 
     out = Path(out)
     ckpt_dir = out / "checkpoints"
-    last = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
+    last = last_complete_checkpoint(ckpt_dir)
     if resume and last is None:
         raise FloraBertError(f"{out}: --resume given but there is no checkpoint to resume from")
     if not resume and last is not None:
@@ -130,7 +130,10 @@ def pretrain(
         log(f"model: {n_params / 1e6:.2f} M parameters; masking: {config.masking.strategy}")
 
     train, evals = load_mlm_datasets(corpus, tok, config, species=species, cache_dir=out / "cache")
-    collator = MaskingCollator(tok.hf, config.masking)
+    collator = MaskingCollator(tok.hf, config.masking, seed=config.seed, total_steps=config.max_steps,
+                               accumulation=config.gradient_accumulation_steps, log=log if rank() == 0 else None)
+    if resume:
+        collator.start_at(json.loads((Path(last) / "trainer_state.json").read_text())["global_step"])
     optimizer = build_optimizer(model, name=config.optimizer, lr=config.learning_rate,
                                 betas=(config.beta1, config.beta2), eps=config.eps,
                                 weight_decay=config.weight_decay)
@@ -165,11 +168,12 @@ def pretrain(
         use_cpu=not torch.cuda.is_available(),
         disable_tqdm=rank() != 0,
     )
-    trainer = Trainer(
+    trainer = _trainer_class()(
+        eval_collator=collator.for_eval(),
         model=model, args=args, train_dataset=train, eval_dataset=evals, data_collator=collator,
         optimizers=(optimizer, scheduler), compute_metrics=_metrics,
         preprocess_logits_for_metrics=_accuracy_logits,
-        callbacks=[CSVLogger(out / "logs" / "log.csv"), CurriculumCallback(collator, log)],
+        callbacks=[CSVLogger(out / "logs" / "log.csv")],
     )
     trainer.train(resume_from_checkpoint=last if resume else None)
     metrics = trainer.evaluate()
@@ -178,6 +182,7 @@ def pretrain(
     (out / "logs" / f"weights_rank{rank()}.sha256").write_text(weights_digest(trainer.model) + "\n")
     if trainer.is_world_process_zero():
         trainer.save_model(str(out))
+        (out / "training_args.bin").unlink(missing_ok=True)  # a pickle; the run config is config.yaml
         _save_tokenizer(tok, out)
         dump_config(config, out / "config.yaml")
         (out / "seed.txt").write_text(f"{config.seed}\n")
@@ -189,6 +194,38 @@ def pretrain(
         plot_loss_curve(out / "logs" / "log.csv", out / "logs" / "loss.png", title="MLM pre-training")
         _model_card(out, config, info)
     return metrics
+
+
+def _trainer_class():
+    from transformers import Trainer
+
+    class MLMTrainer(Trainer):
+        """Trainer whose evaluation batches go through their own collator (fixed masking phase, and no
+        effect on the training collator's curriculum count)."""
+
+        def __init__(self, *args, eval_collator, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.eval_collator = eval_collator
+
+        def get_eval_dataloader(self, eval_dataset=None):
+            train_collator, self.data_collator = self.data_collator, self.eval_collator
+            try:
+                return super().get_eval_dataloader(eval_dataset)
+            finally:
+                self.data_collator = train_collator
+
+    return MLMTrainer
+
+
+def last_complete_checkpoint(ckpt_dir: Path) -> str | None:
+    """The newest ``checkpoint-N`` holding everything a resume needs (a run killed while saving leaves
+    an incomplete one behind, which must not be picked)."""
+    if not Path(ckpt_dir).is_dir():
+        return None
+    needed = ("trainer_state.json", "model.safetensors", "optimizer.pt", "scheduler.pt")
+    done = [p for p in Path(ckpt_dir).glob("checkpoint-*")
+            if p.name.split("-")[-1].isdigit() and all((p / f).exists() for f in needed)]
+    return str(max(done, key=lambda p: int(p.name.split("-")[-1]))) if done else None
 
 
 def _save_tokenizer(tok, out: Path) -> None:
