@@ -84,3 +84,19 @@ def test_save_load_round_trip_gives_identical_outputs(tok, tiny_config, tmp_path
     batch = tok(["ACGTAGGCTA", "TTGACA"], padding=True, return_tensors="pt")
     with torch.no_grad():
         assert torch.equal(model(**batch).logits, again(**batch).logits)
+
+
+def test_sparse_prediction_gives_the_dense_loss(tok, tiny_config):
+    torch.manual_seed(3)
+    model = FloraBertForMaskedLM(tiny_config).eval()
+    batch = tok(["ACGTAGGCTAGGAT", "TTGACA"], padding=True, return_tensors="pt")
+    labels = torch.full_like(batch["input_ids"], -100)
+    labels[0, 2], labels[0, 4], labels[1, -2] = 7, 9, 11
+    with torch.no_grad():
+        sparse = model(**batch, labels=labels)
+        model.config.sparse_prediction = False
+        dense = model(**batch, labels=labels)
+        model.config.sparse_prediction = True
+    assert sparse.logits.shape == (3, tiny_config.vocab_size)
+    assert torch.allclose(sparse.loss, dense.loss, atol=1e-6)
+    assert torch.allclose(sparse.logits, dense.logits[labels != -100], atol=1e-6)

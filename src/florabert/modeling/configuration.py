@@ -13,6 +13,9 @@ class FloraBertConfig(RobertaConfig):
     position id means one distance from the TSS in every sequence. ``max_position_embeddings`` is the
     longest input (with ``<s>``/``</s>``) + ``pad_token_id`` + 1, as in RoBERTa.
 
+    ``sparse_prediction``: with labels, the MLM head runs on the labelled positions only (see
+    :class:`~florabert.modeling.FloraBertForMaskedLM`).
+
     Regression/classification heads (fine-tuning) read ``targets`` (output names, e.g. tissues),
     ``problem_type``, ``head_hidden_size``/``head_dropout`` and ``target_transform`` (how predictions map
     back to TPM); these are saved with the model.
@@ -21,7 +24,8 @@ class FloraBertConfig(RobertaConfig):
     model_type = "florabert"
 
     def __init__(self, *, targets: list[str] | None = None, head_hidden_size: int | None = None,
-                 head_dropout: float = 0.2, target_transform: dict | None = None, **kwargs):
+                 head_dropout: float = 0.2, target_transform: dict | None = None,
+                 sparse_prediction: bool = True, **kwargs):
         kwargs.setdefault("max_position_embeddings", 258)
         kwargs.setdefault("type_vocab_size", 1)
         super().__init__(**kwargs)
@@ -29,6 +33,7 @@ class FloraBertConfig(RobertaConfig):
         self.head_hidden_size = head_hidden_size
         self.head_dropout = head_dropout
         self.target_transform = target_transform or {}
+        self.sparse_prediction = sparse_prediction  # MLM head only on labelled positions (training)
 
     @classmethod
     def from_tokenizer(cls, tokenizer, *, max_length: int = 256, **kwargs) -> FloraBertConfig:

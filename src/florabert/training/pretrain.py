@@ -75,8 +75,15 @@ def load_mlm_datasets(corpus, tokenizer, config: PretrainConfig, *, species=None
     return train, evals
 
 
-def _accuracy_logits(logits, labels):
-    return logits.argmax(-1)
+def _predicted_tokens(logits, labels):
+    """Arg-max token per position, shaped like ``labels`` (sparse logits are scattered back: the eval
+    loop gathers and trims per sample, so predictions must keep the batch dimension)."""
+    preds = logits.argmax(-1)
+    if preds.dim() == 1:
+        full = torch.full_like(labels, -100)
+        full[labels != -100] = preds
+        return full
+    return preds
 
 
 def _metrics(pred):
@@ -172,7 +179,7 @@ def pretrain(
         eval_collator=collator.for_eval(),
         model=model, args=args, train_dataset=train, eval_dataset=evals, data_collator=collator,
         optimizers=(optimizer, scheduler), compute_metrics=_metrics,
-        preprocess_logits_for_metrics=_accuracy_logits,
+        preprocess_logits_for_metrics=_predicted_tokens,
         callbacks=[CSVLogger(out / "logs" / "log.csv")],
     )
     trainer.train(resume_from_checkpoint=last if resume else None)
