@@ -77,7 +77,7 @@ class PretrainConfig:
     eval_fraction: float = 0.02  # genes held out (by a hash of gene id) for MLM loss/perplexity
     max_eval_sequences: int = 2000
     seed: int = 42
-    bf16: str = "auto"  # auto: on when the device supports bf16 (CUDA bf16, CPU AMX/AVX512-BF16); on; off
+    bf16: str = "auto"  # auto: bf16 autocast where the device multiplies bf16 natively (CUDA, CPU AMX/AVX512-BF16)
     group_by_length: bool = True  # batches of similar length: less padding
     streaming: bool = False  # stream shards instead of materializing the tokenized corpus (huge corpora)
     dataloader_num_workers: int = 0
