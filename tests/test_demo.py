@@ -17,4 +17,8 @@ def test_demo_stages_run_and_are_skipped_on_rerun(run_cli, tmp_path):
 
     assert len(AutoTokenizer.from_pretrained(tmp_path / "d" / "tokenizer")) == 1000  # --quick vocabulary
     code, _, err = run_cli("demo", "--out", tmp_path / "d")
-    assert code == 0 and err.count("already done") == 2
+    assert code == 0 and err.count("already done") == 4
+    for stage in ("stage1", "stage2"):
+        assert (tmp_path / "d" / "pretrain" / stage / "model.safetensors").exists()
+    assert json.loads((tmp_path / "d" / "pretrain" / "stage2" / "metrics.json").read_text())["species"] == [
+        "Arabidopsis thaliana"]

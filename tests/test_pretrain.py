@@ -61,6 +61,19 @@ def test_loss_falls_below_uniform_and_the_model_loads(corpus, tmp_path):
     with open(out / "logs" / "log.csv") as fh:
         losses = [float(r["loss"]) for r in csv.DictReader(fh) if r.get("loss")]
     assert losses[-1] < losses[0]
+
+    from florabert.modeling import FloraBertForMaskedLM
+    from florabert.tokenization import DNATokenizer
+    from florabert.training.mlm_eval import heldout_mlm_loss, token_counts
+
+    tok = DNATokenizer.load(out)
+    train_seqs = pq.read_table(data).column("sequence").to_pylist()
+    new = [("ACGT" * 40)[p:p + 90] for p in (1, 2, 3, 0) * 10]  # unseen lengths and phases
+    res = heldout_mlm_loss(FloraBertForMaskedLM.from_pretrained(out), tok, new,
+                           unigram=token_counts(tok, train_seqs), masking=cfg().masking)
+    assert res["masked_tokens"] > 100
+    assert res["unigram_loss"] == pytest.approx(math.log(4), abs=0.05)  # four equally frequent bases
+    assert res["model_loss"] < 0.5 * res["unigram_loss"]
     code = ("import florabert\nfrom transformers import AutoModelForMaskedLM, AutoTokenizer\n"
             f"m = AutoModelForMaskedLM.from_pretrained({str(out)!r})\n"
             f"t = AutoTokenizer.from_pretrained({str(out)!r})\n"
@@ -144,3 +157,13 @@ def test_two_processes_train_data_parallel_and_agree(corpus, tmp_path):
     r0, r1 = (logs / "weights_rank0.sha256").read_text(), (logs / "weights_rank1.sha256").read_text()
     assert r0 == r1
     assert json.loads((tmp_path / "ddp" / "metrics.json").read_text())["environment"]["world_size"] == 2
+
+
+def test_sample_windows_from_a_genome(data_dir):
+    from florabert.training.mlm_eval import sample_windows
+
+    chr1 = "ACGTACGTAACCGGTTAACCGGGGRYTTTTACACACACGT"
+    windows = sample_windows(data_dir / "tiny.fa", n=20, length=12, seed=3, max_n_fraction=0.5)
+    assert len(windows) == 20 and all(len(w) == 12 for w in windows)
+    assert all(w in chr1.upper() or w in "TTTTAAAACCCCGGGG" for w in windows)
+    assert windows == sample_windows(data_dir / "tiny.fa", n=20, length=12, seed=3, max_n_fraction=0.5)

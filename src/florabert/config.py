@@ -77,6 +77,9 @@ class PretrainConfig:
     eval_fraction: float = 0.02  # genes held out (by a hash of gene id) for MLM loss/perplexity
     max_eval_sequences: int = 2000
     seed: int = 42
+    # Start the MLM output bias at the log token frequencies of the training data (a fresh model then
+    # begins at the unigram loss and all it learns is context); up to 200,000 sequences are counted.
+    init_bias_from_frequencies: bool = True
     bf16: str = "auto"  # auto: bf16 autocast where the device multiplies bf16 natively (CUDA, CPU AMX/AVX512-BF16)
     group_by_length: bool = True  # batches of similar length: less padding
     streaming: bool = False  # stream shards instead of materializing the tokenized corpus (huge corpora)

@@ -78,6 +78,35 @@ def run_demo(out: str | Path = "demo_out", *, quick: bool = False, force: bool =
                   f"{st['mean']:.1f}, p95 {st['p95']:.0f}, max {st['max']}; {st['truncated']:,} of "
                   f"{st['sequences']:,} longer than 256", highlight=False)
 
+    # 3. pre-training: stage 1 on both species, stage 2 on A. thaliana only
+    from florabert.config import PretrainConfig, load_config
+    from florabert.training.pretrain import pretrain
+
+    steps = {"stage1": 60 if quick else 600, "stage2": 20 if quick else 200}
+    for stage, title, kwargs in (
+        ("stage1", "3a. MLM pre-training, stage 1: both species", {}),
+        ("stage2", "3b. MLM pre-training, stage 2: Arabidopsis thaliana only",
+         {"init_from": out / "pretrain" / "stage1", "species": ["Arabidopsis thaliana"]}),
+    ):
+        stage_dir = out / "pretrain" / stage
+        console.rule(f"[bold]{title}")
+        if _stage_done(stage_dir) and not force:
+            console.print(f"already done: {stage_dir} (use --force to redo)")
+        else:
+            import shutil
+
+            shutil.rmtree(stage_dir, ignore_errors=True)  # an interrupted stage restarts cleanly
+            cfg = load_config(PretrainConfig, preset="tiny", overrides={
+                "max_steps": steps[stage], "eval_steps": steps[stage], "save_steps": steps[stage],
+                **({"learning_rate": 5e-4, "warmup_steps": 10} if stage == "stage2" else {})})
+            pretrain(corpus_dir, tok_dir, stage_dir, cfg, log=lambda m: console.print(m, highlight=False),
+                     **kwargs)
+            _mark_done(stage_dir, json.loads((stage_dir / "metrics.json").read_text())["metrics"])
+        m = json.loads((stage_dir / ".done").read_text())
+        results[stage] = m
+        console.print(f"  held-out MLM loss {m['eval_loss']:.3f} (perplexity {m['eval_perplexity']:.0f}, "
+                      f"masked-token accuracy {m['eval_masked_accuracy']:.3f}) -> {stage_dir}", highlight=False)
+
     console.rule()
     console.print(f"demo finished in {time.perf_counter() - t0:.1f} s; outputs in {out}/")
     return results

@@ -75,6 +75,21 @@ def load_mlm_datasets(corpus, tokenizer, config: PretrainConfig, *, species=None
     return train, evals
 
 
+def set_bias_to_log_frequencies(model, train, vocab_size: int, special_ids, max_sequences: int = 200_000) -> None:
+    """MLM output bias <- log of the (add-one smoothed) token frequencies of the training data."""
+    import itertools
+
+    import numpy as np
+
+    counts = np.zeros(vocab_size, dtype=np.float64)
+    for row in itertools.islice(iter(train), max_sequences):
+        counts += np.bincount(np.asarray(row["input_ids"]), minlength=vocab_size)
+    counts[list(special_ids)] = 0  # never a label
+    log_p = np.log((counts + 1) / (counts + 1).sum())
+    with torch.no_grad():
+        model.lm_head.bias.copy_(torch.as_tensor(log_p, dtype=model.lm_head.bias.dtype))
+
+
 def _predicted_tokens(logits, labels):
     """Arg-max token per position, shaped like ``labels`` (sparse logits are scattered back: the eval
     loop gathers and trims per sample, so predictions must keep the batch dimension)."""
@@ -137,6 +152,8 @@ def pretrain(
         log(f"model: {n_params / 1e6:.2f} M parameters; masking: {config.masking.strategy}")
 
     train, evals = load_mlm_datasets(corpus, tok, config, species=species, cache_dir=out / "cache")
+    if config.init_bias_from_frequencies and not init_from and not resume:
+        set_bias_to_log_frequencies(model, train, len(tok.hf), tok.hf.all_special_ids)
     collator = MaskingCollator(tok.hf, config.masking, seed=config.seed, total_steps=config.max_steps,
                                accumulation=config.gradient_accumulation_steps, log=log if rank() == 0 else None)
     if resume:
