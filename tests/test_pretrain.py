@@ -29,7 +29,7 @@ def corpus(tmp_path_factory):
     """Promoters made of a repeated 4-mer at a random phase: every base is predictable from context."""
     rng = random.Random(0)
     unit = "ACGT"
-    seqs = [(unit * 20)[p:p + 100] for p in (rng.randrange(8) for _ in range(400))]
+    seqs = [(unit * 30)[p:p + 100] for p in (rng.randrange(4) for _ in range(400))]
     root = tmp_path_factory.mktemp("ptcorpus")
     pq.write_table(pa.table({"species": ["s"] * 400, "gene_id": [f"g{i}" for i in range(400)],
                              "sequence": seqs}), root / "c.parquet")
@@ -68,7 +68,9 @@ def test_loss_falls_below_uniform_and_the_model_loads(corpus, tmp_path):
 
     tok = DNATokenizer.load(out)
     train_seqs = pq.read_table(data).column("sequence").to_pylist()
-    new = [("ACGT" * 40)[p:p + 90] for p in (1, 2, 3, 0) * 10]  # unseen lengths and phases
+    # unseen lengths, all phases; no longer than the training sequences: positions further from the
+    # TSS than any training sequence reached have untrained position embeddings
+    new = [("ACGT" * 40)[p:p + n] for p, n in zip((1, 2, 3, 0) * 10, range(60, 100), strict=True)]
     res = heldout_mlm_loss(FloraBertForMaskedLM.from_pretrained(out), tok, new,
                            unigram=token_counts(tok, train_seqs), masking=cfg().masking)
     assert res["masked_tokens"] > 100
