@@ -169,3 +169,14 @@ def test_sample_windows_from_a_genome(data_dir):
     assert len(windows) == 20 and all(len(w) == 12 for w in windows)
     assert all(w in chr1.upper() or w in "TTTTAAAACCCCGGGG" for w in windows)
     assert windows == sample_windows(data_dir / "tiny.fa", n=20, length=12, seed=3, max_n_fraction=0.5)
+
+
+def test_streaming_corpus_trains_and_saves(corpus, tmp_path):
+    from florabert.training.pretrain import pretrain
+
+    data, tok = corpus
+    metrics = pretrain(data, tok, tmp_path / "st", cfg(max_steps=6, eval_steps=6, save_steps=6, streaming=True),
+                       log=lambda m: None)
+    assert math.isfinite(metrics["eval_loss"])
+    assert (tmp_path / "st" / "model.safetensors").exists()
+    assert json.loads((tmp_path / "st" / "metrics.json").read_text())["eval_sequences"] > 0

@@ -7,15 +7,17 @@ Output directory::
     OUT/model.safetensors, config.json, tokenizer files   the model (AutoModelForMaskedLM after import florabert)
     OUT/README.md                                         model card: data, config, metrics
     OUT/config.yaml, seed.txt, metrics.json               resolved run configuration and results
-    OUT/logs/log.csv, loss.png/.svg, tensorboard/         training curves
+    OUT/logs/log.csv, loss.png/.svg, tensorboard/         training curves (TensorBoard: logs/tensorboard)
     OUT/checkpoints/checkpoint-N/                         resumable checkpoints (--resume)
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
+import os
 from pathlib import Path
 
 import torch
@@ -192,14 +194,15 @@ def pretrain(
         use_cpu=not torch.cuda.is_available(),
         disable_tqdm=rank() != 0,
     )
-    trainer = _trainer_class()(
-        eval_collator=collator.for_eval(),
-        model=model, args=args, train_dataset=train, eval_dataset=evals, data_collator=collator,
-        optimizers=(optimizer, scheduler), compute_metrics=_metrics,
-        preprocess_logits_for_metrics=_predicted_tokens,
-        callbacks=[CSVLogger(out / "logs" / "log.csv")],
-    )
-    trainer.train(resume_from_checkpoint=last if resume else None)
+    with _tensorboard_dir(out / "logs" / "tensorboard"):
+        trainer = _trainer_class()(
+            eval_collator=collator.for_eval(),
+            model=model, args=args, train_dataset=train, eval_dataset=evals, data_collator=collator,
+            optimizers=(optimizer, scheduler), compute_metrics=_metrics,
+            preprocess_logits_for_metrics=_predicted_tokens,
+            callbacks=[CSVLogger(out / "logs" / "log.csv")],
+        )
+        trainer.train(resume_from_checkpoint=last if resume else None)
     metrics = trainer.evaluate()
     metrics["eval_perplexity"] = math.exp(metrics["eval_loss"]) if metrics["eval_loss"] < 50 else float("inf")
     (out / "logs").mkdir(exist_ok=True)
@@ -218,6 +221,21 @@ def pretrain(
         plot_loss_curve(out / "logs" / "log.csv", out / "logs" / "loss.png", title="MLM pre-training")
         _model_card(out, config, info)
     return metrics
+
+
+@contextlib.contextmanager
+def _tensorboard_dir(path: Path):
+    """transformers 5 takes the TensorBoard directory from the environment only (read when the Trainer
+    is built): set it for this run, then restore it."""
+    previous = os.environ.get("TENSORBOARD_LOGGING_DIR")
+    os.environ["TENSORBOARD_LOGGING_DIR"] = str(path)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("TENSORBOARD_LOGGING_DIR", None)
+        else:
+            os.environ["TENSORBOARD_LOGGING_DIR"] = previous
 
 
 def _trainer_class():
