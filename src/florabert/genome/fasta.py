@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from florabert.errors import InputError
+from florabert.errors import FloraBertError, InputError
 from florabert.io import BLOCK, iter_lines, open_binary, reading_errors
 
 # IUPAC nucleotide codes (plus U and the gap '-'), either case. Anything else in a record is an error:
@@ -132,9 +132,15 @@ def open_indexed(path: str | Path):
     """
     import pyfaidx
 
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, "file not found")
+    with open(path, "rb") as fh:
+        head = fh.read(18)
+    if head[:2] == b"\x1f\x8b" and head[12:14] != b"BC":  # gzip without the BGZF extra field
+        raise InputError(path, "gzip FASTA cannot be indexed: recompress it with `bgzip`")
     try:
         return pyfaidx.Fasta(str(path), sequence_always_upper=True, rebuild=False, as_raw=True)
-    except pyfaidx.UnsupportedCompressionFormat:
-        raise InputError(path, "gzip FASTA cannot be indexed: recompress with `bgzip`") from None
-    except FileNotFoundError:
-        raise InputError(path, "file not found") from None
+    except ImportError:
+        raise FloraBertError(f"{path}: random access to a bgzip FASTA needs biopython "
+                             "(pip install biopython), or decompress it") from None
