@@ -203,6 +203,41 @@ def pretrain(
 
 
 @app.command()
+def expression(
+    tpm: Path = typer.Option(..., "--tpm", help="TPM table, genes x samples (TSV, or .csv)."),
+    promoters: Path = typer.Option(..., "--promoters", help="Promoter table (.parquet/.tsv) from `promoters`."),
+    out: Path = typer.Option(..., "--out", help="Output dataset directory."),
+    samples: Path = typer.Option(None, "--samples", help="Sample sheet (sample, tissue): average replicates."),
+    families: str = typer.Option(None, "--families", help="gene -> family TSV, or 'mmseqs' to cluster "
+                                 "promoters [default: mmseqs when installed, else a random split]."),
+    split: Path = typer.Option(None, "--split", help="Impose a split: TSV gene_id, split."),
+    offset: float = typer.Option(1.0, "--offset", help="Targets are ln(TPM + offset)."),
+    gene_column: str = typer.Option(None, "--gene-column", help="Gene id column [default: the first]."),
+    test_fraction: float = typer.Option(0.3, "--test-fraction"),
+    validation_fraction: float = typer.Option(0.1, "--validation-fraction", help="Of the non-test genes."),
+    holdout_chromosome: list[str] = typer.Option(None, "--holdout-chromosome", help="Test = these chromosomes."),
+    holdout_species: list[str] = typer.Option(None, "--holdout-species", help="Test = these species."),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Build a fine-tuning dataset: log expression joined to promoters, a leakage-free split, its audit."""
+    from florabert.data.dataset import build_expression_dataset
+
+    info = build_expression_dataset(
+        tpm, promoters, out, samples=samples, families=families, split=split, offset=offset,
+        gene_column=gene_column, test_fraction=test_fraction, validation_fraction=validation_fraction,
+        holdout_chromosomes=holdout_chromosome or None, holdout_species=holdout_species or None, seed=seed,
+        log=lambda m: console.print(m, highlight=False))
+    a = info["audit"]
+    counts = ", ".join(f"{k} {v:,}" for k, v in sorted(a["counts"].items()))
+    sim = a.get("test_kmer_similarity", {})
+    console.print(f"{info['genes']:,} genes x {len(info['targets'])} targets ({', '.join(info['targets'][:6])}"
+                  f"{', ...' if len(info['targets']) > 6 else ''}); split by {a['method']}: {counts}; families in "
+                  f"train and test: {a['families_in_train_and_test']}; test k-mer similarity to train: median "
+                  f"{sim.get('median', float('nan')):.3f}, max {sim.get('max', float('nan')):.3f} -> {out}",
+                  highlight=False)
+
+
+@app.command()
 def demo(
     out: Path = typer.Option(Path("demo_out"), "--out", help="Output directory."),
     quick: bool = typer.Option(False, "--quick", help="A smaller, faster run."),
