@@ -29,7 +29,7 @@ from florabert.data.splits import (
     read_split,
 )
 from florabert.errors import FloraBertError, InputError
-from florabert.genome.promoters import read_promoters
+from florabert.genome.promoters import read_promoters, window_settings
 from florabert.io import atomic_dir
 
 
@@ -39,6 +39,7 @@ class ExpressionDataset:
     table: pa.Table
     targets: list[str]
     transform: dict
+    promoter_window: dict
 
     def part(self, name: str) -> pa.Table:
         return self.table.filter(pa.compute.equal(self.table.column("split"), name))
@@ -52,7 +53,8 @@ def load_expression_dataset(path: str | Path) -> ExpressionDataset:
     if not (path / "dataset.parquet").exists():
         raise FloraBertError(f"{path}: not an expression dataset (no dataset.parquet; see florabert expression)")
     meta = json.loads((path / "targets.json").read_text())
-    return ExpressionDataset(path, pq.read_table(path / "dataset.parquet"), meta["targets"], meta["transform"])
+    return ExpressionDataset(path, pq.read_table(path / "dataset.parquet"), meta["targets"], meta["transform"],
+                             meta.get("promoter_window", {}))
 
 
 def build_expression_dataset(
@@ -146,7 +148,7 @@ def build_expression_dataset(
     }
     meta = {"targets": table.targets, "transform": {"kind": "log", "offset": offset},
             "tpm": str(tpm), "promoters": str(promoters), "samples": str(samples) if samples else None,
-            "seed": seed}
+            "seed": seed, "promoter_window": window_settings(prom)}
     with atomic_dir(out) as tmp:
         pq.write_table(pa.table(columns), tmp / "dataset.parquet")
         (tmp / "targets.json").write_text(json.dumps(meta, indent=2) + "\n")

@@ -67,6 +67,9 @@ class Annotation:
     # clip promoter windows at neighbouring genes.
     intervals: dict[str, list[tuple[int, int, str]]] = field(default_factory=dict)
     n_read: int = 0  # gene features read
+    feature: str = "gene"  # how it was read (see read_annotation)
+    biotype: str | None = "protein_coding"
+    id_attribute: str | None = None
     dropped: Counter = field(default_factory=Counter)
     warnings: list[str] = field(default_factory=list)
 
@@ -244,7 +247,8 @@ def read_annotation(
                 parent = attr_text.partition("Parent=")[2].split(";")[0]
                 cds_tx.update(unquote(p) for p in parent.split(","))
 
-    ann = Annotation(path=str(path), format=fmt, genes=[])
+    ann = Annotation(path=str(path), format=fmt, genes=[], feature=feature, biotype=biotype,
+                     id_attribute=id_attribute)
     if fmt == "gtf":
         _gtf_fill_from_exons(genes, gene_order, transcripts, cds_tx, gtf_exons, ann, want_tx=want_tx)
 

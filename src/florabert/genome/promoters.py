@@ -10,6 +10,7 @@ with the base just before the TSS. This is exactly ``bedtools flank -s -l upstre
 from __future__ import annotations
 
 import bisect
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -180,9 +181,20 @@ def extract_promoters(
          *(pa.array(c, f.type) for c, f in zip(cols, fields, strict=True))],
         schema=SCHEMA,
     )
+    # how these promoters were cut, kept in the Parquet metadata so that a model trained on them can cut
+    # new ones the same way (florabert predict --genome --annotation)
+    window = {"upstream": upstream, "downstream": downstream, "feature": ann.feature, "biotype": ann.biotype,
+              "id_attribute": ann.id_attribute, "edge": edge, "clip_neighbors": clip_neighbors}
+    result.table = result.table.replace_schema_metadata({b"florabert_window": json.dumps(window).encode()})
     seqs = result.table.column("sequence").to_pylist()
     result.duplicate_sequences = len(seqs) - len(set(seqs))
     return result
+
+
+def window_settings(table: pa.Table) -> dict:
+    """The window options a promoter table was made with ({} when unknown, e.g. from a .tsv)."""
+    meta = table.schema.metadata or {}
+    return json.loads(meta[b"florabert_window"]) if b"florabert_window" in meta else {}
 
 
 def _examples(names: list[str], k: int = 3) -> str:

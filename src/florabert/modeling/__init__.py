@@ -1,7 +1,13 @@
 """Model classes (importing this module imports torch and transformers)."""
 
 from florabert.modeling.configuration import FloraBertConfig
-from florabert.modeling.modeling import FloraBertForMaskedLM, FloraBertModel
+from florabert.modeling.modeling import FloraBertForExpression, FloraBertForMaskedLM, FloraBertModel
 from florabert.modeling.positions import tss_position_ids
 
-__all__ = ["FloraBertConfig", "FloraBertForMaskedLM", "FloraBertModel", "tss_position_ids"]
+__all__ = [
+    "FloraBertConfig",
+    "FloraBertForExpression",
+    "FloraBertForMaskedLM",
+    "FloraBertModel",
+    "tss_position_ids",
+]

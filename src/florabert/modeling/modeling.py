@@ -7,9 +7,10 @@ Position ids are computed from the attention mask when the caller gives none.
 
 from __future__ import annotations
 
+import torch
 from torch.nn import functional as F
-from transformers import RobertaForMaskedLM, RobertaModel
-from transformers.modeling_outputs import MaskedLMOutput
+from transformers import RobertaForMaskedLM, RobertaModel, RobertaPreTrainedModel
+from transformers.modeling_outputs import MaskedLMOutput, SequenceClassifierOutput
 
 from florabert.modeling.configuration import FloraBertConfig
 from florabert.modeling.positions import tss_position_ids
@@ -61,3 +62,49 @@ class FloraBertForMaskedLM(RobertaForMaskedLM):
         target = labels[chosen]
         loss = F.cross_entropy(logits.float(), target) if target.numel() else logits.sum() * 0.0
         return MaskedLMOutput(loss=loss, logits=logits)
+
+
+class FloraBertForExpression(RobertaPreTrainedModel):
+    """Expression from promoter DNA: mean of the final hidden states over the real tokens (not padding,
+    not ``<s>``/``</s>``) -> dense -> GELU -> dropout (``config.head_dropout``, 0.2) -> dense(n outputs).
+
+    ``config.problem_type``: "regression" (one output per target, e.g. ln(TPM + 1) per tissue; loss
+    ``config.loss`` = "mse" or "poisson", Poisson reading the outputs as log rates of TPM + offset) or
+    "single_label_classification" (``num_labels`` classes, cross-entropy). The backbone attribute is
+    ``roberta``, so a FloraBertForMaskedLM checkpoint loads straight into it.
+    """
+
+    config_class = FloraBertConfig
+
+    def __init__(self, config: FloraBertConfig):
+        super().__init__(config)
+        self.roberta = RobertaModel(config, add_pooling_layer=False)
+        hidden = config.head_hidden_size or config.hidden_size
+        self.head = torch.nn.Sequential(
+            torch.nn.Linear(config.hidden_size, hidden), torch.nn.GELU(), torch.nn.Dropout(config.head_dropout),
+            torch.nn.Linear(hidden, config.num_labels))
+        self.post_init()
+
+    def pool(self, hidden: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Mean over real sequence tokens: (batch, length, hidden) -> (batch, hidden)."""
+        c = self.config
+        real = attention_mask.bool() & (input_ids != c.bos_token_id) & (input_ids != c.eos_token_id)
+        weights = real.to(hidden.dtype).unsqueeze(-1)
+        return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+
+    def forward(self, input_ids=None, attention_mask=None, position_ids=None, labels=None, **kwargs):
+        if attention_mask is None:
+            attention_mask = (input_ids != self.config.pad_token_id).long()
+        if position_ids is None:
+            position_ids = _positions(self.config, input_ids, attention_mask, None)
+        hidden = self.roberta(input_ids, attention_mask=attention_mask, position_ids=position_ids, **kwargs)[0]
+        logits = self.head(self.pool(hidden, input_ids, attention_mask)).float()
+        loss = None
+        if labels is not None:
+            if self.config.problem_type == "single_label_classification":
+                loss = F.cross_entropy(logits, labels.long())
+            elif getattr(self.config, "loss", "mse") == "poisson":
+                loss = F.poisson_nll_loss(logits, labels.float().exp(), log_input=True, full=False)
+            else:
+                loss = F.mse_loss(logits, labels.float())
+        return SequenceClassifierOutput(loss=loss, logits=logits)

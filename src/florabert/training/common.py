@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -79,3 +80,27 @@ def write_json(path: Path, obj) -> None:
     tmp = Path(path).with_suffix(".tmp")
     tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n")
     tmp.replace(path)
+
+
+def reporters() -> list[str]:
+    """Trainer ``report_to``: TensorBoard when installed (a dependency), else nothing."""
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        return []
+    return ["tensorboard"]
+
+
+@contextlib.contextmanager
+def tensorboard_dir(path: Path):
+    """transformers 5 takes the TensorBoard directory from the environment only (read when the Trainer
+    is built): set it for this run, then restore it."""
+    previous = os.environ.get("TENSORBOARD_LOGGING_DIR")
+    os.environ["TENSORBOARD_LOGGING_DIR"] = str(path)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("TENSORBOARD_LOGGING_DIR", None)
+        else:
+            os.environ["TENSORBOARD_LOGGING_DIR"] = previous

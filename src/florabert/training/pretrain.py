@@ -13,11 +13,9 @@ Output directory::
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
-import os
 from pathlib import Path
 
 import torch
@@ -29,6 +27,8 @@ from florabert.training.common import (
     build_optimizer,
     environment,
     rank,
+    reporters,
+    tensorboard_dir,
     use_bf16,
     weights_digest,
     world_size,
@@ -164,12 +164,7 @@ def pretrain(
                                 betas=(config.beta1, config.beta2), eps=config.eps,
                                 weight_decay=config.weight_decay)
     scheduler = get_linear_schedule_with_warmup(optimizer, config.warmup_steps, config.max_steps)
-    try:
-        import tensorboard  # noqa: F401
-
-        report_to = ["tensorboard"]
-    except ImportError:
-        report_to = []
+    report_to = reporters()
     args = TrainingArguments(
         output_dir=str(ckpt_dir),
         max_steps=config.max_steps,
@@ -194,7 +189,7 @@ def pretrain(
         use_cpu=not torch.cuda.is_available(),
         disable_tqdm=rank() != 0,
     )
-    with _tensorboard_dir(out / "logs" / "tensorboard"):
+    with tensorboard_dir(out / "logs" / "tensorboard"):
         trainer = _trainer_class()(
             eval_collator=collator.for_eval(),
             model=model, args=args, train_dataset=train, eval_dataset=evals, data_collator=collator,
@@ -221,21 +216,6 @@ def pretrain(
         plot_loss_curve(out / "logs" / "log.csv", out / "logs" / "loss.png", title="MLM pre-training")
         _model_card(out, config, info)
     return metrics
-
-
-@contextlib.contextmanager
-def _tensorboard_dir(path: Path):
-    """transformers 5 takes the TensorBoard directory from the environment only (read when the Trainer
-    is built): set it for this run, then restore it."""
-    previous = os.environ.get("TENSORBOARD_LOGGING_DIR")
-    os.environ["TENSORBOARD_LOGGING_DIR"] = str(path)
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop("TENSORBOARD_LOGGING_DIR", None)
-        else:
-            os.environ["TENSORBOARD_LOGGING_DIR"] = previous
 
 
 def _trainer_class():
