@@ -238,6 +238,40 @@ def expression(
 
 
 @app.command()
+def finetune(
+    model: Path = typer.Option(..., "--model", help="Pre-trained model directory (florabert pretrain)."),
+    data: Path = typer.Option(..., "--data", help="Dataset directory (florabert expression)."),
+    out: Path = typer.Option(..., "--out", help="Output directory for the fine-tuned model."),
+    config: Path = typer.Option(None, "--config", help="YAML with fine-tuning options (see FinetuneConfig)."),
+    max_steps: int = typer.Option(None, "--max-steps"),
+    eval_steps: int = typer.Option(None, "--eval-steps"),
+    batch_size: int = typer.Option(None, "--batch-size"),
+    learning_rate: float = typer.Option(None, "--learning-rate", help="The head's peak learning rate."),
+    unfreeze_every: int = typer.Option(None, "--unfreeze-every", help="Steps between unfreezing stages."),
+    problem: str = typer.Option(None, "--problem", help="regression | classification"),
+    loss: str = typer.Option(None, "--loss", help="mse | poisson (regression)"),
+    seed: int = typer.Option(None, "--seed"),
+) -> None:
+    """Fine-tune a pre-trained model to predict expression per tissue (or a class) from promoters."""
+    from florabert.config import FinetuneConfig, load_config
+    from florabert.training.finetune import finetune as run
+
+    cfg = load_config(FinetuneConfig, file=config, overrides={
+        "max_steps": max_steps, "eval_steps": eval_steps, "batch_size": batch_size,
+        "learning_rate": learning_rate, "unfreeze_every": unfreeze_every, "problem": problem, "loss": loss,
+        "seed": seed})
+    metrics = run(model, data, out, cfg, log=lambda m: console.print(m, highlight=False))
+    for part in ("validation", "test"):
+        m = metrics.get(part)
+        if m and f"{part}_r2_all" in m:
+            console.print(f"{part}: loss {m[f'{part}_loss']:.4f}, R² (all cells) {m[f'{part}_r2_all']:.4f}, "
+                          f"mean Pearson r {m[f'{part}_pearson_mean']:.4f}", highlight=False)
+        elif m:
+            console.print(f"{part}: loss {m[f'{part}_loss']:.4f}, accuracy {m.get(f'{part}_accuracy', 0):.4f}")
+    console.print(f"model -> {out}")
+
+
+@app.command()
 def demo(
     out: Path = typer.Option(Path("demo_out"), "--out", help="Output directory."),
     quick: bool = typer.Option(False, "--quick", help="A smaller, faster run."),

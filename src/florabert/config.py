@@ -155,3 +155,31 @@ def load_config(cls, *, preset: str | None = None, file: str | Path | None = Non
 
 def dump_config(config, path: Path) -> None:
     path.write_text(yaml.safe_dump(dataclasses.asdict(config), sort_keys=False))
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    problem: str = "regression"  # regression (log expression per target) | classification
+    loss: str = "mse"  # regression loss: mse | poisson
+    head_dropout: float = 0.2
+    head_hidden_size: int | None = None  # default: the encoder's hidden size
+    max_length: int = 256  # tokens incl. <s> </s>; longer promoters lose their 5' end
+    optimizer: str = "lamb"  # FloraBERT's; adamw learns faster for small models and short schedules
+    learning_rate: float = 1e-3  # the head's peak learning rate
+    layer_lr_factor: float = 0.5  # unfrozen encoder layers train at this fraction of the head's rate
+    unfreeze_every: int = 400  # progressive unfreezing: every N steps the next `unfreeze_layers` top layers
+    unfreeze_layers: int = 2
+    freeze_embeddings: bool = True  # embeddings are never unfrozen (FloraBERT)
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    weight_decay: float = 0.01
+    warmup_steps: int = 100
+    batch_size: int = 32
+    gradient_accumulation_steps: int = 1
+    max_steps: int = 3000
+    eval_steps: int = 100
+    logging_steps: int = 20
+    early_stopping_patience: int = 5  # evaluations without a better validation loss
+    seed: int = 42
+    bf16: str = "auto"

@@ -1,0 +1,215 @@
+"""Fine-tune a pre-trained FloraBERT on an expression dataset (``florabert expression`` output).
+
+FloraBERT's schedule: LAMB with linear warm-up and decay, progressive unfreezing (only the head at first;
+every ``unfreeze_every`` steps the next ``unfreeze_layers`` encoder layers from the top join, at
+``layer_lr_factor`` times the head's learning rate; embeddings stay frozen), early stopping on the
+validation loss with the best checkpoint kept.
+
+Output directory: the model (``FloraBertForExpression``: safetensors, config with targets, target
+transform and promoter window; tokenizer files; model card), ``config.yaml``, ``seed.txt``,
+``metrics.json`` (validation and test), ``logs/`` (CSV, TensorBoard, loss curve), ``checkpoints/``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from florabert.config import FinetuneConfig, dump_config
+from florabert.errors import FloraBertError
+from florabert.training.callbacks import CSVLogger, plot_loss_curve
+from florabert.training.common import (
+    build_optimizer,
+    environment,
+    reporters,
+    tensorboard_dir,
+    use_bf16,
+    write_json,
+)
+
+
+def unfreezing_stages(model, config: FinetuneConfig) -> list[tuple[int, list[str]]]:
+    """(step, parameter names) pairs: the encoder layers that join at each step, top layers first."""
+    layers = model.roberta.encoder.layer
+    stages, top = [], len(layers)
+    step = config.unfreeze_every
+    while top > 0 and config.unfreeze_every > 0:
+        lo = max(0, top - config.unfreeze_layers)
+        names = [f"roberta.encoder.layer.{i}.{n}" for i in range(lo, top) for n, _ in layers[i].named_parameters()]
+        stages.append((step, names))
+        top, step = lo, step + config.unfreeze_every
+    return stages
+
+
+def _unfreeze_callback(model, stages, log):
+    from transformers import TrainerCallback
+
+    params = dict(model.named_parameters())
+
+    class Unfreeze(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kwargs):
+            for step, names in stages:
+                if state.global_step >= step and not params[names[0]].requires_grad:
+                    for n in names:
+                        params[n].requires_grad_(True)
+                    if state.is_world_process_zero:
+                        layer_ids = sorted({int(n.split(".")[3]) for n in names})
+                        log(f"step {state.global_step}: unfreezing encoder layers {layer_ids}")
+
+    return Unfreeze()
+
+
+def regression_metrics(pred) -> dict:
+    """R² over all cells together, mean per-target R², mean Pearson r (validation during training)."""
+    y_hat, y = np.asarray(pred.predictions, dtype=np.float64), np.asarray(pred.label_ids, dtype=np.float64)
+    if y.ndim == 1:  # classification
+        return {"accuracy": float((y_hat.argmax(-1) == y).mean())}
+    ss_res, ss_tot = ((y - y_hat) ** 2).sum(), ((y - y.mean()) ** 2).sum()
+    per = [1 - ((y[:, j] - y_hat[:, j]) ** 2).sum() / max(((y[:, j] - y[:, j].mean()) ** 2).sum(), 1e-12)
+           for j in range(y.shape[1])]
+    r = [np.corrcoef(y[:, j], y_hat[:, j])[0, 1] if y[:, j].std() > 0 and y_hat[:, j].std() > 0 else 0.0
+         for j in range(y.shape[1])]
+    return {"r2_all": float(1 - ss_res / max(ss_tot, 1e-12)), "r2_mean": float(np.mean(per)),
+            "pearson_mean": float(np.mean(r))}
+
+
+def _tokenized(part, tok, max_length: int, classification: bool):
+    import datasets
+
+    ids = tok(part.column("sequence").to_pylist(), truncation=True, max_length=max_length)["input_ids"]
+    labels = part.column("labels").to_pylist()
+    if classification:
+        labels = [int(v[0]) for v in labels]
+    return datasets.Dataset.from_dict({"input_ids": ids, "labels": labels, "length": [len(x) for x in ids]})
+
+
+def finetune(model_dir: str | Path, data_dir: str | Path, out: str | Path, config: FinetuneConfig, *,
+             log=print, callbacks: list | None = None) -> dict:
+    """Fine-tune ``model_dir`` (a pre-trained MLM or expression model) on ``data_dir``; returns metrics.
+    ``callbacks``: extra ``transformers.TrainerCallback`` objects."""
+    from transformers import (
+        DataCollatorWithPadding,
+        EarlyStoppingCallback,
+        Trainer,
+        TrainingArguments,
+        get_linear_schedule_with_warmup,
+    )
+
+    from florabert.data.dataset import load_expression_dataset
+    from florabert.modeling import FloraBertForExpression
+    from florabert.tokenization import DNATokenizer
+
+    out = Path(out)
+    if (out / "checkpoints").exists() or (out / "model.safetensors").exists():
+        raise FloraBertError(f"{out}: holds an earlier run; choose another --out or delete it")
+    if config.problem not in ("regression", "classification"):
+        raise FloraBertError("problem must be regression or classification")
+    data = load_expression_dataset(data_dir)
+    tok = DNATokenizer.load(model_dir)
+    classification = config.problem == "classification"
+    train_t, val_t, test_t = (data.part(p) for p in ("train", "validation", "test"))
+    if train_t.num_rows == 0 or val_t.num_rows == 0:
+        raise FloraBertError(f"{data_dir}: needs train and validation genes (has {train_t.num_rows} / "
+                             f"{val_t.num_rows})")
+    if classification:
+        n_labels = int(max(max(v) for v in data.table.column("labels").to_pylist())) + 1
+    else:
+        n_labels = len(data.targets)
+    torch.manual_seed(config.seed)
+    model = FloraBertForExpression.from_pretrained(
+        str(model_dir), num_labels=n_labels, targets=data.targets,
+        problem_type="single_label_classification" if classification else "regression",
+        loss=config.loss, head_dropout=config.head_dropout, head_hidden_size=config.head_hidden_size,
+        target_transform=data.transform, promoter_window=data.promoter_window)
+    if not classification:  # start at the constant-mean baseline: the head only has to learn deviations
+        with torch.no_grad():
+            model.head[-1].bias.copy_(torch.as_tensor(data.labels("train").mean(axis=0)))
+    for p in model.roberta.parameters():
+        p.requires_grad_(False)
+    stages = unfreezing_stages(model, config)
+    head = [p for n, p in model.named_parameters() if not n.startswith("roberta.")]
+    encoder = [p for n, p in model.named_parameters() if n.startswith("roberta.encoder.")]
+    wd = config.weight_decay
+    groups = [
+        {"params": [p for p in head if p.ndim > 1], "weight_decay": wd, "lr": config.learning_rate},
+        {"params": [p for p in head if p.ndim <= 1], "weight_decay": 0.0, "lr": config.learning_rate},
+        {"params": [p for p in encoder if p.ndim > 1], "weight_decay": wd,
+         "lr": config.learning_rate * config.layer_lr_factor},
+        {"params": [p for p in encoder if p.ndim <= 1], "weight_decay": 0.0,
+         "lr": config.learning_rate * config.layer_lr_factor},
+    ]
+    if not config.freeze_embeddings:
+        emb = list(model.roberta.embeddings.parameters())
+        groups.append({"params": emb, "weight_decay": 0.0, "lr": config.learning_rate * config.layer_lr_factor})
+        stages.append((stages[-1][0] if stages else 0, [f"roberta.embeddings.{n}" for n, _ in
+                                                        model.roberta.embeddings.named_parameters()]))
+    optimizer = build_optimizer(model, name=config.optimizer, lr=config.learning_rate,
+                                betas=(config.beta1, config.beta2), eps=config.eps, weight_decay=wd,
+                                param_groups=groups)
+    scheduler = get_linear_schedule_with_warmup(optimizer, config.warmup_steps, config.max_steps)
+    train_ds, val_ds, test_ds = (_tokenized(t, tok, config.max_length, classification)
+                                 for t in (train_t, val_t, test_t))
+    args = TrainingArguments(
+        output_dir=str(out / "checkpoints"), max_steps=config.max_steps,
+        per_device_train_batch_size=config.batch_size, per_device_eval_batch_size=2 * config.batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        eval_strategy="steps", eval_steps=config.eval_steps, save_strategy="steps", save_steps=config.eval_steps,
+        save_total_limit=2, load_best_model_at_end=True, metric_for_best_model="eval_loss",
+        greater_is_better=False, logging_steps=config.logging_steps, report_to=reporters(), seed=config.seed,
+        data_seed=config.seed, bf16=use_bf16(config.bf16), train_sampling_strategy="group_by_length",
+        length_column_name="length", remove_unused_columns=False, use_cpu=not torch.cuda.is_available(),
+    )
+    n_params = sum(p.numel() for p in model.parameters())
+    log(f"fine-tuning {n_params / 1e6:.2f} M parameters on {train_t.num_rows:,} genes x {n_labels} "
+        f"{'classes' if classification else 'targets'}; validation {val_t.num_rows:,}, test {test_t.num_rows:,}")
+    with tensorboard_dir(out / "logs" / "tensorboard"):
+        trainer = Trainer(
+            model=model, args=args, train_dataset=train_ds, eval_dataset=val_ds,
+            data_collator=DataCollatorWithPadding(tok.hf), optimizers=(optimizer, scheduler),
+            compute_metrics=regression_metrics,
+            callbacks=[CSVLogger(out / "logs" / "log.csv"), _unfreeze_callback(model, stages, log),
+                       EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience),
+                       *(callbacks or [])],
+        )
+        trainer.train()
+    metrics = {"validation": trainer.evaluate(val_ds, metric_key_prefix="validation")}
+    if test_t.num_rows:
+        metrics["test"] = trainer.evaluate(test_ds, metric_key_prefix="test")
+    metrics["best_checkpoint"] = trainer.state.best_model_checkpoint
+    metrics["steps"] = trainer.state.global_step
+    for p in model.parameters():  # saved models are loaded for inference or further training
+        p.requires_grad_(True)
+    trainer.save_model(str(out))
+    (out / "training_args.bin").unlink(missing_ok=True)
+    tok.hf.save_pretrained(out)
+    from florabert.tokenization.common import write_info
+
+    write_info(out, {"kind": tok.kind, "k": tok.k, "stride": tok.stride})
+    dump_config(config, out / "config.yaml")
+    (out / "seed.txt").write_text(f"{config.seed}\n")
+    write_json(out / "metrics.json", {**metrics, "parameters": n_params, "dataset": str(data_dir),
+                                      "pretrained": str(model_dir), "environment": environment()})
+    plot_loss_curve(out / "logs" / "log.csv", out / "logs" / "loss.png", title="fine-tuning")
+    _model_card(out, data, metrics, model_dir)
+    shutil.rmtree(out / "checkpoints", ignore_errors=True)  # the best one is the saved model
+    return metrics
+
+
+def _model_card(out: Path, data, metrics: dict, model_dir) -> None:
+    v, t = metrics["validation"], metrics.get("test", {})
+    fmt = lambda d, k: f"{d[k]:.4f}" if k in d else "-"  # noqa: E731
+    lines = ["---", "library_name: transformers", "tags: [florabert, dna, promoter, gene-expression, plants]",
+             "---", "", "# FloraBERT expression model", "",
+             f"- Fine-tuned from `{model_dir}` on `{data.path}` ({len(data.targets)} targets: "
+             f"{', '.join(data.targets[:10])}{', ...' if len(data.targets) > 10 else ''})",
+             f"- Targets: ln(TPM + {data.transform.get('offset')}); predictions map back with exp(y) - offset",
+             f"- Promoter window: {data.promoter_window or 'unknown'}",
+             f"- Validation: loss {fmt(v, 'validation_loss')}, R² (all cells) {fmt(v, 'validation_r2_all')}, "
+             f"mean Pearson r {fmt(v, 'validation_pearson_mean')}",
+             f"- Test: loss {fmt(t, 'test_loss')}, R² (all cells) {fmt(t, 'test_r2_all')}, "
+             f"mean Pearson r {fmt(t, 'test_pearson_mean')}", "",
+             "Use: `florabert predict --model DIR --fasta promoters.fa --out predictions.tsv`.", ""]
+    (out / "README.md").write_text("\n".join(lines))

@@ -1,0 +1,120 @@
+"""Fine-tuning on a planted-motif synthetic set: it must be learned; the unfreezing schedule is exact."""
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import torch
+from transformers import TrainerCallback
+
+from florabert.config import FinetuneConfig, load_config
+from florabert.data.dataset import build_expression_dataset
+from florabert.modeling import FloraBertConfig, FloraBertForExpression, FloraBertForMaskedLM
+from florabert.tokenization import train_tokenizer
+from florabert.training.finetune import finetune
+
+MOTIF = "TATAAA"
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    """Half the promoters carry MOTIF 30 bp upstream of the TSS; expression follows it (two tissues)."""
+    root = tmp_path_factory.mktemp("planted")
+    rng = np.random.default_rng(0)
+    genes, seqs, rows = [], [], ["gene_id\tleaf\troot"]
+    for i in range(480):
+        s = list(rng.choice(list("ACGT"), 120))
+        has = i % 2 == 0
+        if has:
+            s[90:96] = MOTIF
+        else:
+            while "".join(s[90:96]) == MOTIF:
+                s[90:96] = rng.choice(list("ACGT"), 6)
+        g = f"g{i:03d}"
+        genes.append(g)
+        seqs.append("".join(s))
+        leaf = np.exp(1.0 + 2.0 * has + rng.normal(0, 0.2)) - 1
+        root_ = np.exp(3.0 - 2.0 * has + rng.normal(0, 0.2)) - 1
+        rows.append(f"{g}\t{leaf:.4f}\t{root_:.4f}")
+    pq.write_table(pa.table({"species": ["s"] * 480, "gene_id": genes, "chrom": ["c"] * 480,
+                             "strand": ["+"] * 480, "sequence": seqs}), root / "p.parquet")
+    (root / "tpm.tsv").write_text("\n".join(rows) + "\n")
+    (root / "fam.tsv").write_text("gene_id\tfamily_id\n" + "".join(f"{g}\t{g}\n" for g in genes))
+    build_expression_dataset(root / "tpm.tsv", root / "p.parquet", root / "data", families=root / "fam.tsv",
+                             log=lambda m: None)
+    tok = train_tokenizer(None, kind="kmer", k=6, stride=6)
+    cfg = FloraBertConfig.from_tokenizer(tok.hf, max_length=64, hidden_size=32, num_hidden_layers=4,
+                                         num_attention_heads=2, intermediate_size=64)
+    torch.manual_seed(0)
+    FloraBertForMaskedLM(cfg).save_pretrained(root / "pre")
+    tok.save(root / "tok")
+    for f in (root / "tok").iterdir():
+        (root / "pre" / f.name).write_bytes(f.read_bytes())
+    return root
+
+
+def cfg(**kw):
+    base = {"max_steps": 300, "eval_steps": 50, "batch_size": 16, "learning_rate": 3e-3, "warmup_steps": 10,
+            "unfreeze_every": 60, "early_stopping_patience": 20, "max_length": 64, "logging_steps": 25}
+    return load_config(FinetuneConfig, overrides={**base, **kw})
+
+
+def test_planted_motif_is_learned_and_the_model_round_trips(planted, tmp_path):
+    # AdamW: LAMB's per-layer trust ratio makes a 0.1 M-parameter model learn too slowly for 300 steps
+    metrics = finetune(planted / "pre", planted / "data", tmp_path / "ft",
+                       cfg(optimizer="adamw", learning_rate=1e-3), log=lambda m: None)
+    assert metrics["test"]["test_r2_all"] > 0.6  # constant-mean R² is ~0
+    assert metrics["test"]["test_pearson_mean"] > 0.8
+    out = tmp_path / "ft"
+    model = FloraBertForExpression.from_pretrained(out).eval()
+    assert model.config.targets == ["leaf", "root"]
+    assert model.config.target_transform == {"kind": "log", "offset": 1.0}
+    assert json.loads((out / "metrics.json").read_text())["test"]["test_r2_all"] == metrics["test"]["test_r2_all"]
+    assert (out / "README.md").exists() and (out / "logs" / "loss.png").exists()
+    assert not (out / "checkpoints").exists() and not (out / "training_args.bin").exists()
+    from florabert.tokenization import DNATokenizer
+
+    tok = DNATokenizer.load(out)
+    batch = tok(["ACGT" * 30, "ACGT" * 15 + "TATAAA" + "ACGT" * 6], padding=True, return_tensors="pt")
+    again = FloraBertForExpression.from_pretrained(out).eval()
+    with torch.no_grad():
+        a, b = model(**batch).logits, again(**batch).logits
+    assert torch.equal(a, b)
+    assert a[1, 0] > a[0, 0] and a[1, 1] < a[0, 1]  # motif: leaf up, root down
+
+
+def test_progressive_unfreezing_changes_exactly_the_unfrozen_parameters(planted, tmp_path):
+    snaps = []
+
+    class Snap(TrainerCallback):
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            snaps.append((state.global_step, {n: p.detach().clone() for n, p in model.named_parameters()}))
+
+    finetune(planted / "pre", planted / "data", tmp_path / "u",
+             cfg(max_steps=8, unfreeze_every=3, unfreeze_layers=2, warmup_steps=1, eval_steps=8),
+             log=lambda m: None, callbacks=[Snap()])
+
+    def changed(prefix, a, b):
+        return any(not torch.equal(snaps[a][1][n], snaps[b][1][n]) for n in snaps[a][1] if n.startswith(prefix))
+
+    top = ("roberta.encoder.layer.2.", "roberta.encoder.layer.3.")
+    low = ("roberta.encoder.layer.0.", "roberta.encoder.layer.1.")
+    # snaps[i] is after step i+1; layers 2-3 join before the 4th update, layers 0-1 before the 7th
+    assert changed("head.", 0, 1)
+    assert not any(changed(p, 0, 2) for p in top) and all(changed(p, 2, 3) for p in top)
+    assert not any(changed(p, 0, 5) for p in low) and all(changed(p, 5, 6) for p in low)
+    assert not changed("roberta.embeddings.", 0, len(snaps) - 1)  # embeddings stay frozen
+
+
+def test_cli_finetune_and_errors(run_cli, planted, tmp_path):
+    code, out, err = run_cli("finetune", "--model", planted / "pre", "--data", planted / "data", "--out",
+                             tmp_path / "c", "--max-steps", 20, "--eval-steps", 10)
+    assert code == 0, err
+    assert "test: loss" in out or "test: loss" in err
+    code, _, err = run_cli("finetune", "--model", planted / "pre", "--data", planted / "data", "--out",
+                           tmp_path / "c", "--max-steps", 5)
+    assert code == 1 and "earlier run" in err
+    code, _, err = run_cli("finetune", "--model", planted / "pre", "--data", tmp_path, "--out", tmp_path / "x")
+    assert code == 1 and "not an expression dataset" in err
