@@ -118,3 +118,69 @@ def test_cli_finetune_and_errors(run_cli, planted, tmp_path):
     assert code == 1 and "earlier run" in err
     code, _, err = run_cli("finetune", "--model", planted / "pre", "--data", tmp_path, "--out", tmp_path / "x")
     assert code == 1 and "not an expression dataset" in err
+
+
+@pytest.fixture(scope="module")
+def tuned(planted, tmp_path_factory):
+    out = tmp_path_factory.mktemp("tuned") / "m"
+    finetune(planted / "pre", planted / "data", out, cfg(max_steps=10, eval_steps=10, optimizer="adamw"),
+             log=lambda m: None)
+    return out
+
+
+def read_tsv(path):
+    lines = path.read_text().splitlines()
+    return lines[0].split("\t"), [ln.split("\t") for ln in lines[1:]]
+
+
+def test_predict_fasta_tsv_and_genome_agree(run_cli, tuned, data_dir, tmp_path):
+    import shutil
+
+    from florabert.genome import extract_promoters, write_promoters
+    from florabert.modeling import FloraBertForExpression
+
+    model_dir = tmp_path / "m"
+    shutil.copytree(tuned, model_dir)
+    model = FloraBertForExpression.from_pretrained(model_dir)
+    model.config.promoter_window = {"upstream": 5, "downstream": 0, "feature": "gene", "biotype": "protein_coding"}
+    model.save_pretrained(model_dir)
+    prom = extract_promoters(data_dir / "tiny.fa", data_dir / "tiny.gff3", upstream=5)
+    write_promoters(prom.table, tmp_path / "p.fa")
+    write_promoters(prom.table, tmp_path / "p.tsv")
+    results = {}
+    for kind, args in (("fasta", ["--fasta", tmp_path / "p.fa"]), ("tsv", ["--tsv", tmp_path / "p.tsv"]),
+                       ("genome", ["--genome", data_dir / "tiny.fa", "--annotation", data_dir / "tiny.gff3"])):
+        code, _, err = run_cli("predict", "--model", model_dir, "--out", tmp_path / f"{kind}.tsv", *args)
+        assert code == 0, err
+        results[kind] = read_tsv(tmp_path / f"{kind}.tsv")
+    header, rows = results["fasta"]
+    assert header == ["gene_id", "leaf", "root", "leaf_tpm", "root_tpm"]
+    assert [r[0] for r in rows] == ["gPlus", "gMinus", "gChr2"]
+    assert results["tsv"] == results["fasta"] == results["genome"]
+    from florabert.tokenization import DNATokenizer
+
+    tok = DNATokenizer.load(model_dir)
+    with torch.no_grad():
+        direct = model.eval()(**tok(["CCGGT"], return_tensors="pt")).logits[0].numpy()
+    got = np.array([float(v) for v in rows[0][1:3]])
+    assert np.allclose(got, direct, atol=1e-5)
+    assert np.allclose([float(v) for v in rows[0][3:5]], np.clip(np.exp(got) - 1.0, 0, None), rtol=1e-4)
+
+
+def test_predict_bad_input(run_cli, tuned, planted, tmp_path):
+    (tmp_path / "empty.fa").write_text("")
+    (tmp_path / "noseq.tsv").write_text("gene_id\tdna\ng1\tACGT\n")
+    (tmp_path / "ok.fa").write_text(">a\nACGT\n")
+    cases = [
+        (["--fasta", tmp_path / "ok.fa", "--tsv", tmp_path / "noseq.tsv"], "exactly one input"),
+        (["--fasta", tmp_path / "empty.fa"], "no FASTA records"),
+        (["--tsv", tmp_path / "noseq.tsv"], "noseq.tsv:1: needs a 'sequence' column"),
+        (["--genome", tmp_path / "ok.fa", "--annotation", tmp_path / "x.gff3"], "does not record"),
+    ]
+    for args, fragment in cases:
+        code, _, err = run_cli("predict", "--model", tuned, "--out", tmp_path / "o.tsv", *args)
+        assert code == 1 and fragment in err, (args, err)
+        assert not (tmp_path / "o.tsv").exists()
+    code, _, err = run_cli("predict", "--model", planted / "pre", "--out", tmp_path / "o.tsv",
+                           "--fasta", tmp_path / "ok.fa")
+    assert code == 1 and "not a fine-tuned expression model" in err

@@ -272,6 +272,25 @@ def finetune(
 
 
 @app.command()
+def predict(
+    model: Path = typer.Option(..., "--model", help="Fine-tuned model directory (florabert finetune)."),
+    out: Path = typer.Option(..., "--out", help="Output TSV."),
+    fasta: Path = typer.Option(None, "--fasta", help="Promoter sequences (FASTA; record id = gene id)."),
+    genome: Path = typer.Option(None, "--genome", help="Genome FASTA (with --annotation)."),
+    annotation: Path = typer.Option(None, "--annotation", help="GFF3/GTF: promoters are cut as in training."),
+    tsv: Path = typer.Option(None, "--tsv", help="TSV with gene_id and sequence columns."),
+    batch_size: int = typer.Option(64, "--batch-size"),
+    bf16: bool = typer.Option(False, "--bf16", help="bf16 autocast (faster on CPUs with native bf16)."),
+) -> None:
+    """Predict expression (log and TPM per target) for promoters."""
+    from florabert.predict import predict as run
+
+    n = run(model, out, fasta=fasta, genome=genome, annotation=annotation, tsv=tsv, batch_size=batch_size,
+            bf16=bf16)
+    console.print(f"{n:,} predictions -> {out}")
+
+
+@app.command()
 def demo(
     out: Path = typer.Option(Path("demo_out"), "--out", help="Output directory."),
     quick: bool = typer.Option(False, "--quick", help="A smaller, faster run."),

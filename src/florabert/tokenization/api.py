@@ -80,7 +80,8 @@ class DNATokenizer:
             return BatchEncoding({"input_ids": ids[0] if single else ids,
                                   "attention_mask": masks[0] if single else masks})
         features = {"input_ids": ids[0] if single else ids}
-        return self.hf.pad(features, padding=padding, max_length=max_length, return_tensors=return_tensors)
+        pad_to = max_length if padding == "max_length" else None  # HF warns if given with padding=True
+        return self.hf.pad(features, padding=padding, max_length=pad_to, return_tensors=return_tensors)
 
     def decode(self, ids, skip_special_tokens: bool = True) -> str:
         text = self.hf.decode(ids, skip_special_tokens=skip_special_tokens)

@@ -1,0 +1,154 @@
+"""Predict expression for promoters: FASTA, genome + annotation (cut as the model's training promoters
+were), or a TSV with ``gene_id`` and ``sequence`` columns -> the prediction TSV.
+
+Output columns: ``gene_id`` (or the FASTA record id), one column per target with the predicted
+ln(TPM + offset), then ``<target>_tpm`` back-transformed to TPM. Classification models write ``class``
+and ``p_<class>`` columns instead. Input is read and predicted in chunks (constant memory); within a
+chunk sequences are sorted by length so batches carry little padding.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from florabert.errors import FloraBertError, InputError
+from florabert.io import atomic_path, open_text
+
+CHUNK = 4096
+
+
+def _fasta_records(path) -> Iterator[tuple[str, str]]:
+    from florabert.genome.fasta import iter_fasta
+
+    for name, seq in iter_fasta(path):
+        yield name, seq.decode("ascii").upper()
+
+
+def _tsv_records(path) -> Iterator[tuple[str, str]]:
+    path = Path(path)
+    with open_text(path) as fh:
+        reader = csv.reader(fh, delimiter="," if path.name.lower().endswith(".csv") else "\t")
+        header = [h.strip() for h in next(reader, [])]
+        if "sequence" not in header:
+            raise InputError(path, "needs a 'sequence' column (and 'gene_id' or 'id')", line=1)
+        si = header.index("sequence")
+        gi = header.index("gene_id") if "gene_id" in header else header.index("id") if "id" in header else None
+        for lineno, row in enumerate(reader, start=2):
+            if not row:
+                continue
+            if len(row) != len(header):
+                raise InputError(path, f"expected {len(header)} fields, found {len(row)}", line=lineno)
+            yield (row[gi] if gi is not None else f"row{lineno - 1}"), row[si].strip().upper()
+
+
+def _genome_records(genome, annotation, window: dict) -> Iterator[tuple[str, str]]:
+    from florabert.genome.promoters import extract_promoters
+
+    opts = {k: window[k] for k in ("upstream", "downstream", "feature", "biotype", "id_attribute", "edge",
+                                   "clip_neighbors") if k in window}
+    result = extract_promoters(genome, annotation, **opts)
+    yield from zip(result.table.column("gene_id").to_pylist(), result.table.column("sequence").to_pylist(),
+                   strict=True)
+
+
+def _chunks(records, size=CHUNK):
+    chunk = []
+    for rec in records:
+        chunk.append(rec)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+class Predictor:
+    """A fine-tuned model ready for inference (``predict(sequences) -> (n, outputs)``)."""
+
+    def __init__(self, model_dir: str | Path, *, batch_size: int = 64, bf16: bool = False):
+        from florabert.modeling import FloraBertForExpression
+        from florabert.tokenization import DNATokenizer
+
+        model_dir = Path(model_dir)
+        if not (model_dir / "config.json").exists():
+            raise FloraBertError(f"{model_dir}: not a model directory (no config.json)")
+        self.model = FloraBertForExpression.from_pretrained(str(model_dir)).eval()
+        if not self.model.config.targets and self.model.config.problem_type != "single_label_classification":
+            raise FloraBertError(f"{model_dir}: not a fine-tuned expression model (no targets); see florabert "
+                                 "finetune")
+        self.tok = DNATokenizer.load(model_dir)
+        self.config = self.model.config
+        self.max_length = self.config.max_position_embeddings - self.config.pad_token_id - 1
+        self.batch_size = batch_size
+        self.bf16 = bf16
+
+    @torch.inference_mode()
+    def predict(self, sequences: list[str]) -> np.ndarray:
+        order = np.argsort([-len(s) for s in sequences], kind="stable")
+        out = np.zeros((len(sequences), self.config.num_labels), dtype=np.float32)
+        for i in range(0, len(order), self.batch_size):
+            idx = order[i:i + self.batch_size]
+            batch = self.tok([sequences[j] for j in idx], padding=True, truncation=True,
+                             max_length=self.max_length, return_tensors="pt")
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+                out[idx] = self.model(**batch).logits.float().numpy()
+        return out
+
+    def header(self) -> list[str]:
+        c = self.config
+        if c.problem_type == "single_label_classification":
+            return ["gene_id", "class", *(f"p_{k}" for k in range(c.num_labels))]
+        return ["gene_id", *c.targets, *(f"{t}_tpm" for t in c.targets)]
+
+    def rows(self, ids: list[str], values: np.ndarray) -> Iterator[list[str]]:
+        c = self.config
+        if c.problem_type == "single_label_classification":
+            probs = torch.softmax(torch.as_tensor(values), -1).numpy()
+            for gid, p in zip(ids, probs, strict=True):
+                yield [gid, str(int(p.argmax())), *(f"{v:.6g}" for v in p)]
+            return
+        offset = float((c.target_transform or {}).get("offset", 1.0))
+        tpm = np.clip(np.exp(values.astype(np.float64)) - offset, 0.0, None)
+        for gid, y, t in zip(ids, values, tpm, strict=True):
+            yield [gid, *(f"{v:.6g}" for v in y), *(f"{v:.6g}" for v in t)]
+
+
+def predict(model_dir: str | Path, out: str | Path, *, fasta=None, genome=None, annotation=None, tsv=None,
+            batch_size: int = 64, bf16: bool = False, progress: bool = True) -> int:
+    """Write predictions for every input promoter to ``out`` (TSV); returns how many were written."""
+    given = [x is not None for x in (fasta, genome or annotation, tsv)]
+    if sum(given) != 1 or (genome is None) != (annotation is None):
+        raise FloraBertError("give exactly one input: --fasta, --tsv, or --genome with --annotation")
+    predictor = Predictor(model_dir, batch_size=batch_size, bf16=bf16)
+    if fasta is not None:
+        records = _fasta_records(fasta)
+    elif tsv is not None:
+        records = _tsv_records(tsv)
+    else:
+        if not predictor.config.promoter_window:
+            raise FloraBertError(f"{model_dir}: the model does not record how its promoters were cut; extract "
+                                 "them with florabert promoters and use --fasta")
+        records = _genome_records(genome, annotation, predictor.config.promoter_window)
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    n = 0
+    with atomic_path(out) as tmp, open(tmp, "w", newline="") as fh, Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), disable=not progress,
+            transient=True) as bar:
+        task = bar.add_task("predicting: 0 promoters")
+        writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
+        writer.writerow(predictor.header())
+        for chunk in _chunks(records):
+            ids, seqs = zip(*chunk, strict=True)
+            writer.writerows(predictor.rows(list(ids), predictor.predict(list(seqs))))
+            n += len(chunk)
+            bar.update(task, description=f"predicting: {n:,} promoters")
+    if n == 0:
+        Path(out).unlink(missing_ok=True)
+        raise FloraBertError("no promoters in the input")
+    return n
