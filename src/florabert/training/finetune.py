@@ -175,6 +175,7 @@ def finetune(model_dir: str | Path, data_dir: str | Path, out: str | Path, confi
                        *(callbacks or [])],
         )
         trainer.train()
+    trainer.remove_callback(EarlyStoppingCallback)  # the final evaluations below use other metric names
     metrics = {"validation": trainer.evaluate(val_ds, metric_key_prefix="validation")}
     if test_t.num_rows:
         metrics["test"] = trainer.evaluate(test_ds, metric_key_prefix="test")
