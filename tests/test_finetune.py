@@ -108,6 +108,21 @@ def test_progressive_unfreezing_changes_exactly_the_unfrozen_parameters(planted,
     assert not changed("roberta.embeddings.", 0, len(snaps) - 1)  # embeddings stay frozen
 
 
+def test_embeddings_join_with_the_last_stage_when_not_frozen(planted, tmp_path):
+    snaps, logs = [], []
+
+    class Snap(TrainerCallback):
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            snaps.append({n: p.detach().clone() for n, p in model.named_parameters() if "embeddings" in n})
+
+    finetune(planted / "pre", planted / "data", tmp_path / "e",
+             cfg(max_steps=8, unfreeze_every=3, warmup_steps=1, eval_steps=8, freeze_embeddings=False),
+             log=logs.append, callbacks=[Snap()])
+    assert "step 6: unfreezing embeddings" in logs
+    assert all(torch.equal(snaps[0][n], snaps[5][n]) for n in snaps[0])
+    assert any(not torch.equal(snaps[5][n], snaps[6][n]) for n in snaps[0])
+
+
 def test_cli_finetune_and_errors(run_cli, planted, tmp_path):
     code, out, err = run_cli("finetune", "--model", planted / "pre", "--data", planted / "data", "--out",
                              tmp_path / "c", "--max-steps", 20, "--eval-steps", 10)

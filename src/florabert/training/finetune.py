@@ -31,15 +31,15 @@ from florabert.training.common import (
 )
 
 
-def unfreezing_stages(model, config: FinetuneConfig) -> list[tuple[int, list[str]]]:
-    """(step, parameter names) pairs: the encoder layers that join at each step, top layers first."""
+def unfreezing_stages(model, config: FinetuneConfig) -> list[tuple[int, str, list[str]]]:
+    """(step, label, parameter names): the encoder layers that join at each step, top layers first."""
     layers = model.roberta.encoder.layer
     stages, top = [], len(layers)
     step = config.unfreeze_every
     while top > 0 and config.unfreeze_every > 0:
         lo = max(0, top - config.unfreeze_layers)
         names = [f"roberta.encoder.layer.{i}.{n}" for i in range(lo, top) for n, _ in layers[i].named_parameters()]
-        stages.append((step, names))
+        stages.append((step, f"encoder layers {list(range(lo, top))}", names))
         top, step = lo, step + config.unfreeze_every
     return stages
 
@@ -51,13 +51,12 @@ def _unfreeze_callback(model, stages, log):
 
     class Unfreeze(TrainerCallback):
         def on_step_begin(self, args, state, control, **kwargs):
-            for step, names in stages:
+            for step, label, names in stages:
                 if state.global_step >= step and not params[names[0]].requires_grad:
                     for n in names:
                         params[n].requires_grad_(True)
                     if state.is_world_process_zero:
-                        layer_ids = sorted({int(n.split(".")[3]) for n in names})
-                        log(f"step {state.global_step}: unfreezing encoder layers {layer_ids}")
+                        log(f"step {state.global_step}: unfreezing {label}")
 
     return Unfreeze()
 
@@ -144,8 +143,8 @@ def finetune(model_dir: str | Path, data_dir: str | Path, out: str | Path, confi
     if not config.freeze_embeddings:
         emb = list(model.roberta.embeddings.parameters())
         groups.append({"params": emb, "weight_decay": 0.0, "lr": config.learning_rate * config.layer_lr_factor})
-        stages.append((stages[-1][0] if stages else 0, [f"roberta.embeddings.{n}" for n, _ in
-                                                        model.roberta.embeddings.named_parameters()]))
+        stages.append((stages[-1][0] if stages else 0, "embeddings",
+                       [f"roberta.embeddings.{n}" for n, _ in model.roberta.embeddings.named_parameters()]))
     optimizer = build_optimizer(model, name=config.optimizer, lr=config.learning_rate,
                                 betas=(config.beta1, config.beta2), eps=config.eps, weight_decay=wd,
                                 param_groups=groups)
