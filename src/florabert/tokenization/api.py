@@ -90,13 +90,18 @@ class DNATokenizer:
         kmers = text.split()
         return kmers[0] + "".join(t[-1] for t in kmers[1:]) if kmers else ""
 
+    def write_files(self, directory: str | Path) -> None:
+        """Write the tokenizer files (and florabert's kind/k/stride) into ``directory``, e.g. a model's."""
+        self.hf.save_pretrained(directory)
+        write_info(Path(directory), {"kind": self.kind, "k": self.k, "stride": self.stride,
+                                     "special_tokens": dict(zip(self.hf.all_special_tokens,
+                                                                self.hf.all_special_ids, strict=True))})
+
     def save(self, out: str | Path) -> Path:
+        """Save as a tokenizer directory of its own (replaced atomically)."""
         out = Path(out)
         with atomic_dir(out) as tmp:
-            self.hf.save_pretrained(tmp)
-            write_info(tmp, {"kind": self.kind, "k": self.k, "stride": self.stride,
-                             "special_tokens": dict(zip(self.hf.all_special_tokens,
-                                                        self.hf.all_special_ids, strict=True))})
+            self.write_files(tmp)
         return out
 
     @classmethod

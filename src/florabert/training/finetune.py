@@ -184,10 +184,7 @@ def finetune(model_dir: str | Path, data_dir: str | Path, out: str | Path, confi
         p.requires_grad_(True)
     trainer.save_model(str(out))
     (out / "training_args.bin").unlink(missing_ok=True)
-    tok.hf.save_pretrained(out)
-    from florabert.tokenization.common import write_info
-
-    write_info(out, {"kind": tok.kind, "k": tok.k, "stride": tok.stride})
+    tok.write_files(out)
     dump_config(config, out / "config.yaml")
     (out / "seed.txt").write_text(f"{config.seed}\n")
     write_json(out / "metrics.json", {**metrics, "parameters": n_params, "dataset": str(data_dir),

@@ -205,7 +205,7 @@ def pretrain(
     if trainer.is_world_process_zero():
         trainer.save_model(str(out))
         (out / "training_args.bin").unlink(missing_ok=True)  # a pickle; the run config is config.yaml
-        _save_tokenizer(tok, out)
+        tok.write_files(out)  # AutoTokenizer.from_pretrained(OUT) works
         dump_config(config, out / "config.yaml")
         (out / "seed.txt").write_text(f"{config.seed}\n")
         info = {"metrics": metrics, "parameters": n_params, "steps": trainer.state.global_step,
@@ -248,14 +248,6 @@ def last_complete_checkpoint(ckpt_dir: Path) -> str | None:
     done = [p for p in Path(ckpt_dir).glob("checkpoint-*")
             if p.name.split("-")[-1].isdigit() and all((p / f).exists() for f in needed)]
     return str(max(done, key=lambda p: int(p.name.split("-")[-1]))) if done else None
-
-
-def _save_tokenizer(tok, out: Path) -> None:
-    """Tokenizer files beside the model, so ``AutoTokenizer.from_pretrained(OUT)`` works."""
-    from florabert.tokenization.common import write_info
-
-    tok.hf.save_pretrained(out)
-    write_info(out, {"kind": tok.kind, "k": tok.k, "stride": tok.stride})
 
 
 def _model_card(out: Path, config: PretrainConfig, info: dict) -> None:
