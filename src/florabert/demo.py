@@ -107,6 +107,49 @@ def run_demo(out: str | Path = "demo_out", *, quick: bool = False, force: bool =
         console.print(f"  held-out MLM loss {m['eval_loss']:.3f} (perplexity {m['eval_perplexity']:.0f}, "
                       f"masked-token accuracy {m['eval_masked_accuracy']:.3f}) -> {stage_dir}", highlight=False)
 
+    # 4. expression dataset (bundled A. thaliana leaf TPM, family-aware split) and 5. fine-tuning
+    from florabert import bundled
+    from florabert.data.dataset import build_expression_dataset
+    from florabert.genome.corpus import corpus_files
+
+    data_dir = out / "expression"
+    console.rule("[bold]4. expression dataset: A. thaliana leaf TPM, paralog-family split")
+    if _stage_done(data_dir) and not force:
+        console.print(f"already done: {data_dir} (use --force to redo)")
+    else:
+        info = build_expression_dataset(
+            bundled.path("arabidopsis_leaf_tpm_train.tsv"), corpus_files(corpus_dir, ["Arabidopsis thaliana"])[0],
+            data_dir, families=bundled.path("arabidopsis_chr1_families.tsv"),
+            log=lambda m: console.print(m, highlight=False))
+        _mark_done(data_dir, info["audit"])
+    audit = json.loads((data_dir / ".done").read_text())
+    results["expression"] = audit
+    console.print(f"  split: {audit['counts']}; families in train and test: {audit['families_in_train_and_test']}",
+                  highlight=False)
+
+    ft_dir = out / "finetune"
+    console.rule("[bold]5. fine-tuning on leaf expression (14 runs), from the stage-2 model")
+    if _stage_done(ft_dir) and not force:
+        console.print(f"already done: {ft_dir} (use --force to redo)")
+    else:
+        import shutil
+
+        from florabert.config import FinetuneConfig
+        from florabert.training.finetune import finetune
+
+        shutil.rmtree(ft_dir, ignore_errors=True)
+        steps = 40 if quick else 600
+        cfg = load_config(FinetuneConfig, overrides={"max_steps": steps, "eval_steps": steps // 4 or 1,
+                                                     "unfreeze_every": steps // 3 or 1})
+        m = finetune(out / "pretrain" / "stage2", data_dir, ft_dir, cfg,
+                     log=lambda x: console.print(x, highlight=False))
+        _mark_done(ft_dir, m)
+    m = json.loads((ft_dir / ".done").read_text())
+    results["finetune"] = m
+    t = m.get("test", {})
+    console.print(f"  test genes: R² (all cells) {t.get('test_r2_all', float('nan')):.4f}, mean Pearson r "
+                  f"{t.get('test_pearson_mean', float('nan')):.4f} -> {ft_dir}", highlight=False)
+
     console.rule()
     console.print(f"demo finished in {time.perf_counter() - t0:.1f} s; outputs in {out}/")
     return results
