@@ -1,0 +1,1 @@
+"""Scoring models and baselines on the same test genes."""

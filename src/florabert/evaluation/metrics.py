@@ -1,0 +1,74 @@
+"""Metrics of predicted vs observed log expression, per target and over all test cells.
+
+Definitions (y = observed ln(TPM + offset), ŷ = predicted; genes x targets):
+- ``r2``: 1 - Σ(y - ŷ)² / Σ(y - ȳ)²; per target with that target's mean; for "All" over every test cell
+  pooled, ȳ being the grand mean of all cells (``sklearn.metrics.r2_score`` on the flattened arrays).
+- ``pearson``, ``spearman``: correlation of ŷ with y (per target; "All": pooled cells).
+- ``mse``: mean squared error of the log values; ``mae_tpm``: mean absolute error after mapping both back
+  to TPM (exp(v) - offset, clipped at 0).
+- Bootstrap 95 % intervals resample test *genes* (rows), keeping their targets together.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+
+def to_tpm(values: np.ndarray, offset: float) -> np.ndarray:
+    return np.clip(np.exp(np.asarray(values, dtype=np.float64)) - offset, 0.0, None)
+
+
+def r2(y: np.ndarray, y_hat: np.ndarray) -> float:
+    y, y_hat = np.asarray(y, np.float64).ravel(), np.asarray(y_hat, np.float64).ravel()
+    ss_tot = ((y - y.mean()) ** 2).sum()
+    return float(1.0 - ((y - y_hat) ** 2).sum() / ss_tot) if ss_tot > 0 else float("nan")
+
+
+def _corr(fn, y, y_hat) -> float:
+    y, y_hat = np.ravel(y), np.ravel(y_hat)
+    if np.ptp(y) == 0 or np.ptp(y_hat) == 0:  # constant: correlation undefined
+        return float("nan")
+    return float(fn(y, y_hat)[0])
+
+
+def point_metrics(y: np.ndarray, y_hat: np.ndarray, offset: float) -> dict[str, float]:
+    """Metrics of one block of cells (one target's column, or every cell for "All")."""
+    return {
+        "r2": r2(y, y_hat),
+        "pearson": _corr(stats.pearsonr, y, y_hat),
+        "spearman": _corr(stats.spearmanr, y, y_hat),
+        "mse": float(np.mean((np.ravel(y) - np.ravel(y_hat)) ** 2)),
+        "mae_tpm": float(np.mean(np.abs(to_tpm(y, offset) - to_tpm(y_hat, offset)))),
+    }
+
+
+def score(y: np.ndarray, y_hat: np.ndarray, targets: list[str], *, offset: float, bootstrap: int = 1000,
+          seed: int = 0) -> list[dict]:
+    """One row per target and one for "All": point metrics + bootstrap 95 % CI of r2 and mse."""
+    y, y_hat = np.asarray(y, np.float64), np.asarray(y_hat, np.float64)
+    if y.shape != y_hat.shape or y.ndim != 2 or y.shape[1] != len(targets):
+        raise ValueError(f"shapes differ: observed {y.shape}, predicted {y_hat.shape}, {len(targets)} targets")
+    rng = np.random.default_rng(seed)
+    draws = [rng.integers(0, len(y), len(y)) for _ in range(bootstrap)]
+    rows = []
+    for j, name in enumerate([*targets, "All"]):
+        cols = slice(None) if name == "All" else slice(j, j + 1)
+        row = {"tissue": name, **point_metrics(y[:, cols], y_hat[:, cols], offset)}
+        if bootstrap:
+            r2s = [r2(y[d][:, cols], y_hat[d][:, cols]) for d in draws]
+            mses = [float(np.mean((y[d][:, cols] - y_hat[d][:, cols]) ** 2)) for d in draws]
+            row.update(r2_lo=float(np.nanpercentile(r2s, 2.5)), r2_hi=float(np.nanpercentile(r2s, 97.5)),
+                       mse_lo=float(np.percentile(mses, 2.5)), mse_hi=float(np.percentile(mses, 97.5)))
+        rows.append(row)
+    return rows
+
+
+def add_reductions(rows: list[dict], baseline: str = "const_mean") -> None:
+    """Add % reduction of MSE and of MAE (TPM) relative to ``baseline``'s row for the same tissue."""
+    ref = {r["tissue"]: r for r in rows if r["model"] == baseline}
+    for r in rows:
+        b = ref.get(r["tissue"])
+        r["mse_reduction_pct"] = 100.0 * (1 - r["mse"] / b["mse"]) if b and b["mse"] > 0 else float("nan")
+        r["mae_reduction_pct"] = (100.0 * (1 - r["mae_tpm"] / b["mae_tpm"]) if b and b["mae_tpm"] > 0
+                                  else float("nan"))
