@@ -291,6 +291,28 @@ def predict(
 
 
 @app.command()
+def evaluate(
+    data: Path = typer.Option(..., "--data", help="Dataset directory (florabert expression)."),
+    out: Path = typer.Option(..., "--out", help="Report directory."),
+    models: list[Path] = typer.Option(None, "--models", help="Fine-tuned model directories (repeatable)."),
+    baselines: str = typer.Option(",".join(("const_mean", "kmer_linear", "kmer_lgbm", "motif_lgbm")),
+                                  "--baselines", help="Comma-separated baselines ('' for none)."),
+    bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples for the 95 % CIs (0: none)."),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Score models and baselines on the test genes: metrics.csv/.md, predictions/, figures."""
+    from florabert.evaluation.report import evaluate as run
+
+    rows = run(data, out, models=models or [], baselines=[b for b in baselines.split(",") if b],
+               bootstrap=bootstrap, seed=seed, log=lambda m: console.print(m, highlight=False))
+    for r in rows:
+        if r["tissue"] == "All":
+            console.print(f"{r['model']:>20s}  R² {r['r2']:+.4f}  Pearson {r['pearson']:.3f}  MSE {r['mse']:.4f}",
+                          highlight=False)
+    console.print(f"report -> {out}/metrics.md")
+
+
+@app.command()
 def demo(
     out: Path = typer.Option(Path("demo_out"), "--out", help="Output directory."),
     quick: bool = typer.Option(False, "--quick", help="A smaller, faster run."),

@@ -1,0 +1,146 @@
+"""``florabert evaluate``: models and baselines scored on the same test genes, with tables and figures.
+
+Writes ``metrics.csv`` (one row per model x tissue, tissue "All" = all test cells pooled),
+``metrics.md``, ``predictions/<model>.tsv`` (the ``florabert predict`` format, test genes only) and
+figures (PNG + SVG): normalized MSE bars (each tissue's MSEs divided by its worst model, as in the
+FloraBERT/CornBERT papers), R² per tissue, predicted vs observed (hexbin, all cells) per model.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from florabert.evaluation.metrics import add_reductions, score, to_tpm
+from florabert.io import atomic_path
+
+COLUMNS = ["model", "tissue", "r2", "r2_lo", "r2_hi", "pearson", "spearman", "mse", "mse_lo", "mse_hi", "mae_tpm",
+           "mse_reduction_pct", "mae_reduction_pct"]
+DEFAULT_BASELINES = ("const_mean", "kmer_linear", "kmer_lgbm", "motif_lgbm")
+
+
+def _write_predictions(path: Path, genes, y_hat, targets, offset) -> None:
+    with atomic_path(path) as tmp, open(tmp, "w") as fh:
+        fh.write("\t".join(["gene_id", *targets, *(f"{t}_tpm" for t in targets)]) + "\n")
+        for g, row in zip(genes, y_hat, strict=True):
+            tpm = to_tpm(row, offset)
+            fh.write("\t".join([g, *(f"{v:.9g}" for v in row), *(f"{v:.9g}" for v in tpm)]) + "\n")
+
+
+def evaluate(data_dir, out, *, models=(), baselines=DEFAULT_BASELINES, bootstrap: int = 1000, seed: int = 0,
+             log=print) -> list[dict]:
+    """Fit ``baselines`` on the training genes, predict the test genes with them and with every model
+    directory in ``models``, score everything, write the report into ``out``; returns the metric rows."""
+    from florabert.data.dataset import load_expression_dataset
+    from florabert.errors import FloraBertError
+    from florabert.evaluation.baselines import make_baseline
+    from florabert.predict import Predictor
+
+    data = load_expression_dataset(data_dir)
+    train, test = data.part("train"), data.part("test")
+    if test.num_rows == 0:
+        raise FloraBertError(f"{data_dir}: no test genes to evaluate on")
+    offset = float(data.transform.get("offset", 1.0))
+    genes = test.column("gene_id").to_pylist()
+    seqs_te, y_te = test.column("sequence").to_pylist(), data.labels("test")
+    seqs_tr, y_tr = train.column("sequence").to_pylist(), data.labels("train")
+    out = Path(out)
+    (out / "predictions").mkdir(parents=True, exist_ok=True)
+    preds: dict[str, np.ndarray] = {}
+    for name in baselines:
+        log(f"baseline {name}: fitting on {len(seqs_tr):,} training genes")
+        preds[name] = make_baseline(name, seed=seed).fit(seqs_tr, y_tr).predict(seqs_te)
+    for m in models:
+        name = Path(m).name
+        p = Predictor(m)
+        if list(p.config.targets) != list(data.targets):
+            raise FloraBertError(f"{m}: its targets ({', '.join(p.config.targets[:3])}...) are not the dataset's")
+        log(f"model {name}: predicting {len(seqs_te):,} test genes")
+        preds[name] = p.predict(seqs_te)
+    rows = []
+    for name, y_hat in preds.items():
+        # score exactly what the prediction file says, so metrics.csv can be recomputed from it
+        y_hat = np.vectorize(lambda v: float(f"{v:.9g}"))(np.asarray(y_hat, np.float64))
+        preds[name] = y_hat
+        _write_predictions(out / "predictions" / f"{name}.tsv", genes, y_hat, data.targets, offset)
+        rows += [{"model": name, **r} for r in score(y_te, y_hat, data.targets, offset=offset,
+                                                      bootstrap=bootstrap, seed=seed)]
+    if "const_mean" in preds:
+        add_reductions(rows)
+    with atomic_path(out / "metrics.csv") as tmp, open(tmp, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    _markdown(out / "metrics.md", rows, data, len(genes))
+    _figures(out, rows, preds, y_te, data.targets)
+    return rows
+
+
+def _markdown(path: Path, rows, data, n_test: int) -> None:
+    lines = [f"# Evaluation on {n_test:,} test genes", "",
+             f"Dataset `{data.path}`; targets ln(TPM + {data.transform.get('offset')}); 95 % CIs: bootstrap over "
+             "test genes. 'All' pools every test cell.", "",
+             "| model | R² (All) | 95 % CI | Pearson | Spearman | MSE | MAE (TPM) | MSE vs const_mean |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in (r for r in rows if r["tissue"] == "All"):
+        lines.append(f"| {r['model']} | {r['r2']:.4f} | {r.get('r2_lo', float('nan')):.4f} to "
+                     f"{r.get('r2_hi', float('nan')):.4f} | {r['pearson']:.3f} | {r['spearman']:.3f} | "
+                     f"{r['mse']:.4f} | {r['mae_tpm']:.2f} | {r.get('mse_reduction_pct', float('nan')):+.1f} % |")
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    lines += ["", "R² per tissue:", "", "| tissue | " + " | ".join(models) + " |",
+              "|---|" + "---|" * len(models)]
+    for t in data.targets:
+        vals = {r["model"]: r["r2"] for r in rows if r["tissue"] == t}
+        lines.append(f"| {t} | " + " | ".join(f"{vals[m]:.4f}" for m in models) + " |")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _figures(out: Path, rows, preds, y_te, targets) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = list(preds)
+    tissues = [*targets, "All"]
+    mse = np.array([[next(r["mse"] for r in rows if r["model"] == m and r["tissue"] == t) for t in tissues]
+                    for m in models])
+    r2s = np.array([[next(r["r2"] for r in rows if r["model"] == m and r["tissue"] == t) for t in tissues]
+                    for m in models])
+    width = 0.8 / len(models)
+    for fname, values, ylabel in (("normalized_mse", mse / mse.max(axis=0, keepdims=True),
+                                   "MSE / worst model's MSE (lower is better)"),
+                                  ("r2_per_tissue", r2s, "R² on test genes")):
+        fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(tissues) * len(models) ** 0.5), 4))
+        x = np.arange(len(tissues))
+        for i, m in enumerate(models):
+            ax.bar(x + (i - (len(models) - 1) / 2) * width, values[i], width, label=m)
+        ax.set_xticks(x, tissues, rotation=60, ha="right", fontsize=7)
+        ax.set_ylabel(ylabel, fontsize=8)
+        if fname == "normalized_mse":  # differences are a few percent: do not start the axis at 0
+            ax.set_ylim(max(0.0, float(values.min()) - 0.02), 1.005)
+        else:
+            ax.axhline(0, color="black", lw=0.5)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        fig.tight_layout()
+        for ext in ("png", "svg"):
+            fig.savefig(out / f"{fname}.{ext}", dpi=130)
+        plt.close(fig)
+    cols = min(3, len(models))
+    rows_n = -(-len(models) // cols)
+    fig, axes = plt.subplots(rows_n, cols, figsize=(4 * cols, 3.6 * rows_n), squeeze=False)
+    lo, hi = float(y_te.min()), float(y_te.max())
+    for ax, m in zip(axes.ravel(), models, strict=False):
+        ax.hexbin(y_te.ravel(), preds[m].ravel(), gridsize=40, bins="log", extent=(lo, hi, lo, hi), cmap="viridis")
+        ax.plot([lo, hi], [lo, hi], color="tab:red", lw=0.8, ls="--")  # y = x
+        ax.set_title(m, fontsize=9)
+        ax.set_xlabel("observed ln(TPM + offset)")
+        ax.set_ylabel("predicted")
+    for ax in axes.ravel()[len(models):]:
+        ax.axis("off")
+    fig.tight_layout()
+    for ext in ("png", "svg"):
+        fig.savefig(out / f"predicted_vs_observed.{ext}", dpi=130)
+    plt.close(fig)

@@ -1,0 +1,71 @@
+"""florabert evaluate: baselines and a model on the same test genes; every number recomputable."""
+
+import csv
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from florabert.data.dataset import build_expression_dataset, load_expression_dataset
+from florabert.evaluation.metrics import score
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    """300 promoters; the G-box (CACGTG) near the TSS raises expression in tissue A only."""
+    root = tmp_path_factory.mktemp("ev")
+    rng = np.random.default_rng(3)
+    genes, seqs, rows = [], [], ["gene_id\tA\tB"]
+    for i in range(300):
+        s = "".join(rng.choice(list("ACGT"), 150)).replace("CACGTG", "CACCTG")
+        has = i % 3 == 0
+        if has:
+            s = s[:120] + "CACGTG" + s[126:]
+        genes.append(f"g{i}")
+        seqs.append(s)
+        a, b = np.exp(1 + 2 * has + rng.normal(0, 0.3)) - 1, np.exp(2 + rng.normal(0, 0.3)) - 1
+        rows.append(f"g{i}\t{a:.4f}\t{b:.4f}")
+    pq.write_table(pa.table({"gene_id": genes, "sequence": seqs}), root / "p.parquet")
+    (root / "tpm.tsv").write_text("\n".join(rows) + "\n")
+    (root / "fam.tsv").write_text("gene_id\tfamily_id\n" + "".join(f"{g}\t{g}\n" for g in genes))
+    build_expression_dataset(root / "tpm.tsv", root / "p.parquet", root / "data", families=root / "fam.tsv",
+                             log=lambda m: None)
+    return root / "data"
+
+
+def test_report_numbers_are_recomputable_from_predictions(run_cli, dataset, tmp_path):
+    out = tmp_path / "rep"
+    code, _, err = run_cli("evaluate", "--data", dataset, "--out", out, "--baselines",
+                           "const_mean,kmer_linear,motif_lgbm", "--bootstrap", 50)
+    assert code == 0, err
+    data = load_expression_dataset(dataset)
+    test = data.part("test")
+    y = data.labels("test")
+    with open(out / "metrics.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert {r["model"] for r in rows} == {"const_mean", "kmer_linear", "motif_lgbm"}
+    assert len(rows) == 3 * 3  # models x (A, B, All)
+    for model in ("const_mean", "kmer_linear", "motif_lgbm"):
+        lines = (out / "predictions" / f"{model}.tsv").read_text().splitlines()
+        assert lines[0].split("\t") == ["gene_id", "A", "B", "A_tpm", "B_tpm"]
+        assert [ln.split("\t")[0] for ln in lines[1:]] == test.column("gene_id").to_pylist()
+        y_hat = np.array([[float(v) for v in ln.split("\t")[1:3]] for ln in lines[1:]])
+        again = {r["tissue"]: r for r in score(y, y_hat, ["A", "B"], offset=1.0, bootstrap=0)}
+        for r in (r for r in rows if r["model"] == model):
+            for key in ("r2", "pearson", "spearman", "mse", "mae_tpm"):
+                assert float(r[key]) == pytest.approx(again[r["tissue"]][key], rel=1e-9, abs=1e-12,
+                                                      nan_ok=True), (model, key)
+    by = {(r["model"], r["tissue"]): r for r in rows}
+    assert abs(float(by[("const_mean", "All")]["r2"])) < 0.05
+    assert float(by[("motif_lgbm", "A")]["r2"]) > 0.3  # the G-box feature carries tissue A
+    assert float(by[("const_mean", "All")]["mse_reduction_pct"]) == 0
+    for f in ("metrics.md", "normalized_mse.png", "normalized_mse.svg", "r2_per_tissue.png",
+              "predicted_vs_observed.png"):
+        assert (out / f).stat().st_size > 0, f
+    assert "| motif_lgbm |" in (out / "metrics.md").read_text()
+
+
+def test_unknown_baseline_and_missing_test_genes(run_cli, dataset, tmp_path):
+    code, _, err = run_cli("evaluate", "--data", dataset, "--out", tmp_path / "r", "--baselines", "cnn9000")
+    assert code == 1 and "unknown baseline 'cnn9000'" in err
