@@ -17,11 +17,16 @@ def test_demo_stages_run_and_are_skipped_on_rerun(run_cli, tmp_path):
 
     assert len(AutoTokenizer.from_pretrained(tmp_path / "d" / "tokenizer")) == 1000  # --quick vocabulary
     code, _, err = run_cli("demo", "--out", tmp_path / "d")
-    assert code == 0 and err.count("already done") == 6
+    assert code == 0 and err.count("already done") == 7
     audit = json.loads((tmp_path / "d" / "expression" / "audit.json").read_text())
     assert audit["families_in_train_and_test"] == 0
     metrics = json.loads((tmp_path / "d" / "finetune" / "metrics.json").read_text())
     assert -1.0 < metrics["test"]["test_r2_all"] < 1.0  # a real number, from real held-out genes
+    import csv
+
+    with open(tmp_path / "d" / "evaluation" / "metrics.csv") as fh:
+        models = {r["model"] for r in csv.DictReader(fh)}
+    assert models == {"const_mean", "kmer_linear", "motif_lgbm", "finetune"}
     for stage in ("stage1", "stage2"):
         assert (tmp_path / "d" / "pretrain" / stage / "model.safetensors").exists()
     assert json.loads((tmp_path / "d" / "pretrain" / "stage2" / "metrics.json").read_text())["species"] == [

@@ -150,6 +150,25 @@ def run_demo(out: str | Path = "demo_out", *, quick: bool = False, force: bool =
     console.print(f"  test genes: R² (all cells) {t.get('test_r2_all', float('nan')):.4f}, mean Pearson r "
                   f"{t.get('test_pearson_mean', float('nan')):.4f} -> {ft_dir}", highlight=False)
 
+    eval_dir = out / "evaluation"
+    console.rule("[bold]6. evaluation on the held-out test genes: fine-tuned model vs baselines")
+    if _stage_done(eval_dir) and not force:
+        console.print(f"already done: {eval_dir} (use --force to redo)")
+    else:
+        from florabert.evaluation.report import evaluate
+
+        rows = evaluate(data_dir, eval_dir, models=[ft_dir],
+                        baselines=("const_mean", "kmer_linear", "motif_lgbm") if quick else
+                        ("const_mean", "kmer_linear", "kmer_lgbm", "motif_lgbm"),
+                        bootstrap=100 if quick else 1000, log=lambda m: console.print(m, highlight=False))
+        _mark_done(eval_dir, {"all": [r for r in rows if r["tissue"] == "All"]})
+    summary = json.loads((eval_dir / ".done").read_text())["all"]
+    results["evaluation"] = summary
+    for r in summary:
+        console.print(f"  {r['model']:>12s}: R² {r['r2']:+.4f} (95 % CI {r['r2_lo']:+.4f} to {r['r2_hi']:+.4f}), "
+                      f"Pearson {r['pearson']:.3f}", highlight=False)
+    console.print(f"  report: {eval_dir / 'metrics.md'}", highlight=False)
+
     console.rule()
     console.print(f"demo finished in {time.perf_counter() - t0:.1f} s; outputs in {out}/")
     return results
