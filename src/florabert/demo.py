@@ -1,26 +1,23 @@
 """`florabert demo`: the pipeline on the bundled real genomes, stage by stage, resumable.
 
-Each stage writes into its own folder under ``out`` and a ``.done`` marker when it finished; a rerun
-skips finished stages (``force=True`` redoes them). Stages land here as the pipeline grows.
+Each stage writes into its own folder under ``out`` and, when it finished, a ``.done`` file with its
+summary; a rerun skips finished stages (``force=True`` redoes them) and an interrupted stage restarts
+cleanly. ``quick=True`` runs a smaller version of every stage (used by the tests).
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
 
 from florabert.genome.bundled import bundled_genomes
 
-
-def _stage_done(path: Path) -> bool:
-    return (path / ".done").exists()
-
-
-def _mark_done(path: Path, info: dict) -> None:
-    (path / ".done").write_text(json.dumps(info, indent=2))
+A_THALIANA = "Arabidopsis thaliana"
 
 
 def write_demo_manifest(path: Path) -> Path:
@@ -33,142 +30,109 @@ def write_demo_manifest(path: Path) -> Path:
     return path
 
 
+def _stage(console: Console, title: str, stage_dir: Path, force: bool, run: Callable[[], dict]) -> dict:
+    """Run ``run`` (which writes into ``stage_dir`` and returns a JSON-able summary) unless an earlier run
+    finished this stage; returns the summary either way."""
+    console.rule(f"[bold]{title}")
+    done = stage_dir / ".done"
+    if done.exists() and not force:
+        console.print(f"already done: {stage_dir} (use --force to redo)")
+    else:
+        shutil.rmtree(stage_dir, ignore_errors=True)  # a half-finished earlier attempt starts over
+        summary = run()
+        stage_dir.mkdir(parents=True, exist_ok=True)
+        done.write_text(json.dumps(summary, indent=2, default=str))
+    return json.loads(done.read_text())
+
+
 def run_demo(out: str | Path = "demo_out", *, quick: bool = False, force: bool = False,
              console: Console | None = None) -> dict:
-    """Run every available stage into ``out``; returns a dict of stage results."""
-    from florabert.genome.corpus import build_corpus
+    """Run every stage into ``out``; returns the stage summaries."""
+    from florabert import bundled
+    from florabert.config import FinetuneConfig, PretrainConfig, load_config
+    from florabert.data.dataset import build_expression_dataset
+    from florabert.evaluation.report import evaluate
+    from florabert.genome.corpus import build_corpus, corpus_files
+    from florabert.tokenization import length_stats, train_tokenizer
+    from florabert.training.finetune import finetune
+    from florabert.training.pretrain import pretrain
 
     console = console or Console(stderr=True)
+    say = lambda m: console.print(m, highlight=False)  # noqa: E731
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    results: dict = {}
+    res: dict = {}
+    corpus_dir, tok_dir, data_dir = out / "corpus", out / "tokenizer", out / "expression"
+    ft_dir, eval_dir = out / "finetune", out / "evaluation"
 
-    corpus_dir = out / "corpus"
-    console.rule("[bold]1. promoters -> multi-species corpus")
-    if _stage_done(corpus_dir) and not force:
-        console.print(f"already done: {corpus_dir} (use --force to redo)")
-        results["corpus"] = json.loads((corpus_dir / "manifest.json").read_text())
-    else:
-        manifest = write_demo_manifest(out / "genomes.yaml")
-        info = build_corpus(manifest, corpus_dir, workers=2, log=lambda m: console.print(m, highlight=False))
-        _mark_done(corpus_dir, {"total": info["total"]})
-        results["corpus"] = info
-    for s in results["corpus"]["species"]:
+    def corpus() -> dict:
+        info = build_corpus(write_demo_manifest(out / "genomes.yaml"), corpus_dir, workers=2, log=say)
+        return {"species": info["species"], "total": info["total"]}
+
+    res["corpus"] = _stage(console, "1. promoters -> multi-species corpus", corpus_dir, force, corpus)
+    for s in res["corpus"]["species"]:
         dropped = ", ".join(f"{k} {v}" for k, v in s["dropped"].items()) or "none"
-        console.print(f"  {s['species']}: {s['genes_read']:,} genes read, {s['written']:,} promoters "
-                      f"written, dropped: {dropped}", highlight=False)
+        say(f"  {s['species']}: {s['genes_read']:,} genes read, {s['written']:,} promoters written, "
+            f"dropped: {dropped}")
 
-    tok_dir = out / "tokenizer"
-    console.rule("[bold]2. BPE tokenizer (vocabulary 5,000) trained on the corpus")
-    from florabert.tokenization import length_stats, train_tokenizer
-
-    if _stage_done(tok_dir) and not force:
-        console.print(f"already done: {tok_dir} (use --force to redo)")
-    else:
-        t1 = time.perf_counter()
+    def tokenizer() -> dict:
         # --quick: a smaller vocabulary trains faster; the pipeline shape is the same
         tok = train_tokenizer(corpus_dir, kind="bpe", vocab_size=1000 if quick else 5000, show_progress=False)
         tok.save(tok_dir)
-        st = length_stats(tok, corpus_dir, max_length=256)
-        _mark_done(tok_dir, {"seconds": time.perf_counter() - t1, "lengths": st})
-    st = json.loads((tok_dir / ".done").read_text())["lengths"]
-    results["tokenizer"] = st
-    console.print(f"  vocabulary {st['vocab_size']:,}; encoded promoter length with <s> </s>: mean "
-                  f"{st['mean']:.1f}, p95 {st['p95']:.0f}, max {st['max']}; {st['truncated']:,} of "
-                  f"{st['sequences']:,} longer than 256", highlight=False)
+        return length_stats(tok, corpus_dir, max_length=256)
 
-    # 3. pre-training: stage 1 on both species, stage 2 on A. thaliana only
-    from florabert.config import PretrainConfig, load_config
-    from florabert.training.pretrain import pretrain
+    st = res["tokenizer"] = _stage(console, "2. BPE tokenizer trained on the corpus", tok_dir, force, tokenizer)
+    say(f"  vocabulary {st['vocab_size']:,}; encoded promoter length with <s> </s>: mean {st['mean']:.1f}, "
+        f"p95 {st['p95']:.0f}, max {st['max']}; {st['truncated']:,} of {st['sequences']:,} longer than 256")
 
-    steps = {"stage1": 60 if quick else 600, "stage2": 20 if quick else 200}
-    for stage, title, kwargs in (
-        ("stage1", "3a. MLM pre-training, stage 1: both species", {}),
-        ("stage2", "3b. MLM pre-training, stage 2: Arabidopsis thaliana only",
-         {"init_from": out / "pretrain" / "stage1", "species": ["Arabidopsis thaliana"]}),
+    stage1, stage2 = out / "pretrain" / "stage1", out / "pretrain" / "stage2"
+    for name, title, stage_dir, steps, extra, kwargs in (
+        ("stage1", "3a. MLM pre-training, stage 1: both species", stage1, 60 if quick else 600, {}, {}),
+        ("stage2", f"3b. MLM pre-training, stage 2: {A_THALIANA} only", stage2, 20 if quick else 200,
+         {"learning_rate": 5e-4, "warmup_steps": 10}, {"init_from": stage1, "species": [A_THALIANA]}),
     ):
-        stage_dir = out / "pretrain" / stage
-        console.rule(f"[bold]{title}")
-        if _stage_done(stage_dir) and not force:
-            console.print(f"already done: {stage_dir} (use --force to redo)")
-        else:
-            import shutil
+        cfg = load_config(PretrainConfig, preset="tiny", overrides={
+            "max_steps": steps, "eval_steps": steps, "save_steps": steps, **extra})
+        m = res[name] = _stage(console, title, stage_dir, force,
+                               lambda cfg=cfg, d=stage_dir, kw=kwargs: pretrain(corpus_dir, tok_dir, d, cfg,
+                                                                                log=say, **kw))
+        say(f"  held-out MLM loss {m['eval_loss']:.3f} (perplexity {m['eval_perplexity']:.0f}, masked-token "
+            f"accuracy {m['eval_masked_accuracy']:.3f}) -> {stage_dir}")
 
-            shutil.rmtree(stage_dir, ignore_errors=True)  # an interrupted stage restarts cleanly
-            cfg = load_config(PretrainConfig, preset="tiny", overrides={
-                "max_steps": steps[stage], "eval_steps": steps[stage], "save_steps": steps[stage],
-                **({"learning_rate": 5e-4, "warmup_steps": 10} if stage == "stage2" else {})})
-            pretrain(corpus_dir, tok_dir, stage_dir, cfg, log=lambda m: console.print(m, highlight=False),
-                     **kwargs)
-            _mark_done(stage_dir, json.loads((stage_dir / "metrics.json").read_text())["metrics"])
-        m = json.loads((stage_dir / ".done").read_text())
-        results[stage] = m
-        console.print(f"  held-out MLM loss {m['eval_loss']:.3f} (perplexity {m['eval_perplexity']:.0f}, "
-                      f"masked-token accuracy {m['eval_masked_accuracy']:.3f}) -> {stage_dir}", highlight=False)
-
-    # 4. expression dataset (bundled A. thaliana leaf TPM, family-aware split) and 5. fine-tuning
-    from florabert import bundled
-    from florabert.data.dataset import build_expression_dataset
-    from florabert.genome.corpus import corpus_files
-
-    data_dir = out / "expression"
-    console.rule("[bold]4. expression dataset: A. thaliana leaf TPM, paralog-family split")
-    if _stage_done(data_dir) and not force:
-        console.print(f"already done: {data_dir} (use --force to redo)")
-    else:
+    def expression() -> dict:
         info = build_expression_dataset(
-            bundled.path("arabidopsis_leaf_tpm_train.tsv"), corpus_files(corpus_dir, ["Arabidopsis thaliana"])[0],
-            data_dir, families=bundled.path("arabidopsis_chr1_families.tsv"),
-            log=lambda m: console.print(m, highlight=False))
-        _mark_done(data_dir, info["audit"])
-    audit = json.loads((data_dir / ".done").read_text())
-    results["expression"] = audit
-    console.print(f"  split: {audit['counts']}; families in train and test: {audit['families_in_train_and_test']}",
-                  highlight=False)
+            bundled.path("arabidopsis_leaf_tpm_train.tsv"), corpus_files(corpus_dir, [A_THALIANA])[0], data_dir,
+            families=bundled.path("arabidopsis_chr1_families.tsv"), log=say)
+        return info["audit"]
 
-    ft_dir = out / "finetune"
-    console.rule("[bold]5. fine-tuning on leaf expression (14 runs), from the stage-2 model")
-    if _stage_done(ft_dir) and not force:
-        console.print(f"already done: {ft_dir} (use --force to redo)")
-    else:
-        import shutil
+    audit = res["expression"] = _stage(console, "4. expression dataset: A. thaliana leaf TPM, paralog-family "
+                                       "split", data_dir, force, expression)
+    say(f"  split: {audit['counts']}; families in train and test: {audit['families_in_train_and_test']}")
 
-        from florabert.config import FinetuneConfig
-        from florabert.training.finetune import finetune
-
-        shutil.rmtree(ft_dir, ignore_errors=True)
-        steps = 40 if quick else 600
-        cfg = load_config(FinetuneConfig, overrides={"max_steps": steps, "eval_steps": steps // 4 or 1,
-                                                     "unfreeze_every": steps // 3 or 1})
-        m = finetune(out / "pretrain" / "stage2", data_dir, ft_dir, cfg,
-                     log=lambda x: console.print(x, highlight=False))
-        _mark_done(ft_dir, m)
-    m = json.loads((ft_dir / ".done").read_text())
-    results["finetune"] = m
+    steps = 40 if quick else 600
+    ft_cfg = load_config(FinetuneConfig, overrides={"max_steps": steps, "eval_steps": steps // 4,
+                                                    "unfreeze_every": steps // 3})
+    m = res["finetune"] = _stage(console, "5. fine-tuning on leaf expression (14 runs), from the stage-2 model",
+                                 ft_dir, force, lambda: finetune(stage2, data_dir, ft_dir, ft_cfg, log=say))
     t = m.get("test", {})
-    console.print(f"  test genes: R² (all cells) {t.get('test_r2_all', float('nan')):.4f}, mean Pearson r "
-                  f"{t.get('test_pearson_mean', float('nan')):.4f} -> {ft_dir}", highlight=False)
+    say(f"  test genes: R² (all cells) {t.get('test_r2_all', float('nan')):.4f}, mean Pearson r "
+        f"{t.get('test_pearson_mean', float('nan')):.4f} -> {ft_dir}")
 
-    eval_dir = out / "evaluation"
-    console.rule("[bold]6. evaluation on the held-out test genes: fine-tuned model vs baselines")
-    if _stage_done(eval_dir) and not force:
-        console.print(f"already done: {eval_dir} (use --force to redo)")
-    else:
-        from florabert.evaluation.report import evaluate
+    def evaluation() -> dict:
+        baselines = ("const_mean", "kmer_linear", "motif_lgbm") if quick else (
+            "const_mean", "kmer_linear", "kmer_lgbm", "motif_lgbm")
+        rows = evaluate(data_dir, eval_dir, models=[ft_dir], baselines=baselines,
+                        bootstrap=100 if quick else 1000, log=say)
+        return {"all": [r for r in rows if r["tissue"] == "All"]}
 
-        rows = evaluate(data_dir, eval_dir, models=[ft_dir],
-                        baselines=("const_mean", "kmer_linear", "motif_lgbm") if quick else
-                        ("const_mean", "kmer_linear", "kmer_lgbm", "motif_lgbm"),
-                        bootstrap=100 if quick else 1000, log=lambda m: console.print(m, highlight=False))
-        _mark_done(eval_dir, {"all": [r for r in rows if r["tissue"] == "All"]})
-    summary = json.loads((eval_dir / ".done").read_text())["all"]
-    results["evaluation"] = summary
-    for r in summary:
-        console.print(f"  {r['model']:>12s}: R² {r['r2']:+.4f} (95 % CI {r['r2_lo']:+.4f} to {r['r2_hi']:+.4f}), "
-                      f"Pearson {r['pearson']:.3f}", highlight=False)
-    console.print(f"  report: {eval_dir / 'metrics.md'}", highlight=False)
+    ev = res["evaluation"] = _stage(console, "6. evaluation on the held-out test genes: fine-tuned model vs "
+                                    "baselines", eval_dir, force, evaluation)
+    for r in ev["all"]:
+        say(f"  {r['model']:>12s}: R² {r['r2']:+.4f} (95 % CI {r['r2_lo']:+.4f} to {r['r2_hi']:+.4f}), "
+            f"Pearson {r['pearson']:.3f}")
+    say(f"  report: {eval_dir / 'metrics.md'}")
 
     console.rule()
-    console.print(f"demo finished in {time.perf_counter() - t0:.1f} s; outputs in {out}/")
-    return results
+    say(f"demo finished in {time.perf_counter() - t0:.1f} s; outputs in {out}/")
+    return res
