@@ -7,7 +7,7 @@ import gzip
 import io
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -64,7 +64,7 @@ def iter_lines(fh: IO[bytes]) -> Iterator[bytes]:
 
 
 @contextlib.contextmanager
-def reading_errors(path: str | Path, line_of: callable | None = None) -> Iterator[None]:
+def reading_errors(path: str | Path, line_of: Callable[[], int] | None = None) -> Iterator[None]:
     """Turn decompression/IO failures while reading ``path`` into one-line InputErrors.
 
     ``line_of`` returns the current 1-based line number (for the message), if known.
@@ -72,8 +72,6 @@ def reading_errors(path: str | Path, line_of: callable | None = None) -> Iterato
     try:
         yield
     except (gzip.BadGzipFile, _gzip.BadGzipFile, EOFError, OSError, UnicodeDecodeError) as exc:
-        if isinstance(exc, InputError):
-            raise
         line = line_of() if line_of else None
         if isinstance(exc, EOFError):
             msg = "truncated compressed file (ended before the end-of-stream marker)"

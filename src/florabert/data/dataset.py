@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from florabert.data.expression import average_by_tissue, log_transform, read_sample_sheet, read_tpm
@@ -42,7 +43,7 @@ class ExpressionDataset:
     promoter_window: dict
 
     def part(self, name: str) -> pa.Table:
-        return self.table.filter(pa.compute.equal(self.table.column("split"), name))
+        return self.table.filter(pc.equal(self.table.column("split"), name))
 
     def labels(self, name: str) -> np.ndarray:
         return np.asarray(self.part(name).column("labels").to_pylist(), dtype=np.float32)

@@ -105,6 +105,6 @@ def _verify(path: Path, sha256: str | None, location: str) -> None:
         return
     got = sha256sum(path)
     if got != sha256.lower():
-        if path.name != Path(location).name or is_url(location):
+        if is_url(location):  # a cached download is set aside; a user's own file is left where it is
             shutil.move(path, path.with_name(path.name + ".bad"))
         raise FloraBertError(f"{location}: sha256 mismatch (expected {sha256}, got {got})")

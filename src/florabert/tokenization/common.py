@@ -16,7 +16,8 @@ over-long promoter loses its 5' end, never the bases next to the TSS.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+import re
+from collections.abc import Iterator
 from pathlib import Path
 
 from tokenizers import Regex, Tokenizer, normalizers, processors
@@ -25,7 +26,8 @@ SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
 BOS_ID, PAD_ID, EOS_ID, UNK_ID, MASK_ID = range(5)
 ALPHABET = "ACGTN"
 KINDS = ("bpe", "kmer", "nucleotide")
-INFO_FILE = "florabert_tokenizer.json"  # kind, k, stride: what florabert needs beyond tokenizer.json
+INFO_FILE = "florabert_tokenizer.json"
+_NOT_ACGT = re.compile("[^ACGT]")  # kind, k, stride: what florabert needs beyond tokenizer.json
 
 
 def dna_normalizer() -> normalizers.Normalizer:
@@ -38,8 +40,7 @@ def dna_normalizer() -> normalizers.Normalizer:
 
 def normalize(seq: str) -> str:
     """The same normalization in Python (used where florabert prepares text itself)."""
-    out = "".join(seq.split()).upper()
-    return out if not out.strip(ALPHABET[:4]) else "".join(c if c in "ACGT" else "N" for c in out)
+    return _NOT_ACGT.sub("N", "".join(seq.split()).upper())
 
 
 def add_special_template(tok: Tokenizer) -> None:
@@ -96,7 +97,3 @@ def count_sequences(corpus: str | Path, species: list[str] | None = None) -> int
 
     return sum(pq.ParquetFile(f).metadata.num_rows for f in corpus_files(corpus, species=species))
 
-
-def flatten(batches: Iterable[list[str]]) -> Iterator[str]:
-    for batch in batches:
-        yield from batch
