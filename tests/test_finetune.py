@@ -3,56 +3,13 @@
 import json
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 import torch
 from transformers import TrainerCallback
 
 from florabert.config import FinetuneConfig, load_config
-from florabert.data.dataset import build_expression_dataset
-from florabert.modeling import FloraBertConfig, FloraBertForExpression, FloraBertForMaskedLM
-from florabert.tokenization import train_tokenizer
+from florabert.modeling import FloraBertForExpression
 from florabert.training.finetune import finetune
-
-MOTIF = "TATAAA"
-
-
-@pytest.fixture(scope="module")
-def planted(tmp_path_factory):
-    """Half the promoters carry MOTIF 30 bp upstream of the TSS; expression follows it (two tissues)."""
-    root = tmp_path_factory.mktemp("planted")
-    rng = np.random.default_rng(0)
-    genes, seqs, rows = [], [], ["gene_id\tleaf\troot"]
-    for i in range(480):
-        s = list(rng.choice(list("ACGT"), 120))
-        has = i % 2 == 0
-        if has:
-            s[90:96] = MOTIF
-        else:
-            while "".join(s[90:96]) == MOTIF:
-                s[90:96] = rng.choice(list("ACGT"), 6)
-        g = f"g{i:03d}"
-        genes.append(g)
-        seqs.append("".join(s))
-        leaf = np.exp(1.0 + 2.0 * has + rng.normal(0, 0.2)) - 1
-        root_ = np.exp(3.0 - 2.0 * has + rng.normal(0, 0.2)) - 1
-        rows.append(f"{g}\t{leaf:.4f}\t{root_:.4f}")
-    pq.write_table(pa.table({"species": ["s"] * 480, "gene_id": genes, "chrom": ["c"] * 480,
-                             "strand": ["+"] * 480, "sequence": seqs}), root / "p.parquet")
-    (root / "tpm.tsv").write_text("\n".join(rows) + "\n")
-    (root / "fam.tsv").write_text("gene_id\tfamily_id\n" + "".join(f"{g}\t{g}\n" for g in genes))
-    build_expression_dataset(root / "tpm.tsv", root / "p.parquet", root / "data", families=root / "fam.tsv",
-                             log=lambda m: None)
-    tok = train_tokenizer(None, kind="kmer", k=6, stride=6)
-    cfg = FloraBertConfig.from_tokenizer(tok.hf, max_length=64, hidden_size=32, num_hidden_layers=4,
-                                         num_attention_heads=2, intermediate_size=64)
-    torch.manual_seed(0)
-    FloraBertForMaskedLM(cfg).save_pretrained(root / "pre")
-    tok.save(root / "tok")
-    for f in (root / "tok").iterdir():
-        (root / "pre" / f.name).write_bytes(f.read_bytes())
-    return root
 
 
 def cfg(**kw):

@@ -135,3 +135,25 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def atomic_files(directory: str | Path) -> Iterator[Path]:
+    """Yield a temporary directory; on success each file written there is moved into ``directory``
+    (created if needed), replacing same-named files and leaving the others alone. On failure nothing
+    reaches ``directory``. For commands that add a few outputs to a shared folder."""
+    import shutil
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".florabert.", dir=directory))
+    try:
+        yield tmp
+        for item in sorted(tmp.rglob("*")):
+            target = directory / item.relative_to(tmp)
+            if item.is_dir():
+                target.mkdir(exist_ok=True)
+            else:
+                os.replace(item, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

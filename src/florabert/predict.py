@@ -71,12 +71,15 @@ class Predictor:
     """A fine-tuned model ready for inference (``predict(sequences) -> (n, outputs)``)."""
 
     def __init__(self, model_dir: str | Path, *, batch_size: int = 64, bf16: bool = False):
+        from transformers.utils import logging as hf_logging
+
         from florabert.modeling import FloraBertForExpression
         from florabert.tokenization import DNATokenizer
 
         model_dir = Path(model_dir)
         if not (model_dir / "config.json").exists():
             raise FloraBertError(f"{model_dir}: not a model directory (no config.json)")
+        hf_logging.disable_progress_bar()  # no "Loading weights" bar for a model that loads in milliseconds
         self.model = FloraBertForExpression.from_pretrained(str(model_dir)).eval()
         if not self.model.config.targets and self.model.config.problem_type != "single_label_classification":
             raise FloraBertError(f"{model_dir}: not a fine-tuned expression model (no targets); see florabert "

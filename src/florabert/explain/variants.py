@@ -1,0 +1,230 @@
+"""Predicted effect of sequence variants (VCF) on the expression of the genes whose promoters they hit.
+
+Every ALT allele of every VCF record is tested against every promoter window it overlaps (windows cut
+from ``--genome`` + ``--annotation`` exactly as the model's training promoters were, settings stored in
+the model). The mutant window keeps the reference window's length and its 3' (TSS) end: an insertion
+pushes the window's 5' end inwards, a deletion pulls in more 5' sequence (sequence past a chromosome end
+reads as N). Output ``variants.tsv``, one row per (variant allele, gene), sorted by effect size
+(largest |Δ| over outputs first): predicted ref and alt value and Δ = alt - ref per output. Variants
+that fall in no promoter window are listed too, with gene_id ``.`` and Δ 0, so that every input
+allele has an answer. Symbolic alleles (``<DEL>``, ``*``) are skipped and counted.
+
+The VCF is read with pysam (htslib): plain, gzip or bgzip. Each REF allele is checked against the
+genome; a mismatch is an error naming the VCF line (wrong genome build or chromosome names).
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from florabert.errors import FloraBertError, InputError
+from florabert.explain.common import progress, scores, targets
+from florabert.io import atomic_files, open_text
+
+DNA = set("ACGTN")
+
+
+@dataclass
+class Variant:
+    line: int
+    chrom: str
+    pos: int  # 1-based, as in the VCF
+    vid: str
+    ref: str
+    alt: str
+
+
+def _header_lines(path: Path) -> int:
+    n = 0
+    with open_text(path) as fh:
+        for line in fh:
+            if not line.startswith("#"):
+                break
+            n += 1
+    return n
+
+
+def _diagnose(path: Path, lineno: int) -> str:
+    """Why a data line is malformed (pysam only says 'truncated file' or similar)."""
+    with open_text(path) as fh:
+        for i, line in enumerate(fh, start=1):
+            if i == lineno:
+                f = line.rstrip("\r\n").split("\t")
+                if len(f) < 8:
+                    return f"expected at least 8 tab-separated columns, found {len(f)}"
+                if not f[1].isdigit():
+                    return f"POS {f[1]!r} is not a positive integer"
+                return "malformed VCF record"
+    return "malformed VCF record"
+
+
+def read_vcf(path: str | Path) -> tuple[list[Variant], int]:
+    """Biallelic (chrom, pos, id, ref, alt) records, one per ALT allele; returns (variants, skipped
+    symbolic alleles)."""
+    import pysam
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, "file not found")
+    pysam.set_verbosity(0)
+    header_n = _header_lines(path)
+    try:
+        vcf = pysam.VariantFile(str(path))
+    except (OSError, ValueError) as exc:
+        raise InputError(path, f"not a VCF file ({exc})", line=1) from None
+    out, skipped, i = [], 0, 0
+    try:
+        with vcf:
+            for i, rec in enumerate(vcf, start=1):
+                line = header_n + i
+                ref = (rec.ref or "").upper()
+                if not ref or set(ref) - DNA:
+                    raise InputError(path, f"REF {rec.ref!r} is not a DNA sequence", line=line)
+                if rec.pos < 1:
+                    raise InputError(path, f"POS {rec.pos} must be >= 1", line=line)
+                for alt in rec.alts or ():
+                    alt = alt.upper()
+                    if alt.startswith("<") or alt in ("*", "."):
+                        skipped += 1
+                        continue
+                    if set(alt) - DNA:
+                        raise InputError(path, f"ALT {alt!r} is not a DNA sequence", line=line)
+                    out.append(Variant(line, rec.chrom, rec.pos, rec.id or f"{rec.chrom}:{rec.pos}", ref, alt))
+    except (OSError, ValueError) as exc:
+        line = header_n + i + 1
+        raise InputError(path, f"{_diagnose(path, line)} ({exc})", line=line) from None
+    if not out:
+        raise InputError(path, "no SNV or indel records")
+    return out, skipped
+
+
+def _mapped(x: int, v0: int, ref_len: int, alt_len: int) -> int:
+    """Reference coordinate x -> coordinate in the mutated sequence."""
+    if x <= v0:
+        return x
+    if x >= v0 + ref_len:
+        return x + alt_len - ref_len
+    return v0 + min(x - v0, alt_len)
+
+
+def _segment(chrom_seq: bytes, lo: int, hi: int) -> str:
+    """chrom_seq[lo:hi] with N beyond the ends."""
+    n = len(chrom_seq)
+    inner = chrom_seq[max(lo, 0):max(min(hi, n), 0)].decode("ascii").upper()
+    return "N" * max(0, -lo) + inner + "N" * max(0, hi - max(n, lo))
+
+
+def mutant_window(chrom_seq: bytes, lo: int, hi: int, strand: str, v: Variant) -> tuple[str, str]:
+    """(reference, mutant) promoter sequences (5'->3' on the gene's strand) of the window [lo, hi) for
+    variant ``v``; the mutant keeps the window's length and its TSS-side end."""
+    from florabert.genome.fasta import reverse_complement
+
+    v0, rl, al = v.pos - 1, len(v.ref), len(v.alt)
+    width = hi - lo
+    extra = max(0, rl - al) + 1
+    seg_lo, seg_hi = min(lo, v0) - extra, max(hi, v0 + rl) + extra
+    seg = _segment(chrom_seq, seg_lo, seg_hi)
+    alt_seg = seg[:v0 - seg_lo] + v.alt + seg[v0 + rl - seg_lo:]
+    ref_win = seg[lo - seg_lo:hi - seg_lo]
+    if strand == "+":
+        end = _mapped(hi, v0, rl, al) - seg_lo
+        alt_win = alt_seg[end - width:end]
+    else:
+        start = _mapped(lo, v0, rl, al) - seg_lo
+        alt_win = alt_seg[start:start + width]
+        ref_win = reverse_complement(ref_win.encode()).decode()
+        alt_win = reverse_complement(alt_win.encode()).decode()
+    return ref_win, alt_win
+
+
+def variant_effects(model_dir: str | Path, vcf: str | Path, genome: str | Path, annotation: str | Path,
+                    out: str | Path, *, batch_size: int = 64, bf16: bool = False,
+                    show_progress: bool = True) -> dict:
+    """Write ``variants.tsv`` (and ``variants_summary.json``) to the directory ``out``."""
+    from florabert.genome.fasta import iter_fasta
+    from florabert.genome.promoters import extract_promoters
+    from florabert.predict import Predictor
+
+    predictor = Predictor(model_dir, batch_size=batch_size, bf16=bf16)
+    config = predictor.config
+    names = targets(config)
+    window = config.promoter_window
+    if not window:
+        raise FloraBertError(f"{model_dir}: the model does not record how its promoters were cut")
+    variants, symbolic = read_vcf(vcf)
+    opts = {k: window[k] for k in ("upstream", "downstream", "feature", "biotype", "id_attribute", "edge",
+                                   "clip_neighbors") if k in window}
+    table = extract_promoters(genome, annotation, **opts).table
+    windows: dict[str, list[tuple[int, int, str, str, int]]] = {}
+    for gid, chrom, strand, tss, lo, hi in zip(*(table.column(c).to_pylist() for c in (
+            "gene_id", "chrom", "strand", "tss", "start", "end")), strict=True):
+        windows.setdefault(chrom, []).append((lo, hi, strand, gid, tss))
+    for ws in windows.values():
+        ws.sort()
+    longest = {c: max(hi - lo for lo, hi, *_ in ws) for c, ws in windows.items()}
+
+    by_chrom: dict[str, list[Variant]] = {}
+    for v in variants:
+        by_chrom.setdefault(v.chrom, []).append(v)
+    jobs = []  # (variant, gene, strand, tss position, ref seq, alt seq)
+    seen: set[str] = set()
+    for chrom, seq in iter_fasta(genome):
+        if chrom not in by_chrom:
+            continue
+        seen.add(chrom)
+        ws = windows.get(chrom, [])
+        starts = [w[0] for w in ws]
+        for v in by_chrom[chrom]:
+            v0, v1 = v.pos - 1, v.pos - 1 + len(v.ref)
+            if v1 > len(seq):
+                raise InputError(vcf, f"{chrom}:{v.pos} {v.ref} runs past the end of {chrom} ({len(seq):,} bp)",
+                                 line=v.line)
+            found = seq[v0:v1].decode("ascii").upper()
+            if found != v.ref and "N" not in v.ref:
+                raise InputError(vcf, f"REF {v.ref} at {chrom}:{v.pos} does not match the genome ({found}); "
+                                 "wrong genome build?", line=v.line)
+            first = bisect.bisect_left(starts, v0 - longest.get(chrom, 0))
+            for lo, hi, strand, gid, tss in ws[first:bisect.bisect_left(starts, v1)]:
+                if hi > v0 and lo < v1:
+                    ref_w, alt_w = mutant_window(seq, lo, hi, strand, v)
+                    jobs.append((v, gid, strand, v0 - tss if strand == "+" else tss - v0, ref_w, alt_w))
+    if not seen:
+        raise InputError(vcf, f"none of its chromosomes ({', '.join(list(by_chrom)[:3])}) is in {genome}")
+    hit = {id(j[0]) for j in jobs}
+    unique = list(dict.fromkeys(s for j in jobs for s in (j[4], j[5])))
+    values: dict[str, np.ndarray] = {}
+    step = max(batch_size * 8, 512)
+    with progress(len(unique), f"variant effects ({len(jobs):,} variant-gene pairs)", show_progress) as advance:
+        for s in range(0, len(unique), step):
+            part = unique[s:s + step]
+            values.update(zip(part, scores(predictor, part, config), strict=True))
+            advance(len(part))
+    rows = []
+    for v, gid, strand, tss_pos, ref_w, alt_w in jobs:
+        r, a = values[ref_w], values[alt_w]
+        rows.append((float(np.abs(a - r).max()), v, gid, strand, tss_pos, r, a))
+    zero = np.zeros(len(names))
+    rows += [(0.0, v, ".", ".", "", None, None) for v in variants if id(v) not in hit]
+    rows.sort(key=lambda r: -r[0])
+    with atomic_files(out) as tmp:
+        with open(tmp / "variants.tsv", "w", newline="") as fh:
+            w = csv.writer(fh, delimiter="\t", lineterminator="\n")
+            w.writerow(["variant_id", "chrom", "pos", "ref", "alt", "gene_id", "strand", "tss_position",
+                        *(f"ref_{t}" for t in names), *(f"alt_{t}" for t in names),
+                        *(f"delta_{t}" for t in names), "max_abs_delta"])
+            for effect, v, gid, strand, tss_pos, r, a in rows:
+                pred = [f"{x:.6g}" for x in (*r, *a)] if r is not None else [""] * (2 * len(names))
+                delta = (a - r) if r is not None else zero
+                w.writerow([v.vid, v.chrom, v.pos, v.ref, v.alt, gid, strand, tss_pos, *pred,
+                            *(f"{x:.6g}" for x in delta), f"{effect:.6g}"])
+        summary = {"alleles": len(variants), "in_promoters": len(hit), "variant_gene_pairs": len(jobs),
+                   "outside_promoters": len(variants) - len(hit), "symbolic_skipped": symbolic,
+                   "chromosomes_not_in_genome": sorted(set(by_chrom) - seen), "outputs": names}
+        (tmp / "variants_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
