@@ -17,7 +17,7 @@ def test_demo_stages_run_and_are_skipped_on_rerun(run_cli, tmp_path):
 
     assert len(AutoTokenizer.from_pretrained(tmp_path / "d" / "tokenizer")) == 1000  # --quick vocabulary
     code, _, err = run_cli("demo", "--out", tmp_path / "d")
-    assert code == 0 and err.count("already done") == 7
+    assert code == 0 and err.count("already done") == 9
     audit = json.loads((tmp_path / "d" / "expression" / "audit.json").read_text())
     assert audit["families_in_train_and_test"] == 0
     metrics = json.loads((tmp_path / "d" / "finetune" / "metrics.json").read_text())
@@ -31,3 +31,15 @@ def test_demo_stages_run_and_are_skipped_on_rerun(run_cli, tmp_path):
         assert (tmp_path / "d" / "pretrain" / stage / "model.safetensors").exists()
     assert json.loads((tmp_path / "d" / "pretrain" / "stage2" / "metrics.json").read_text())["species"] == [
         "Arabidopsis thaliana"]
+    d = tmp_path / "d"
+    pos = (d / "explain" / "positional" / "positional_importance.csv").read_text().splitlines()
+    assert pos[0] == "position,length,tissue,importance,n" and len(pos) > 100
+    species = json.loads((d / "explain" / "species" / "species_summary.json").read_text())
+    assert set(species["species"]) == {"Arabidopsis thaliana", "Arabidopsis arenosa"}
+    html = (d / "report.html").read_text()
+    for section in ("Promoters and corpus", "Tokenizer", "Pre-training", "fine-tuning", "Evaluation",
+                    "Explanations", "kmer_linear", "silhouette"):
+        assert section in html
+    assert html.count("data:image/png;base64,") >= 8  # self-contained: every figure embedded
+    md = (d / "report.md").read_text()
+    assert "| const_mean |" in md and "](evaluation/normalized_mse.png)" in md

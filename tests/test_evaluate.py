@@ -69,3 +69,31 @@ def test_report_numbers_are_recomputable_from_predictions(run_cli, dataset, tmp_
 def test_unknown_baseline_and_missing_test_genes(run_cli, dataset, tmp_path):
     code, _, err = run_cli("evaluate", "--data", dataset, "--out", tmp_path / "r", "--baselines", "cnn9000")
     assert code == 1 and "unknown baseline 'cnn9000'" in err
+
+
+def test_cnn_baseline_and_seeds_mean_sd(run_cli, dataset, tmp_path):
+    out = tmp_path / "seeds"
+    code, _, err = run_cli("evaluate", "--data", dataset, "--out", out, "--baselines", "const_mean,motif_lgbm,cnn",
+                           "--bootstrap", "0", "--seeds", "2")
+    assert code == 0, err
+    with open(out / "metrics.csv") as fh:
+        first = {(r["model"], r["tissue"]): r for r in csv.DictReader(fh)}
+    assert float(first[("cnn", "A")]["r2"]) > 0.3  # the CNN finds the G-box that drives tissue A
+    with open(out / "metrics_seeds.csv") as fh:
+        rows = {(r["model"], r["tissue"]): r for r in csv.DictReader(fh)}
+    assert rows[("const_mean", "All")]["n_seeds"] == "1" and float(rows[("const_mean", "All")]["r2_sd"]) == 0
+    assert rows[("cnn", "A")]["n_seeds"] == "2"
+    # mean over seeds = (first seed's metrics.csv value + a refit with seed 1) / 2
+    from florabert.evaluation.baselines import make_baseline
+
+    data = load_expression_dataset(dataset)
+    seqs = data.part("train").column("sequence").to_pylist()
+    y_hat = make_baseline("motif_lgbm", seed=1).fit(seqs, data.labels("train")).predict(
+        data.part("test").column("sequence").to_pylist())
+    again = {r["tissue"]: r for r in score(data.labels("test"), y_hat, ["A", "B"], offset=1.0, bootstrap=0)}
+    for tissue in ("A", "B", "All"):
+        r1, r2 = float(first[("motif_lgbm", tissue)]["r2"]), again[tissue]["r2"]
+        row = rows[("motif_lgbm", tissue)]
+        assert float(row["r2_mean"]) == pytest.approx((r1 + r2) / 2, rel=1e-6)
+        assert float(row["r2_sd"]) == pytest.approx(abs(r1 - r2) / np.sqrt(2), rel=1e-4, abs=1e-9)
+    assert "Mean ± sd over seeds" in (out / "metrics.md").read_text()

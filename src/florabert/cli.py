@@ -296,15 +296,18 @@ def evaluate(
     out: Path = typer.Option(..., "--out", help="Report directory."),
     models: list[Path] = typer.Option(None, "--models", help="Fine-tuned model directories (repeatable)."),
     baselines: str = typer.Option(",".join(("const_mean", "kmer_linear", "kmer_lgbm", "motif_lgbm")),
-                                  "--baselines", help="Comma-separated baselines ('' for none)."),
+                                  "--baselines", help="Comma-separated baselines ('' for none): const_mean, "
+                                  "kmer_linear, kmer_lgbm, motif_lgbm, cnn."),
     bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples for the 95 % CIs (0: none)."),
     seed: int = typer.Option(0, "--seed"),
+    seeds: int = typer.Option(1, "--seeds", min=1, help="Refit seeded baselines (LightGBM, CNN) with N seeds; "
+                              "metrics_seeds.csv gets mean ± sd."),
 ) -> None:
     """Score models and baselines on the test genes: metrics.csv/.md, predictions/, figures."""
     from florabert.evaluation.report import evaluate as run
 
     rows = run(data, out, models=models or [], baselines=[b for b in baselines.split(",") if b],
-               bootstrap=bootstrap, seed=seed, log=lambda m: console.print(m, highlight=False))
+               bootstrap=bootstrap, seed=seed, seeds=seeds, log=lambda m: console.print(m, highlight=False))
     for r in rows:
         if r["tissue"] == "All":
             console.print(f"{r['model']:>20s}  R² {r['r2']:+.4f}  Pearson {r['pearson']:.3f}  MSE {r['mse']:.4f}",

@@ -18,6 +18,7 @@ from rich.console import Console
 from florabert.genome.bundled import bundled_genomes
 
 A_THALIANA = "Arabidopsis thaliana"
+DONE_FORMAT = 2  # bump when a stage's summary changes shape: older .done files then mean "redo"
 
 
 def write_demo_manifest(path: Path) -> Path:
@@ -35,11 +36,17 @@ def _stage(console: Console, title: str, stage_dir: Path, force: bool, run: Call
     finished this stage; returns the summary either way."""
     console.rule(f"[bold]{title}")
     done = stage_dir / ".done"
-    if done.exists() and not force:
+    finished = done.exists() and json.loads(done.read_text()).get("demo_format") == DONE_FORMAT
+    if finished and not force:
         console.print(f"already done: {stage_dir} (use --force to redo)")
     else:
+        if done.exists() and not force:
+            console.print(f"{stage_dir} was finished by an older florabert: redoing it")
         shutil.rmtree(stage_dir, ignore_errors=True)  # a half-finished earlier attempt starts over
+        t0 = time.perf_counter()
         summary = run()
+        summary["seconds"] = round(time.perf_counter() - t0, 1)
+        summary["demo_format"] = DONE_FORMAT
         stage_dir.mkdir(parents=True, exist_ok=True)
         done.write_text(json.dumps(summary, indent=2, default=str))
     return json.loads(done.read_text())
@@ -52,6 +59,8 @@ def run_demo(out: str | Path = "demo_out", *, quick: bool = False, force: bool =
     from florabert.config import FinetuneConfig, PretrainConfig, load_config
     from florabert.data.dataset import build_expression_dataset
     from florabert.evaluation.report import evaluate
+    from florabert.explain.positional import positional_importance
+    from florabert.explain.species import species_embeddings
     from florabert.genome.corpus import build_corpus, corpus_files
     from florabert.tokenization import length_stats, train_tokenizer
     from florabert.training.finetune import finetune
@@ -95,8 +104,8 @@ def run_demo(out: str | Path = "demo_out", *, quick: bool = False, force: bool =
         cfg = load_config(PretrainConfig, preset="tiny", overrides={
             "max_steps": steps, "eval_steps": steps, "save_steps": steps, **extra})
         m = res[name] = _stage(console, title, stage_dir, force,
-                               lambda cfg=cfg, d=stage_dir, kw=kwargs: pretrain(corpus_dir, tok_dir, d, cfg,
-                                                                                log=say, **kw))
+                               lambda cfg=cfg, d=stage_dir, kw=kwargs: {
+                                   **pretrain(corpus_dir, tok_dir, d, cfg, log=say, **kw), "steps": cfg.max_steps})
         say(f"  held-out MLM loss {m['eval_loss']:.3f} (perplexity {m['eval_perplexity']:.0f}, masked-token "
             f"accuracy {m['eval_masked_accuracy']:.3f}) -> {stage_dir}")
 
@@ -133,6 +142,106 @@ def run_demo(out: str | Path = "demo_out", *, quick: bool = False, force: bool =
             f"Pearson {r['pearson']:.3f}")
     say(f"  report: {eval_dir / 'metrics.md'}")
 
+    def positional() -> dict:
+        import pyarrow.compute as pc
+        import pyarrow.csv as pcsv
+        import pyarrow.parquet as pq
+
+        split = pcsv.read_csv(data_dir / "split.tsv", parse_options=pcsv.ParseOptions(delimiter="\t"))
+        test = split.filter(pc.equal(split.column("split"), "test")).column("gene_id")
+        table = pq.read_table(data_dir / "dataset.parquet", columns=["gene_id", "species", "sequence"])
+        table = table.filter(pc.is_in(table.column("gene_id"), test)).slice(0, 4 if quick else 16)
+        pos_dir.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, pos_dir / "test_promoters.parquet")
+        return positional_importance(ft_dir, pos_dir / "test_promoters.parquet", pos_dir, samples=2,
+                                     step=25 if quick else 10, max_sequences=16)
+
+    pos_dir, sp_dir = out / "explain" / "positional", out / "explain" / "species"
+    pi = res["positional"] = _stage(console, "7a. positional importance: L-mers replaced along test promoters",
+                                    pos_dir, force, positional)
+    say(f"  {pi['mutants']:,} mutants of {pi['promoters']} test promoters; strongest position per L-mer "
+        f"length: {', '.join(f'{L}: {p}' for L, p in pi['peak_position'].items())} -> {pos_dir}")
+    sp = res["species"] = _stage(console, "7b. species embeddings from the stage-1 model vs k-mer composition",
+                                 sp_dir, force, lambda: species_embeddings(stage1, corpus_dir, sp_dir,
+                                                                           per_species=50 if quick else 200))
+    for name, info in sp["representations"].items():
+        say(f"  {name:>22s}: silhouette {info['silhouette_cosine']:+.3f} (1 = species fully separated)")
+
+    total = time.perf_counter() - t0
+    html_path, _ = write_demo_report(out, res, total, quick=quick)
     console.rule()
-    say(f"demo finished in {time.perf_counter() - t0:.1f} s; outputs in {out}/")
+    say(f"demo finished in {total:.1f} s ({sum(r.get('seconds', 0) for r in res.values()):.1f} s in stages "
+        f"run now); report: {html_path}")
     return res
+
+
+def write_demo_report(out: Path, res: dict, total: float, *, quick: bool = False) -> tuple[Path, Path]:
+    """report.html + report.md from the stage summaries and the files the stages wrote."""
+    import csv
+
+    from florabert.report import Section, write_report
+
+    secs = lambda k: f"{res[k].get('seconds', 0):.0f} s" if res.get(k, {}).get("seconds") else "earlier run"  # noqa: E731
+    stages = [("1. promoters -> corpus", "corpus"), ("2. BPE tokenizer", "tokenizer"),
+              ("3a. pre-training stage 1", "stage1"), ("3b. pre-training stage 2", "stage2"),
+              ("4. expression dataset", "expression"), ("5. fine-tuning", "finetune"),
+              ("6. evaluation", "evaluation"), ("7a. positional importance", "positional"),
+              ("7b. species embeddings", "species")]
+    overview = Section("Pipeline", [
+        "FloraBERT's pipeline on real data bundled with the package: promoters (1 kb upstream of each "
+        "protein-coding gene's TSS) of Arabidopsis thaliana chromosome 1 and Arabidopsis arenosa chromosomes "
+        "1-2; a BPE tokenizer; masked-LM pre-training on both species, then on A. thaliana; fine-tuning on "
+        "leaf expression (ln(TPM + 1), 8 runs) with a paralog-family-aware split; evaluation on held-out "
+        "test genes against baselines; explanations." + (" This was a --quick run: every stage is smaller."
+                                                         if quick else "")],
+        tables=[(["stage", "time"], [[name, secs(key)] for name, key in stages]
+                 + [["total (this invocation)", f"{total:.0f} s"]])])
+    corpus = Section("1. Promoters and corpus", tables=[(
+        ["species", "genes read", "promoters written", "dropped"],
+        [[s["species"], s["genes_read"], s["written"],
+          ", ".join(f"{k} {v}" for k, v in s["dropped"].items()) or "-"] for s in res["corpus"]["species"]])])
+    st = res["tokenizer"]
+    tok = Section("2. Tokenizer", [
+        f"BPE with a {st['vocab_size']:,}-token vocabulary trained on the corpus. Encoded promoter length with "
+        f"<s> and </s>: mean {st['mean']:.1f} tokens, p95 {st['p95']:.0f}, max {st['max']}; "
+        f"{st['truncated']:,} of {st['sequences']:,} promoters longer than {st['max_length']} tokens."])
+    pre = Section("3. Pre-training (masked language model)", tables=[(
+        ["stage", "data", "steps", "held-out MLM loss (nats)", "perplexity", "masked-token accuracy"],
+        [[k, "both species" if k == "stage1" else "A. thaliana", res[k].get("steps", ""),
+          res[k]["eval_loss"], res[k]["eval_perplexity"], res[k]["eval_masked_accuracy"]]
+         for k in ("stage1", "stage2")])],
+        figures=[(out / "pretrain" / k / "logs" / "loss.png", f"MLM loss, {k}") for k in ("stage1", "stage2")])
+    audit = res["expression"]
+    ft = res["finetune"].get("test", {})
+    fine = Section("4-5. Expression data and fine-tuning", [
+        f"Genes per split: {', '.join(f'{k} {v:,}' for k, v in audit['counts'].items())}; gene families shared "
+        f"by train and test: {audit['families_in_train_and_test']}. Test genes: R² over all cells "
+        f"{ft.get('test_r2_all', float('nan')):.4f}, mean Pearson r "
+        f"{ft.get('test_pearson_mean', float('nan')):.4f}."],
+        figures=[(out / "finetune" / "logs" / "loss.png", "fine-tuning loss (training and validation)")])
+    ev_dir = out / "evaluation"
+    with open(ev_dir / "metrics.csv", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["tissue"] == "All"]
+    ev = Section("6. Evaluation on held-out test genes", [
+        "All test cells together (tissue 'All'); 95 % bootstrap confidence intervals over test genes. Per-tissue "
+        "numbers are in evaluation/metrics.csv and metrics.md."],
+        tables=[(["model", "R²", "R² 95 % CI", "Pearson r", "Spearman r", "MSE (log)", "MAE (TPM)"],
+                 [[r["model"], float(r["r2"]), f"{float(r['r2_lo']):+.4f} to {float(r['r2_hi']):+.4f}",
+                   float(r["pearson"]), float(r["spearman"]), float(r["mse"]), float(r["mae_tpm"])]
+                  for r in rows])],
+        figures=[(ev_dir / "normalized_mse.png", "MSE per tissue, divided by the worst model's (lower is better)"),
+                 (ev_dir / "r2_per_tissue.png", "R² per tissue"),
+                 (ev_dir / "predicted_vs_observed.png", "predicted vs observed ln(TPM + 1), test genes")])
+    pi, sp = res["positional"], res["species"]
+    explain = Section("7. Explanations", [
+        f"Positional importance: mean |Δ predicted ln TPM| when the L-mer at each position (counted from the "
+        f"TSS; -1 is the base next to it) is replaced by a random L-mer, over {pi['promoters']} test promoters, "
+        f"every {pi['step']} bp, {pi['samples']} random L-mers each. Species embeddings: mean-pooled hidden "
+        "states of the stage-1 model, next to 1-mer and k-mer composition; silhouette (cosine) measures how "
+        "well each separates the species (A. thaliana and A. arenosa are sister species: little separation is "
+        "expected)."],
+        tables=[(["representation", "dimensions", "silhouette"],
+                 [[n, i["dimensions"], i["silhouette_cosine"]] for n, i in sp["representations"].items()])],
+        figures=[(out / "explain" / "positional" / "positional_importance.png", "positional importance"),
+                 (out / "explain" / "species" / "species_pca.png", "species PCA")])
+    return write_report(out, "florabert demo report", [overview, corpus, tok, pre, fine, ev, explain])

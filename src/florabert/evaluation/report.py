@@ -30,9 +30,13 @@ def _write_predictions(path: Path, genes, y_hat, targets, offset) -> None:
 
 
 def evaluate(data_dir, out, *, models=(), baselines=DEFAULT_BASELINES, bootstrap: int = 1000, seed: int = 0,
-             log=print) -> list[dict]:
+             seeds: int = 1, log=print) -> list[dict]:
     """Fit ``baselines`` on the training genes, predict the test genes with them and with every model
-    directory in ``models``, score everything, write the report into ``out``; returns the metric rows."""
+    directory in ``models``, score everything, write the report into ``out``; returns the metric rows.
+
+    ``seeds`` > 1 refits every seeded baseline (LightGBM, CNN) with seeds ``seed`` .. ``seed + seeds - 1``
+    and writes ``metrics_seeds.csv`` (mean and sd over the fits, per model and tissue); metrics.csv and
+    predictions/ stay those of the first seed, so they remain recomputable from each other."""
     from florabert.data.dataset import load_expression_dataset
     from florabert.errors import FloraBertError
     from florabert.evaluation.baselines import make_baseline
@@ -49,9 +53,17 @@ def evaluate(data_dir, out, *, models=(), baselines=DEFAULT_BASELINES, bootstrap
     out = Path(out)
     (out / "predictions").mkdir(parents=True, exist_ok=True)
     preds: dict[str, np.ndarray] = {}
+    extra: dict[str, list[np.ndarray]] = {}  # predictions of the seeds after the first
+    if seeds < 1:
+        raise FloraBertError("--seeds must be at least 1")
     for name in baselines:
         log(f"baseline {name}: fitting on {len(seqs_tr):,} training genes")
-        preds[name] = make_baseline(name, seed=seed).fit(seqs_tr, y_tr).predict(seqs_te)
+        first = make_baseline(name, seed=seed)
+        preds[name] = first.fit(seqs_tr, y_tr).predict(seqs_te)
+        if seeds > 1 and getattr(first, "seeded", False):
+            log(f"baseline {name}: {seeds - 1} more fits (seeds {seed + 1}..{seed + seeds - 1})")
+            extra[name] = [make_baseline(name, seed=seed + k).fit(seqs_tr, y_tr).predict(seqs_te)
+                           for k in range(1, seeds)]
     for m in models:
         name = Path(m).name
         p = Predictor(m)
@@ -73,12 +85,41 @@ def evaluate(data_dir, out, *, models=(), baselines=DEFAULT_BASELINES, bootstrap
         w = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
         w.writeheader()
         w.writerows(rows)
-    _markdown(out / "metrics.md", rows, data, len(genes))
+    seed_rows = _seed_summary(out, rows, extra, y_te, data.targets, offset) if seeds > 1 else None
+    _markdown(out / "metrics.md", rows, data, len(genes), seed_rows)
     _figures(out, rows, preds, y_te, data.targets)
     return rows
 
 
-def _markdown(path: Path, rows, data, n_test: int) -> None:
+SEED_METRICS = ("r2", "pearson", "spearman", "mse", "mae_tpm")
+
+
+def _seed_summary(out: Path, rows, extra: dict, y_te, targets, offset) -> list[dict]:
+    """metrics_seeds.csv: mean and sd (ddof 1) of each metric over the seeded refits; models and
+    deterministic baselines appear with n_seeds 1 and sd 0."""
+    per = {}  # (model, tissue) -> list of metric dicts, first seed first
+    for r in rows:
+        per.setdefault((r["model"], r["tissue"]), []).append(r)
+    for name, fits in extra.items():
+        for y_hat in fits:
+            for r in score(y_te, y_hat, targets, offset=offset, bootstrap=0):
+                per[(name, r["tissue"])].append(r)
+    out_rows = []
+    for (model, tissue), runs in per.items():
+        row = {"model": model, "tissue": tissue, "n_seeds": len(runs)}
+        for m in SEED_METRICS:
+            v = np.array([r[m] for r in runs], dtype=np.float64)
+            row[f"{m}_mean"] = float(v.mean())
+            row[f"{m}_sd"] = float(v.std(ddof=1)) if len(v) > 1 else 0.0
+        out_rows.append(row)
+    with atomic_path(out / "metrics_seeds.csv") as tmp, open(tmp, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(out_rows[0]))
+        w.writeheader()
+        w.writerows(out_rows)
+    return out_rows
+
+
+def _markdown(path: Path, rows, data, n_test: int, seed_rows=None) -> None:
     lines = [f"# Evaluation on {n_test:,} test genes", "",
              f"Dataset `{data.path}`; targets ln(TPM + {data.transform.get('offset')}); 95 % CIs: bootstrap over "
              "test genes. 'All' pools every test cell.", "",
@@ -94,6 +135,13 @@ def _markdown(path: Path, rows, data, n_test: int) -> None:
     for t in data.targets:
         vals = {r["model"]: r["r2"] for r in rows if r["tissue"] == t}
         lines.append(f"| {t} | " + " | ".join(f"{vals[m]:.4f}" for m in models) + " |")
+    if seed_rows:
+        lines += ["", "Mean ± sd over seeds (All; seeded baselines refitted, others fitted once):", "",
+                  "| model | seeds | R² | Pearson | MSE |", "|---|---|---|---|---|"]
+        for r in (r for r in seed_rows if r["tissue"] == "All"):
+            lines.append(f"| {r['model']} | {r['n_seeds']} | {r['r2_mean']:.4f} ± {r['r2_sd']:.4f} | "
+                         f"{r['pearson_mean']:.3f} ± {r['pearson_sd']:.3f} | "
+                         f"{r['mse_mean']:.4f} ± {r['mse_sd']:.4f} |")
     path.write_text("\n".join(lines) + "\n")
 
 
