@@ -250,6 +250,8 @@ def finetune(
     unfreeze_every: int = typer.Option(None, "--unfreeze-every", help="Steps between unfreezing stages."),
     problem: str = typer.Option(None, "--problem", help="regression | classification"),
     loss: str = typer.Option(None, "--loss", help="mse | poisson (regression)"),
+    optimizer: str = typer.Option(None, "--optimizer", help="lamb (FloraBERT's, the default) | adamw (learns "
+                                  "faster for small models and short schedules)"),
     seed: int = typer.Option(None, "--seed"),
 ) -> None:
     """Fine-tune a pre-trained model to predict expression per tissue (or a class) from promoters."""
@@ -259,7 +261,7 @@ def finetune(
     cfg = load_config(FinetuneConfig, file=config, overrides={
         "max_steps": max_steps, "eval_steps": eval_steps, "batch_size": batch_size,
         "learning_rate": learning_rate, "unfreeze_every": unfreeze_every, "problem": problem, "loss": loss,
-        "seed": seed})
+        "optimizer": optimizer, "seed": seed})
     metrics = run(model, data, out, cfg, log=lambda m: console.print(m, highlight=False))
     for part in ("validation", "test"):
         m = metrics.get(part)

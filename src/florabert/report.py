@@ -31,7 +31,11 @@ figcaption { font-size: .85em; color: #555; } .meta { color: #666; font-size: .9
 
 
 def _cell(value) -> str:
-    return value if isinstance(value, str) else f"{value:,}" if isinstance(value, int) else f"{value:.4g}"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.4f}"
 
 
 def render_html(title: str, meta: str, sections: list[Section]) -> str:

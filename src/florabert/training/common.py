@@ -28,7 +28,9 @@ def build_optimizer(model, *, name: str, lr: float, betas: tuple[float, float], 
         return Lamb(param_groups, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
     if name == "adamw":
         return torch.optim.AdamW(param_groups, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
-    raise ValueError(f"optimizer must be lamb or adamw, not {name!r}")
+    from florabert.errors import FloraBertError
+
+    raise FloraBertError(f"optimizer must be lamb or adamw, not {name!r}")
 
 
 def cpu_has_native_bf16() -> bool:
