@@ -156,3 +156,20 @@ def test_predict_bad_input(run_cli, tuned, planted, tmp_path):
     code, _, err = run_cli("predict", "--model", planted / "pre", "--out", tmp_path / "o.tsv",
                            "--fasta", tmp_path / "ok.fa")
     assert code == 1 and "not a fine-tuned expression model" in err
+
+
+def test_incomplete_encoder_checkpoint_is_refused(run_cli, planted, tmp_path):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    bad = tmp_path / "bad"
+    shutil.copytree(planted / "pre", bad)
+    weights = load_file(bad / "model.safetensors")
+    dropped = [k for k in weights if ".encoder.layer.0.attention" in k]
+    save_file({k: v for k, v in weights.items() if k not in dropped}, bad / "model.safetensors",
+              metadata={"format": "pt"})
+    code, _, err = run_cli("finetune", "--model", bad, "--data", planted / "data", "--out", tmp_path / "o",
+                           "--max-steps", "2")
+    assert code == 1 and "encoder weights are incomplete" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()

@@ -118,11 +118,25 @@ def finetune(model_dir: str | Path, data_dir: str | Path, out: str | Path, confi
     else:
         n_labels = len(data.targets)
     torch.manual_seed(config.seed)
-    model = FloraBertForExpression.from_pretrained(
-        str(model_dir), num_labels=n_labels, targets=data.targets,
-        problem_type="single_label_classification" if classification else "regression",
-        loss=config.loss, head_dropout=config.head_dropout, head_hidden_size=config.head_hidden_size,
-        target_transform=data.transform, promoter_window=data.promoter_window)
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the expected "MLM head unused, new head" report is checked below instead
+    try:
+        model, info = FloraBertForExpression.from_pretrained(
+            str(model_dir), num_labels=n_labels, targets=data.targets,
+            problem_type="single_label_classification" if classification else "regression",
+            loss=config.loss, head_dropout=config.head_dropout, head_hidden_size=config.head_hidden_size,
+            target_transform=data.transform, promoter_window=data.promoter_window, output_loading_info=True)
+    finally:
+        hf_logging.set_verbosity(level)
+    missing = [k for k in info["missing_keys"] if not k.startswith("head.")]
+    if missing:
+        raise FloraBertError(f"{model_dir}: the encoder weights are incomplete ({len(missing)} missing, e.g. "
+                             f"{missing[0]}); is this a florabert pre-trained model?")
+    log(f"encoder loaded from {model_dir}; "
+        + ("new regression head" if not classification else "new classification head")
+        + (", MLM head dropped" if any(k.startswith("lm_head.") for k in info["unexpected_keys"]) else ""))
     if not classification:  # start at the constant-mean baseline: the head only has to learn deviations
         with torch.no_grad():
             model.head[-1].bias.copy_(torch.as_tensor(data.labels("train").mean(axis=0)))
