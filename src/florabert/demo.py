@@ -143,14 +143,12 @@ def run_demo(out: str | Path = "demo_out", *, quick: bool = False, force: bool =
     say(f"  report: {eval_dir / 'metrics.md'}")
 
     def positional() -> dict:
-        import pyarrow.compute as pc
-        import pyarrow.csv as pcsv
         import pyarrow.parquet as pq
 
-        split = pcsv.read_csv(data_dir / "split.tsv", parse_options=pcsv.ParseOptions(delimiter="\t"))
-        test = split.filter(pc.equal(split.column("split"), "test")).column("gene_id")
-        table = pq.read_table(data_dir / "dataset.parquet", columns=["gene_id", "species", "sequence"])
-        table = table.filter(pc.is_in(table.column("gene_id"), test)).slice(0, 4 if quick else 16)
+        from florabert.data.dataset import load_expression_dataset
+
+        test = load_expression_dataset(data_dir).part("test").select(["gene_id", "species", "sequence"])
+        table = test.slice(0, 4 if quick else 16)
         pos_dir.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, pos_dir / "test_promoters.parquet")
         return positional_importance(ft_dir, pos_dir / "test_promoters.parquet", pos_dir, samples=2,

@@ -23,22 +23,15 @@ from florabert.io import atomic_files
 
 def load_encoder(model_dir: str | Path, *, eager: bool = False):
     """(FloraBertModel, DNATokenizer) from any florabert model directory (pre-trained or fine-tuned)."""
-    from florabert.modeling import FloraBertModel
+    from florabert.modeling import FloraBertModel, quiet_loading
     from florabert.tokenization import DNATokenizer
 
     model_dir = Path(model_dir)
     if not (model_dir / "config.json").exists():
         raise FloraBertError(f"{model_dir}: not a model directory (no config.json)")
-    from transformers.utils import logging as hf_logging
-
     kwargs = {"attn_implementation": "eager"} if eager else {}
-    level = hf_logging.get_verbosity()
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()  # a fine-tuned model's head weights are not used here: no load report
-    try:
+    with quiet_loading():  # a fine-tuned model's head is not used here
         model = FloraBertModel.from_pretrained(str(model_dir), add_pooling_layer=False, **kwargs).eval()
-    finally:
-        hf_logging.set_verbosity(level)
     return model, DNATokenizer.load(model_dir)
 
 

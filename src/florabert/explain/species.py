@@ -46,6 +46,8 @@ def sample_corpus(corpus, per_species: int, seed: int = 0) -> list[tuple[str, st
 @torch.inference_mode()
 def embed(model, tok, sequences: list[str], *, batch_size: int = 64, show_progress: bool = True) -> np.ndarray:
     """Mean-pooled final hidden states over real tokens: (n, hidden)."""
+    from florabert.modeling import mean_pool
+
     c = model.config
     max_length = c.max_position_embeddings - c.pad_token_id - 1
     out = np.zeros((len(sequences), c.hidden_size), dtype=np.float32)
@@ -54,11 +56,8 @@ def embed(model, tok, sequences: list[str], *, batch_size: int = 64, show_progre
             enc = tok(sequences[s:s + batch_size], padding=True, truncation=True, max_length=max_length,
                       return_tensors="pt")
             hidden = model(**enc).last_hidden_state
-            ids = enc["input_ids"]
-            real = enc["attention_mask"].bool() & (ids != c.bos_token_id) & (ids != c.eos_token_id)
-            w = real.to(hidden.dtype).unsqueeze(-1)
-            out[s:s + batch_size] = ((hidden * w).sum(1) / w.sum(1).clamp(min=1.0)).float().numpy()
-            advance(len(ids))
+            out[s:s + batch_size] = mean_pool(c, hidden, enc["input_ids"], enc["attention_mask"]).float().numpy()
+            advance(len(hidden))
     return out
 
 

@@ -1,7 +1,13 @@
 """Model classes (importing this module imports torch and transformers)."""
 
 from florabert.modeling.configuration import FloraBertConfig
-from florabert.modeling.modeling import FloraBertForExpression, FloraBertForMaskedLM, FloraBertModel
+from florabert.modeling.modeling import (
+    FloraBertForExpression,
+    FloraBertForMaskedLM,
+    FloraBertModel,
+    mean_pool,
+    quiet_loading,
+)
 from florabert.modeling.positions import tss_position_ids
 
 __all__ = [
@@ -9,5 +15,7 @@ __all__ = [
     "FloraBertForExpression",
     "FloraBertForMaskedLM",
     "FloraBertModel",
+    "mean_pool",
+    "quiet_loading",
     "tss_position_ids",
 ]

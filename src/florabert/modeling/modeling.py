@@ -7,6 +7,8 @@ Position ids are computed from the attention mask when the caller gives none.
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch.nn import functional as F
 from transformers import RobertaForMaskedLM, RobertaModel, RobertaPreTrainedModel
@@ -14,6 +16,28 @@ from transformers.modeling_outputs import MaskedLMOutput, SequenceClassifierOutp
 
 from florabert.modeling.configuration import FloraBertConfig
 from florabert.modeling.positions import tss_position_ids
+
+
+def mean_pool(config, hidden: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Mean of ``hidden`` over the real sequence tokens (not padding, not ``<s>``/``</s>``)."""
+    real = attention_mask.bool() & (input_ids != config.bos_token_id) & (input_ids != config.eos_token_id)
+    weights = real.to(hidden.dtype).unsqueeze(-1)
+    return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+
+
+@contextlib.contextmanager
+def quiet_loading():
+    """Silence transformers' load report and weight-loading bar for loads whose unused/new weights are
+    expected (an MLM checkpoint into an expression model, an expression model into the bare encoder)."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
 
 
 def _positions(config, input_ids, attention_mask, inputs_embeds):
@@ -87,10 +111,7 @@ class FloraBertForExpression(RobertaPreTrainedModel):
 
     def pool(self, hidden: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Mean over real sequence tokens: (batch, length, hidden) -> (batch, hidden)."""
-        c = self.config
-        real = attention_mask.bool() & (input_ids != c.bos_token_id) & (input_ids != c.eos_token_id)
-        weights = real.to(hidden.dtype).unsqueeze(-1)
-        return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+        return mean_pool(self.config, hidden, input_ids, attention_mask)
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, labels=None, **kwargs):
         if attention_mask is None:

@@ -98,7 +98,7 @@ def finetune(model_dir: str | Path, data_dir: str | Path, out: str | Path, confi
     )
 
     from florabert.data.dataset import load_expression_dataset
-    from florabert.modeling import FloraBertForExpression
+    from florabert.modeling import FloraBertForExpression, quiet_loading
     from florabert.tokenization import DNATokenizer
 
     out = Path(out)
@@ -118,18 +118,12 @@ def finetune(model_dir: str | Path, data_dir: str | Path, out: str | Path, confi
     else:
         n_labels = len(data.targets)
     torch.manual_seed(config.seed)
-    from transformers.utils import logging as hf_logging
-
-    level = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # the expected "MLM head unused, new head" report is checked below instead
-    try:
+    with quiet_loading():  # the expected "MLM head unused, new head" report is checked below instead
         model, info = FloraBertForExpression.from_pretrained(
             str(model_dir), num_labels=n_labels, targets=data.targets,
             problem_type="single_label_classification" if classification else "regression",
             loss=config.loss, head_dropout=config.head_dropout, head_hidden_size=config.head_hidden_size,
             target_transform=data.transform, promoter_window=data.promoter_window, output_loading_info=True)
-    finally:
-        hf_logging.set_verbosity(level)
     missing = [k for k in info["missing_keys"] if not k.startswith("head.")]
     if missing:
         raise FloraBertError(f"{model_dir}: the encoder weights are incomplete ({len(missing)} missing, e.g. "
