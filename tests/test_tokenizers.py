@@ -1,3 +1,4 @@
+import itertools
 import json
 import random
 import subprocess
@@ -158,3 +159,26 @@ def test_fast_path_gives_the_saved_tokenizers_ids(tokenizers, key):
     assert tok(seqs[0])["input_ids"] == tok.hf(tok.prepare(seqs[0]))["input_ids"]
     tensors = tok(seqs[:4], padding=True, return_tensors="np")
     assert tensors["input_ids"].shape == tensors["attention_mask"].shape
+
+
+@pytest.mark.parametrize("key", KINDS)
+def test_base_spans_cover_the_bases_each_token_spells(tokenizers, key):
+    """Every real token's span spells the token (overlapping k-mers: the k-mer at that base), spans tile
+    the kept 3' end of the sequence, and truncation keeps the spans of the surviving tokens."""
+    tok, _ = tokenizers[key]
+    rng = random.Random(7)
+    for n in (7, 64, 301):
+        seq = "".join(rng.choice("ACGT") for _ in range(n)) + "TATAAA"
+        for max_length in (None, 12):
+            ids = tok(seq, truncation=max_length is not None, max_length=max_length)["input_ids"]
+            start, end = tok.base_spans(ids, len(seq))
+            tokens = tok.hf.convert_ids_to_tokens(ids)
+            real = [j for j, t in enumerate(tokens) if t not in SPECIAL_TOKENS]
+            assert [j for j in range(len(ids)) if start[j] == end[j]] == [0, len(ids) - 1]
+            for j in real:
+                assert seq[start[j]:end[j]] == tokens[j]
+            assert end[real[-1]] == len(seq)
+            if not tok.overlapping:
+                assert all(end[a] == start[b] for a, b in itertools.pairwise(real))
+                if max_length is None:
+                    assert start[real[0]] == 0

@@ -186,6 +186,10 @@ def pretrain(
     bf16: str = typer.Option(None, "--bf16", help="auto | on | off"),
     seed: int = typer.Option(None, "--seed"),
     resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint in OUT."),
+    tracks: Path = typer.Option(None, "--tracks", help="Track sheet (YAML): EBERT pre-training on (promoter, "
+                                "tissue epigenetic state) pairs; see the README's EBERT section."),
+    mask_tracks: float = typer.Option(None, "--mask-tracks", help="With --tracks: probability that a masked "
+                                      "token's epigenetic input is hidden too [default 0]."),
 ) -> None:
     """Masked-LM pre-training (stage 1 on all species; stage 2 with --init-from and --species)."""
     from florabert.config import PretrainConfig, load_config
@@ -194,9 +198,9 @@ def pretrain(
     cfg = load_config(PretrainConfig, preset=preset, file=config, overrides={
         "max_steps": max_steps, "save_steps": save_steps, "eval_steps": eval_steps, "batch_size": batch_size,
         "learning_rate": learning_rate, "warmup_steps": warmup_steps, "optimizer": optimizer,
-        "masking.strategy": masking, "bf16": bf16, "seed": seed})
+        "masking.strategy": masking, "masking.tracks": mask_tracks, "bf16": bf16, "seed": seed})
     metrics = run(corpus, tokenizer, out, cfg, init_from=init_from, species=species or None, resume=resume,
-                  log=lambda m: console.print(m, highlight=False))
+                  tracks=tracks, log=lambda m: console.print(m, highlight=False))
     console.print(f"held-out MLM loss {metrics['eval_loss']:.4f}, perplexity {metrics['eval_perplexity']:.3f}, "
                   f"masked-token accuracy {metrics.get('eval_masked_accuracy', float('nan')):.4f} -> {out}",
                   highlight=False)
@@ -253,6 +257,8 @@ def finetune(
     optimizer: str = typer.Option(None, "--optimizer", help="lamb (FloraBERT's, the default) | adamw (learns "
                                   "faster for small models and short schedules)"),
     seed: int = typer.Option(None, "--seed"),
+    tracks: Path = typer.Option(None, "--tracks", help="Track sheet (YAML): EBERT fine-tuning, one example per "
+                                "(gene, tissue) with that tissue's epigenetic state."),
 ) -> None:
     """Fine-tune a pre-trained model to predict expression per tissue (or a class) from promoters."""
     from florabert.config import FinetuneConfig, load_config
@@ -262,7 +268,7 @@ def finetune(
         "max_steps": max_steps, "eval_steps": eval_steps, "batch_size": batch_size,
         "learning_rate": learning_rate, "unfreeze_every": unfreeze_every, "problem": problem, "loss": loss,
         "optimizer": optimizer, "seed": seed})
-    metrics = run(model, data, out, cfg, log=lambda m: console.print(m, highlight=False))
+    metrics = run(model, data, out, cfg, tracks=tracks, log=lambda m: console.print(m, highlight=False))
     for part in ("validation", "test"):
         m = metrics.get(part)
         if m and f"{part}_r2_all" in m:
@@ -283,12 +289,14 @@ def predict(
     tsv: Path = typer.Option(None, "--tsv", help="TSV with gene_id and sequence columns."),
     batch_size: int = typer.Option(64, "--batch-size"),
     bf16: bool = typer.Option(False, "--bf16", help="bf16 autocast (faster on CPUs with native bf16)."),
+    tracks: Path = typer.Option(None, "--tracks", help="Track sheet for a model fine-tuned with --tracks (with "
+                                "--genome/--annotation): one column per tissue of the sheet."),
 ) -> None:
     """Predict expression (log and TPM per target) for promoters."""
     from florabert.predict import predict as run
 
-    n = run(model, out, fasta=fasta, genome=genome, annotation=annotation, tsv=tsv, batch_size=batch_size,
-            bf16=bf16)
+    n = run(model, out, fasta=fasta, genome=genome, annotation=annotation, tsv=tsv, tracks=tracks,
+            batch_size=batch_size, bf16=bf16)
     console.print(f"{n:,} predictions -> {out}")
 
 
@@ -315,6 +323,28 @@ def evaluate(
             console.print(f"{r['model']:>20s}  R² {r['r2']:+.4f}  Pearson {r['pearson']:.3f}  MSE {r['mse']:.4f}",
                           highlight=False)
     console.print(f"report -> {out}/metrics.md")
+
+
+tracks_app = typer.Typer(help="Epigenetic track sheets (EBERT): check them against promoters.",
+                         no_args_is_help=True)
+app.add_typer(tracks_app, name="tracks")
+
+
+@tracks_app.command("profile")
+def tracks_profile(
+    tracks: Path = typer.Option(..., "--tracks", help="Track sheet (YAML)."),
+    promoters: Path = typer.Option(..., "--promoters", help="Promoter table (florabert promoters, .parquet)."),
+    out: Path = typer.Option(..., "--out", help="Output folder (profile.tsv, profile.png/.svg)."),
+) -> None:
+    """Mean signal (and state shares) by position relative to the TSS, per tissue and mark: a quick check
+    that the tracks line up with the promoters on both strands."""
+    from florabert.tracks import track_profile
+
+    summary = track_profile(tracks, promoters, out)
+    console.print(f"{summary['promoters']:,} promoters; with any data: " + "; ".join(
+        f"{t}: " + ", ".join(f"{m} {n:,}" for m, n in marks.items())
+        for t, marks in summary["promoters_with_data"].items()), highlight=False)
+    console.print(f"profile -> {out}/profile.png, profile.tsv")
 
 
 explain_app = typer.Typer(help="Explain models: positional importance, ISM, variant effects, attention, "

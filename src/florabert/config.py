@@ -28,12 +28,15 @@ class MaskingConfig:
     span_step: int = 2  # randommask: added to the span length each phase
     mask_replace: float = 0.8  # of the chosen tokens: share replaced by <mask>
     random_replace: float = 0.1  # ... share replaced by a random token (the rest stay unchanged)
+    tracks: float = 0.0  # EBERT: probability that a masked token's epigenetic input is hidden too (-> 0 / no data)
 
     def __post_init__(self):
         if self.strategy not in STRATEGIES:
             raise ValueError(f"masking strategy must be one of {STRATEGIES}, not {self.strategy!r}")
         if not 0 < self.fraction < 1:
             raise ValueError("masking fraction must be between 0 and 1")
+        if not 0 <= self.tracks <= 1:
+            raise ValueError("masking.tracks must be between 0 and 1")
 
     def span_for_phase(self, phase: int) -> int:
         if self.strategy == "bert":

@@ -89,24 +89,44 @@ class Predictor:
         self.max_length = self.config.max_position_embeddings - self.config.pad_token_id - 1
         self.batch_size = batch_size
         self.bf16 = bf16
+        self.targets = list(self.config.targets)  # output columns (a track model: the tissues predicted)
 
     @torch.inference_mode()
-    def predict(self, sequences: list[str]) -> np.ndarray:
+    def predict(self, sequences: list[str], features: list | None = None) -> np.ndarray:
+        """(n, outputs) for raw promoter sequences. A track model also needs ``features``: per sequence the
+        (values, states) per-token arrays of its tokenized ids (:meth:`florabert.tracks.TrackSet.tokens`)."""
+        if self.config.has_tracks and features is None:
+            raise FloraBertError("this model reads epigenetic tracks: use florabert predict --tracks SHEET with "
+                                 "--genome/--annotation (other commands take plain models only)")
+        from florabert.tracks import pad_tracks
+
         order = np.argsort([-len(s) for s in sequences], kind="stable")
         out = np.zeros((len(sequences), self.config.num_labels), dtype=np.float32)
         for i in range(0, len(order), self.batch_size):
             idx = order[i:i + self.batch_size]
             batch = self.tok([sequences[j] for j in idx], padding=True, truncation=True,
                              max_length=self.max_length, return_tensors="pt")
+            if features is not None:
+                batch["track_values"], batch["track_states"] = pad_tracks(
+                    [features[j][0] for j in idx], [features[j][1] for j in idx], batch["input_ids"].shape[1])
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
                 out[idx] = self.model(**batch).logits.float().numpy()
+        return out
+
+    def predict_tracks(self, sequences: list[str], coords: list, trackset) -> np.ndarray:
+        """A track model's (n, tissues) predictions: each tissue of ``self.targets`` with its own tracks."""
+        ids = self.tok(sequences, truncation=True, max_length=self.max_length)["input_ids"]
+        out = np.zeros((len(sequences), len(self.targets)), dtype=np.float32)
+        for j, tissue in enumerate(self.targets):
+            features = [trackset.tokens(self.tok, x, tissue, c) for x, c in zip(ids, coords, strict=True)]
+            out[:, j] = self.predict(sequences, features)[:, 0]
         return out
 
     def header(self) -> list[str]:
         c = self.config
         if c.problem_type == "single_label_classification":
             return ["gene_id", "class", *(f"p_{k}" for k in range(c.num_labels))]
-        return ["gene_id", *c.targets, *(f"{t}_tpm" for t in c.targets)]
+        return ["gene_id", *self.targets, *(f"{t}_tpm" for t in self.targets)]
 
     def rows(self, ids: list[str], values: np.ndarray) -> Iterator[list[str]]:
         c = self.config
@@ -121,14 +141,45 @@ class Predictor:
             yield [gid, *(f"{v:.6g}" for v in y), *(f"{v:.6g}" for v in t)]
 
 
+def _track_setup(predictor: Predictor, model_dir, tracks, genome, annotation):
+    """(TrackSet, records of (gene_id, sequence, coords)) for a track model; checks the inputs."""
+    from florabert.genome.promoters import extract_promoters
+    from florabert.tracks import TrackSet, coords_from_table
+
+    c = predictor.config
+    if not c.has_tracks:
+        raise FloraBertError(f"{model_dir}: has no epigenetic channel; --tracks is for models fine-tuned with it")
+    if tracks is None:
+        raise FloraBertError(f"{model_dir}: reads epigenetic tracks; give --tracks SHEET")
+    if genome is None or c.problem_type == "single_label_classification":
+        raise FloraBertError("track models predict from --genome with --annotation (the tracks need each "
+                             "promoter's coordinates), regression models only")
+    trackset = TrackSet.open(tracks, layout=c.tracks)
+    predictor.targets = [t for t in c.targets if t in trackset.sheet.tissues]
+    if not predictor.targets:
+        raise FloraBertError(f"{tracks}: has none of the model's tissues ({', '.join(c.targets)})")
+    window = c.promoter_window
+    opts = {k: window[k] for k in ("upstream", "downstream", "feature", "biotype", "id_attribute", "edge",
+                                   "clip_neighbors") if k in window}
+    table = extract_promoters(genome, annotation, **opts).table
+    coords = coords_from_table(table, genome)
+    trackset.check_chromosomes(coords)
+    records = zip(table.column("gene_id").to_pylist(), table.column("sequence").to_pylist(), coords, strict=True)
+    return trackset, records
+
+
 def predict(model_dir: str | Path, out: str | Path, *, fasta=None, genome=None, annotation=None, tsv=None,
-            batch_size: int = 64, bf16: bool = False, progress: bool = True) -> int:
-    """Write predictions for every input promoter to ``out`` (TSV); returns how many were written."""
+            tracks=None, batch_size: int = 64, bf16: bool = False, progress: bool = True) -> int:
+    """Write predictions for every input promoter to ``out`` (TSV); returns how many were written.
+    ``tracks``: the track sheet a track model (EBERT) reads; one column per tissue it has tracks for."""
     given = [x is not None for x in (fasta, genome or annotation, tsv)]
     if sum(given) != 1 or (genome is None) != (annotation is None):
         raise FloraBertError("give exactly one input: --fasta, --tsv, or --genome with --annotation")
     predictor = Predictor(model_dir, batch_size=batch_size, bf16=bf16)
-    if fasta is not None:
+    trackset = None
+    if tracks is not None or predictor.config.has_tracks:
+        trackset, records = _track_setup(predictor, model_dir, tracks, genome, annotation)
+    elif fasta is not None:
         records = _fasta_records(fasta)
     elif tsv is not None:
         records = _tsv_records(tsv)
@@ -147,8 +198,10 @@ def predict(model_dir: str | Path, out: str | Path, *, fasta=None, genome=None, 
         writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
         writer.writerow(predictor.header())
         for chunk in _chunks(records):
-            ids, seqs = zip(*chunk, strict=True)
-            writer.writerows(predictor.rows(list(ids), predictor.predict(list(seqs))))
+            ids, seqs, *coords = zip(*chunk, strict=True)
+            values = (predictor.predict_tracks(list(seqs), list(coords[0]), trackset) if trackset
+                      else predictor.predict(list(seqs)))
+            writer.writerows(predictor.rows(list(ids), values))
             n += len(chunk)
             bar.update(task, description=f"predicting: {n:,} promoters")
     if n == 0:

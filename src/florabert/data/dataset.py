@@ -1,6 +1,7 @@
 """An expression dataset directory: promoters + log targets + split + audit, what fine-tuning reads.
 
-    DATA/dataset.parquet   gene_id, species, chrom, strand, sequence, family, split, labels (list of floats)
+    DATA/dataset.parquet   gene_id, species, chrom, strand, tss, start, end (the promoter window, when the
+                           promoter table has them), sequence, family, split, labels (list of floats)
     DATA/targets.json      target names (tissues or samples), transform {"kind": "log", "offset": ...}
     DATA/split.tsv         gene_id, split
     DATA/audit.json        split method, counts, families shared between parts, test k-mer similarity
@@ -138,7 +139,8 @@ def build_expression_dataset(
 
     idx = {g: i for i, g in enumerate(table.genes)}
     y = log_transform(table.tpm[[idx[g] for g in genes]], offset)
-    pcol = {c: prom.column(c).to_pylist() for c in ("species", "chrom", "strand") if c in prom.column_names}
+    pcol = {c: prom.column(c).to_pylist() for c in ("species", "chrom", "strand", "tss", "start", "end")
+            if c in prom.column_names}
     columns = {
         "gene_id": genes,
         **{c: [v[row_of[g]] for g in genes] for c, v in pcol.items()},

@@ -32,28 +32,17 @@ def load_encoder(model_dir: str | Path, *, eager: bool = False):
     kwargs = {"attn_implementation": "eager"} if eager else {}
     with quiet_loading():  # a fine-tuned model's head is not used here
         model = FloraBertModel.from_pretrained(str(model_dir), add_pooling_layer=False, **kwargs).eval()
+    if model.config.has_tracks:
+        raise FloraBertError(f"{model_dir}: reads epigenetic tracks; explain takes models without tracks")
     return model, DNATokenizer.load(model_dir)
 
 
 def token_spans(tok, ids: list[int], downstream: int) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Token strings and the TSS-relative [start, end) of the bases each covers. Tokens are laid out from
-    the 3' end, since truncation drops 5' tokens."""
-    tokens = tok.hf.convert_ids_to_tokens(ids)
-    unk = tok.hf.unk_token_id
-    skip = set(tok.hf.all_special_ids) - {unk}
-    real = [j for j in range(len(ids)) if ids[j] not in skip]
-    start = np.zeros(len(ids), dtype=np.int64)
-    end = np.zeros(len(ids), dtype=np.int64)
-    cursor = downstream  # TSS-relative end (exclusive) of the last base
-    for r, j in enumerate(reversed(real)):
-        width = (tok.k or 1) if ids[j] == unk else len(tokens[j])
-        if tok.overlapping:  # k-mers stepping one base: token r from the end ends r bases before the end
-            end[j] = downstream - r
-        else:
-            end[j] = cursor
-            cursor -= width
-        start[j] = end[j] - width
-    return tokens, start, end
+    """Token strings and the TSS-relative [start, end) of the bases each covers (0/0 for special tokens).
+    Tokens are laid out from the 3' end, since truncation drops 5' tokens."""
+    start, end = tok.base_spans(ids, downstream)
+    special = start == end
+    return tok.hf.convert_ids_to_tokens(ids), np.where(special, 0, start), np.where(special, 0, end)
 
 
 @torch.inference_mode()

@@ -5,6 +5,7 @@ from florabert.modeling.modeling import (
     FloraBertForExpression,
     FloraBertForMaskedLM,
     FloraBertModel,
+    TrackChannel,
     mean_pool,
     quiet_loading,
 )
@@ -15,6 +16,7 @@ __all__ = [
     "FloraBertForExpression",
     "FloraBertForMaskedLM",
     "FloraBertModel",
+    "TrackChannel",
     "mean_pool",
     "quiet_loading",
     "tss_position_ids",

@@ -26,7 +26,7 @@ class FloraBertConfig(RobertaConfig):
     def __init__(self, *, targets: list[str] | None = None, head_hidden_size: int | None = None,
                  head_dropout: float = 0.2, target_transform: dict | None = None,
                  sparse_prediction: bool = True, loss: str = "mse", promoter_window: dict | None = None,
-                 **kwargs):
+                 tracks: dict | None = None, **kwargs):
         kwargs.setdefault("max_position_embeddings", 258)
         kwargs.setdefault("type_vocab_size", 1)
         super().__init__(**kwargs)
@@ -37,6 +37,11 @@ class FloraBertConfig(RobertaConfig):
         self.sparse_prediction = sparse_prediction  # MLM head only on labelled positions (training)
         self.loss = loss  # expression regression: "mse" or "poisson"
         self.promoter_window = promoter_window or {}  # how training promoters were cut (for predict)
+        self.tracks = tracks or {}  # epigenetic channel layout (EBERT); {} = none
+
+    @property
+    def has_tracks(self) -> bool:
+        return bool(self.tracks and (self.tracks.get("signals") or self.tracks.get("states")))
 
     @classmethod
     def from_tokenizer(cls, tokenizer, *, max_length: int = 256, **kwargs) -> FloraBertConfig:

@@ -40,6 +40,53 @@ def quiet_loading():
         hf_logging.set_verbosity(level)
 
 
+class TrackChannel(torch.nn.Module):
+    """EBERT's epigenetic channel, added to the token embeddings: continuous tracks (batch, length,
+    n_signals) -> a linear projection (no bias: no signal adds nothing); each discrete-state mark (batch,
+    length) of codes -> its own embedding table, code 0 ("no data", padding) a fixed zero vector."""
+
+    def __init__(self, config):
+        super().__init__()
+        layout, hidden, std = config.tracks, config.hidden_size, config.initializer_range
+        n = len(layout.get("signals", []))
+        self.signals = torch.nn.Linear(n, hidden, bias=False) if n else None
+        self.states = torch.nn.ModuleList(torch.nn.Embedding(len(names) + 1, hidden, padding_idx=0)
+                                          for names in layout.get("states", {}).values())
+        with torch.no_grad():
+            for module in [self.signals, *self.states]:
+                if module is not None:
+                    module.weight.normal_(0.0, std)
+            for emb in self.states:
+                emb.weight[0].zero_()
+
+    def forward(self, track_values: torch.Tensor | None, track_states: torch.Tensor | None) -> torch.Tensor:
+        out = 0
+        if self.signals is not None:
+            out = out + self.signals(track_values.to(self.signals.weight.dtype))
+        for j, emb in enumerate(self.states):
+            out = out + emb(track_states[..., j])
+        return out
+
+
+def add_track_channel(roberta, config) -> None:
+    """Give a RoBERTa backbone the epigenetic channel when ``config.tracks`` asks for one (else nothing:
+    the model stays exactly the plain one)."""
+    if getattr(config, "has_tracks", False):
+        roberta.embeddings.tracks = TrackChannel(config)
+
+
+def _track_embeds(roberta, input_ids, track_values, track_states):
+    """Token embeddings + the epigenetic channel, or None for a plain model (which then embeds as usual)."""
+    channel = getattr(roberta.embeddings, "tracks", None)
+    if channel is None:
+        if track_values is not None or track_states is not None:
+            raise ValueError("this model has no epigenetic channel; it takes no tracks")
+        return None
+    if track_values is None and track_states is None:
+        raise ValueError("this model reads epigenetic tracks: pass track_values and/or track_states")
+    return roberta.embeddings.word_embeddings(input_ids) + channel(track_values, track_states)
+
+
 def _positions(config, input_ids, attention_mask, inputs_embeds):
     if attention_mask is None:
         ref = input_ids if input_ids is not None else inputs_embeds[..., 0]
@@ -51,10 +98,17 @@ def _positions(config, input_ids, attention_mask, inputs_embeds):
 class FloraBertModel(RobertaModel):
     config_class = FloraBertConfig
 
+    def __init__(self, config, add_pooling_layer: bool = True):
+        super().__init__(config, add_pooling_layer=add_pooling_layer)
+        add_track_channel(self, config)
+
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
-                inputs_embeds=None, **kwargs):
+                inputs_embeds=None, track_values=None, track_states=None, **kwargs):
         if position_ids is None:
             position_ids = _positions(self.config, input_ids, attention_mask, inputs_embeds)
+        embeds = _track_embeds(self, input_ids, track_values, track_states)
+        if embeds is not None:
+            input_ids, inputs_embeds = None, embeds
         return super().forward(input_ids=input_ids, attention_mask=attention_mask,
                                token_type_ids=token_type_ids, position_ids=position_ids,
                                inputs_embeds=inputs_embeds, **kwargs)
@@ -71,10 +125,17 @@ class FloraBertForMaskedLM(RobertaForMaskedLM):
 
     config_class = FloraBertConfig
 
+    def __init__(self, config):
+        super().__init__(config)
+        add_track_channel(self.roberta, config)
+
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
-                inputs_embeds=None, labels=None, **kwargs):
+                inputs_embeds=None, labels=None, track_values=None, track_states=None, **kwargs):
         if position_ids is None:
             position_ids = _positions(self.config, input_ids, attention_mask, inputs_embeds)
+        embeds = _track_embeds(self.roberta, input_ids, track_values, track_states)
+        if embeds is not None:
+            input_ids, inputs_embeds = None, embeds
         if labels is None or not getattr(self.config, "sparse_prediction", True):
             return super().forward(input_ids=input_ids, attention_mask=attention_mask,
                                    token_type_ids=token_type_ids, position_ids=position_ids,
@@ -103,6 +164,7 @@ class FloraBertForExpression(RobertaPreTrainedModel):
     def __init__(self, config: FloraBertConfig):
         super().__init__(config)
         self.roberta = RobertaModel(config, add_pooling_layer=False)
+        add_track_channel(self.roberta, config)
         hidden = config.head_hidden_size or config.hidden_size
         self.head = torch.nn.Sequential(
             torch.nn.Linear(config.hidden_size, hidden), torch.nn.GELU(), torch.nn.Dropout(config.head_dropout),
@@ -113,12 +175,15 @@ class FloraBertForExpression(RobertaPreTrainedModel):
         """Mean over real sequence tokens: (batch, length, hidden) -> (batch, hidden)."""
         return mean_pool(self.config, hidden, input_ids, attention_mask)
 
-    def forward(self, input_ids=None, attention_mask=None, position_ids=None, labels=None, **kwargs):
+    def forward(self, input_ids=None, attention_mask=None, position_ids=None, labels=None, track_values=None,
+                track_states=None, **kwargs):
         if attention_mask is None:
             attention_mask = (input_ids != self.config.pad_token_id).long()
         if position_ids is None:
             position_ids = _positions(self.config, input_ids, attention_mask, None)
-        hidden = self.roberta(input_ids, attention_mask=attention_mask, position_ids=position_ids, **kwargs)[0]
+        embeds = _track_embeds(self.roberta, input_ids, track_values, track_states)
+        hidden = self.roberta(None if embeds is not None else input_ids, attention_mask=attention_mask,
+                              position_ids=position_ids, inputs_embeds=embeds, **kwargs)[0]
         logits = self.head(self.pool(hidden, input_ids, attention_mask)).float()
         loss = None
         if labels is not None:

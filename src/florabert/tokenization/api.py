@@ -35,6 +35,7 @@ class DNATokenizer:
         self.kind = kind
         self.k = k
         self.stride = stride
+        self._widths = None
         if kind == "bpe":
             self._ids = BackendIds(hf.backend_tokenizer)
         else:
@@ -82,6 +83,32 @@ class DNATokenizer:
         features = {"input_ids": ids[0] if single else ids}
         pad_to = max_length if padding == "max_length" else None  # HF warns if given with padding=True
         return self.hf.pad(features, padding=padding, max_length=pad_to, return_tensors=return_tensors)
+
+    def token_widths(self) -> np.ndarray:
+        """Bases covered by each vocabulary id (0 for special tokens; ``<unk>`` stands for one k-mer)."""
+        if self._widths is None:
+            vocab = self.hf.get_vocab()
+            widths = np.zeros(max(vocab.values()) + 1, dtype=np.int64)
+            for token, i in vocab.items():
+                widths[i] = len(token)
+            widths[list(self.hf.all_special_ids)] = 0
+            widths[self.hf.unk_token_id] = self.k or 1
+            self._widths = widths
+        return self._widths
+
+    def base_spans(self, ids, end_at: int) -> tuple[np.ndarray, np.ndarray]:
+        """[start, end) of the bases each token of ``ids`` covers, laid out from the 3' end: the last real
+        token ends at ``end_at`` (the sequence length for sequence indices, the window's downstream length
+        for TSS coordinates). Truncation drops 5' tokens, so this holds for truncated ids too. Special
+        tokens get an empty span (start == end)."""
+        ids = np.asarray(ids, dtype=np.int64)
+        widths = self.token_widths()[ids]
+        real = widths > 0
+        # bases after each token's end; overlapping k-mers step one base, so the r-th from the end ends r earlier
+        steps = real.astype(np.int64) if self.overlapping else widths
+        after = np.cumsum(steps[::-1])[::-1] - steps
+        end = end_at - after
+        return np.where(real, end - widths, end), end
 
     def decode(self, ids, skip_special_tokens: bool = True) -> str:
         text = self.hf.decode(ids, skip_special_tokens=skip_special_tokens)

@@ -29,6 +29,7 @@ from florabert.training.common import (
     use_bf16,
     write_json,
 )
+from florabert.training.trackdata import TrackCollator
 
 
 def unfreezing_stages(model, config: FinetuneConfig) -> list[tuple[int, str, list[str]]]:
@@ -86,9 +87,13 @@ def _tokenized(part, tok, max_length: int, classification: bool):
 
 
 def finetune(model_dir: str | Path, data_dir: str | Path, out: str | Path, config: FinetuneConfig, *,
-             log=print, callbacks: list | None = None) -> dict:
+             tracks: str | Path | None = None, log=print, callbacks: list | None = None) -> dict:
     """Fine-tune ``model_dir`` (a pre-trained MLM or expression model) on ``data_dir``; returns metrics.
-    ``callbacks``: extra ``transformers.TrainerCallback`` objects."""
+    ``callbacks``: extra ``transformers.TrainerCallback`` objects.
+
+    ``tracks``: a track sheet (EBERT). Each (gene, tissue) becomes one example carrying that tissue's
+    epigenetic state and target; the model has one output and ``targets`` = the tissues. The channel is
+    new (trainable from the first step, with the head) unless ``model_dir`` was pre-trained with tracks."""
     from transformers import (
         DataCollatorWithPadding,
         EarlyStoppingCallback,
@@ -98,7 +103,7 @@ def finetune(model_dir: str | Path, data_dir: str | Path, out: str | Path, confi
     )
 
     from florabert.data.dataset import load_expression_dataset
-    from florabert.modeling import FloraBertForExpression, quiet_loading
+    from florabert.modeling import FloraBertConfig, FloraBertForExpression, quiet_loading
     from florabert.tokenization import DNATokenizer
 
     out = Path(out)
@@ -117,27 +122,50 @@ def finetune(model_dir: str | Path, data_dir: str | Path, out: str | Path, confi
         n_labels = int(max(max(v) for v in data.table.column("labels").to_pylist())) + 1
     else:
         n_labels = len(data.targets)
+    known_layout = FloraBertConfig.from_pretrained(str(model_dir)).tracks
+    if known_layout and not tracks:
+        raise FloraBertError(f"{model_dir}: was pre-trained with epigenetic tracks; give --tracks SHEET")
+    targets, layout, parts = data.targets, {}, None
+    if tracks:
+        from florabert.tracks import TrackSet
+        from florabert.training.trackdata import expression_pairs
+
+        trackset = TrackSet.open(tracks, layout=known_layout or None)
+        layout = trackset.layout
+        targets, parts = expression_pairs(data, tok, trackset, max_length=config.max_length,
+                                          classification=classification, log=log)
+        n_labels = n_labels if classification else 1
     torch.manual_seed(config.seed)
     with quiet_loading():  # the expected "MLM head unused, new head" report is checked below instead
         model, info = FloraBertForExpression.from_pretrained(
-            str(model_dir), num_labels=n_labels, targets=data.targets,
+            str(model_dir), num_labels=n_labels, targets=targets,
             problem_type="single_label_classification" if classification else "regression",
             loss=config.loss, head_dropout=config.head_dropout, head_hidden_size=config.head_hidden_size,
-            target_transform=data.transform, promoter_window=data.promoter_window, output_loading_info=True)
-    missing = [k for k in info["missing_keys"] if not k.startswith("head.")]
+            target_transform=data.transform, promoter_window=data.promoter_window, tracks=layout,
+            output_loading_info=True)
+    new_channel = bool(layout) and not known_layout
+    missing = [k for k in info["missing_keys"]
+               if not k.startswith("head.") and not (new_channel and ".embeddings.tracks." in k)]
     if missing:
         raise FloraBertError(f"{model_dir}: the encoder weights are incomplete ({len(missing)} missing, e.g. "
                              f"{missing[0]}); is this a florabert pre-trained model?")
     log(f"encoder loaded from {model_dir}; "
         + ("new regression head" if not classification else "new classification head")
         + (", MLM head dropped" if any(k.startswith("lm_head.") for k in info["unexpected_keys"]) else ""))
+    if parts is None:
+        parts = {p: _tokenized(t, tok, config.max_length, classification)
+                 for p, t in (("train", train_t), ("validation", val_t), ("test", test_t))}
     if not classification:  # start at the constant-mean baseline: the head only has to learn deviations
         with torch.no_grad():
-            model.head[-1].bias.copy_(torch.as_tensor(data.labels("train").mean(axis=0)))
+            mean = np.asarray(parts["train"]["labels"], dtype=np.float64).mean(axis=0)
+            model.head[-1].bias.copy_(torch.as_tensor(mean, dtype=model.head[-1].bias.dtype))
     for p in model.roberta.parameters():
         p.requires_grad_(False)
+    for p in getattr(model.roberta.embeddings, "tracks", torch.nn.Module()).parameters():
+        p.requires_grad_(True)  # the epigenetic channel trains with the head
     stages = unfreezing_stages(model, config)
-    head = [p for n, p in model.named_parameters() if not n.startswith("roberta.")]
+    head = [p for n, p in model.named_parameters()
+            if not n.startswith("roberta.") or n.startswith("roberta.embeddings.tracks.")]
     encoder = [p for n, p in model.named_parameters() if n.startswith("roberta.encoder.")]
     wd = config.weight_decay
     groups = [
@@ -149,16 +177,15 @@ def finetune(model_dir: str | Path, data_dir: str | Path, out: str | Path, confi
          "lr": config.learning_rate * config.layer_lr_factor},
     ]
     if not config.freeze_embeddings:
-        emb = list(model.roberta.embeddings.parameters())
-        groups.append({"params": emb, "weight_decay": 0.0, "lr": config.learning_rate * config.layer_lr_factor})
-        stages.append((stages[-1][0] if stages else 0, "embeddings",
-                       [f"roberta.embeddings.{n}" for n, _ in model.roberta.embeddings.named_parameters()]))
+        emb = [(n, p) for n, p in model.roberta.embeddings.named_parameters() if not n.startswith("tracks.")]
+        groups.append({"params": [p for _, p in emb], "weight_decay": 0.0,
+                       "lr": config.learning_rate * config.layer_lr_factor})
+        stages.append((stages[-1][0] if stages else 0, "embeddings", [f"roberta.embeddings.{n}" for n, _ in emb]))
     optimizer = build_optimizer(model, name=config.optimizer, lr=config.learning_rate,
                                 betas=(config.beta1, config.beta2), eps=config.eps, weight_decay=wd,
                                 param_groups=groups)
     scheduler = get_linear_schedule_with_warmup(optimizer, config.warmup_steps, config.max_steps)
-    train_ds, val_ds, test_ds = (_tokenized(t, tok, config.max_length, classification)
-                                 for t in (train_t, val_t, test_t))
+    train_ds, val_ds, test_ds = parts["train"], parts["validation"], parts["test"]
     args = TrainingArguments(
         output_dir=str(out / "checkpoints"), max_steps=config.max_steps,
         per_device_train_batch_size=config.batch_size, per_device_eval_batch_size=2 * config.batch_size,
@@ -170,12 +197,19 @@ def finetune(model_dir: str | Path, data_dir: str | Path, out: str | Path, confi
         length_column_name="length", remove_unused_columns=False, use_cpu=not torch.cuda.is_available(),
     )
     n_params = sum(p.numel() for p in model.parameters())
-    log(f"fine-tuning {n_params / 1e6:.2f} M parameters on {train_t.num_rows:,} genes x {n_labels} "
-        f"{'classes' if classification else 'targets'}; validation {val_t.num_rows:,}, test {test_t.num_rows:,}")
+    if layout:
+        log(f"fine-tuning {n_params / 1e6:.2f} M parameters on {len(train_ds):,} (gene, tissue) pairs of "
+            f"{train_t.num_rows:,} genes x {len(targets)} tissues with tracks; validation {len(val_ds):,}, "
+            f"test {len(test_ds):,} pairs")
+    else:
+        log(f"fine-tuning {n_params / 1e6:.2f} M parameters on {train_t.num_rows:,} genes x {n_labels} "
+            f"{'classes' if classification else 'targets'}; validation {val_t.num_rows:,}, test "
+            f"{test_t.num_rows:,}")
     with tensorboard_dir(out / "logs" / "tensorboard"):
         trainer = Trainer(
             model=model, args=args, train_dataset=train_ds, eval_dataset=val_ds,
-            data_collator=DataCollatorWithPadding(tok.hf), optimizers=(optimizer, scheduler),
+            data_collator=TrackCollator(tok.hf) if layout else DataCollatorWithPadding(tok.hf),
+            optimizers=(optimizer, scheduler),
             compute_metrics=regression_metrics,
             callbacks=[CSVLogger(out / "logs" / "log.csv"), _unfreeze_callback(model, stages, log),
                        EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience),
@@ -184,7 +218,7 @@ def finetune(model_dir: str | Path, data_dir: str | Path, out: str | Path, confi
         trainer.train()
     trainer.remove_callback(EarlyStoppingCallback)  # the final evaluations below use other metric names
     metrics = {"validation": trainer.evaluate(val_ds, metric_key_prefix="validation")}
-    if test_t.num_rows:
+    if len(test_ds):
         metrics["test"] = trainer.evaluate(test_ds, metric_key_prefix="test")
     metrics["best_checkpoint"] = trainer.state.best_model_checkpoint
     metrics["steps"] = trainer.state.global_step
@@ -196,14 +230,15 @@ def finetune(model_dir: str | Path, data_dir: str | Path, out: str | Path, confi
     dump_config(config, out / "config.yaml")
     (out / "seed.txt").write_text(f"{config.seed}\n")
     write_json(out / "metrics.json", {**metrics, "parameters": n_params, "dataset": str(data_dir),
-                                      "pretrained": str(model_dir), "environment": environment()})
+                                      "pretrained": str(model_dir), "tracks": str(tracks) if tracks else None,
+                                      "environment": environment()})
     plot_loss_curve(out / "logs" / "log.csv", out / "logs" / "loss.png", title="fine-tuning")
-    _model_card(out, data, metrics, model_dir)
+    _model_card(out, data, metrics, model_dir, tracks=(tracks, layout) if layout else None)
     shutil.rmtree(out / "checkpoints", ignore_errors=True)  # the best one is the saved model
     return metrics
 
 
-def _model_card(out: Path, data, metrics: dict, model_dir) -> None:
+def _model_card(out: Path, data, metrics: dict, model_dir, tracks=None) -> None:
     v, t = metrics["validation"], metrics.get("test", {})
     fmt = lambda d, k: f"{d[k]:.4f}" if k in d else "-"  # noqa: E731
     lines = ["---", "library_name: transformers", "tags: [florabert, dna, promoter, gene-expression, plants]",
@@ -212,6 +247,9 @@ def _model_card(out: Path, data, metrics: dict, model_dir) -> None:
              f"{', '.join(data.targets[:10])}{', ...' if len(data.targets) > 10 else ''})",
              f"- Targets: ln(TPM + {data.transform.get('offset')}); predictions map back with exp(y) - offset",
              f"- Promoter window: {data.promoter_window or 'unknown'}",
+             *([f"- EBERT: one output per (gene, tissue) from the tissue's tracks (`{tracks[0]}`; signals "
+                f"{', '.join(tracks[1]['signals']) or 'none'}; states "
+                f"{', '.join(tracks[1]['states']) or 'none'}); predict with `--tracks`"] if tracks else []),
              f"- Validation: loss {fmt(v, 'validation_loss')}, R² (all cells) {fmt(v, 'validation_r2_all')}, "
              f"mean Pearson r {fmt(v, 'validation_pearson_mean')}",
              f"- Test: loss {fmt(t, 'test_loss')}, R² (all cells) {fmt(t, 'test_r2_all')}, "

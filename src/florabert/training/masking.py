@@ -123,4 +123,19 @@ class MaskingCollator:
         input_ids[to_mask] = self.tokenizer.mask_token_id
         random_tokens = torch.randint(self.first_regular, len(self.tokenizer), input_ids.shape, generator=gen)
         input_ids[to_random] = random_tokens[to_random]
-        return {"input_ids": input_ids, "attention_mask": batch["attention_mask"], "labels": labels}
+        out = {"input_ids": input_ids, "attention_mask": batch["attention_mask"], "labels": labels}
+        if "track_values" in features[0]:  # EBERT: per-token epigenetic input, padded like the ids
+            out.update(self._tracks(features, input_ids.shape[1], masked, gen))
+        return out
+
+    def _tracks(self, features, length, masked, gen) -> dict[str, torch.Tensor]:
+        from florabert.tracks import pad_tracks
+
+        values, states = pad_tracks([f["track_values"] for f in features], [f["track_states"] for f in features],
+                                    length)
+        if self.config.tracks > 0:  # hide the epigenetic input of some masked tokens as well
+            hide = masked & (torch.rand(masked.shape, generator=gen) < self.config.tracks)
+            values[hide] = 0.0
+            states[hide] = 0
+        return {"track_values": values, "track_states": states}
+

@@ -118,12 +118,17 @@ def pretrain(
     init_from: str | Path | None = None,
     species: list[str] | None = None,
     resume: bool = False,
+    tracks: str | Path | None = None,
     log=print,
 ) -> dict:
-    """Pre-train (or continue pre-training ``init_from``) with masked LM; returns the final metrics."""
+    """Pre-train (or continue pre-training ``init_from``) with masked LM; returns the final metrics.
+
+    ``tracks``: a track sheet (:mod:`florabert.tracks`): EBERT pre-training on (promoter, tissue state)
+    pairs, the model getting an epigenetic channel (kept, and checked against the sheet, when
+    ``init_from`` already has one)."""
     from transformers import TrainingArguments, get_linear_schedule_with_warmup
 
-    from florabert.modeling import FloraBertConfig, FloraBertForMaskedLM
+    from florabert.modeling import FloraBertConfig, FloraBertForMaskedLM, quiet_loading
     from florabert.tokenization import DNATokenizer
 
     out = Path(out)
@@ -136,8 +141,22 @@ def pretrain(
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
     tok = DNATokenizer.load(tokenizer_dir)
+    trackset = None
+    if tracks:
+        from florabert.tracks import TrackSet
+
+        known = FloraBertConfig.from_pretrained(str(init_from)).tracks if init_from else None
+        trackset = TrackSet.open(tracks, layout=known or None)
+    extra = {"tracks": trackset.layout} if trackset else {}
     if init_from:
-        model = FloraBertForMaskedLM.from_pretrained(str(init_from))
+        with quiet_loading():  # a plain model gaining a channel: its weights are new, checked below
+            model, info = FloraBertForMaskedLM.from_pretrained(str(init_from), output_loading_info=True, **extra)
+        if model.config.has_tracks and not trackset:
+            raise FloraBertError(f"{init_from}: reads epigenetic tracks; give --tracks SHEET")
+        missing = [k for k in info["missing_keys"] if ".embeddings.tracks." not in k]
+        if missing:
+            raise FloraBertError(f"{init_from}: weights are incomplete ({len(missing)} missing, e.g. "
+                                 f"{missing[0]})")
         if model.config.vocab_size != len(tok.hf):
             raise FloraBertError(f"{init_from}: its vocabulary ({model.config.vocab_size}) is not the "
                                  f"tokenizer's ({len(tok.hf)})")
@@ -146,14 +165,22 @@ def pretrain(
         model_config = FloraBertConfig.from_tokenizer(
             tok.hf, max_length=m.max_length, hidden_size=m.hidden_size, num_hidden_layers=m.num_hidden_layers,
             num_attention_heads=m.num_attention_heads, intermediate_size=m.intermediate_size,
-            hidden_dropout_prob=m.hidden_dropout_prob, attention_probs_dropout_prob=m.attention_probs_dropout_prob)
+            hidden_dropout_prob=m.hidden_dropout_prob, attention_probs_dropout_prob=m.attention_probs_dropout_prob,
+            **extra)
         model_config._attn_implementation = m.attn_implementation
         model = FloraBertForMaskedLM(model_config)
     n_params = sum(p.numel() for p in model.parameters())
     if rank() == 0:
         log(f"model: {n_params / 1e6:.2f} M parameters; masking: {config.masking.strategy}")
 
-    train, evals = load_mlm_datasets(corpus, tok, config, species=species, cache_dir=out / "cache")
+    if trackset:
+        from florabert.training.trackdata import mlm_pairs
+
+        train, evals = mlm_pairs(corpus, tok, trackset, max_length=config.model.max_length,
+                                 eval_fraction=config.eval_fraction, max_eval=config.max_eval_sequences,
+                                 species=species, log=log)
+    else:
+        train, evals = load_mlm_datasets(corpus, tok, config, species=species, cache_dir=out / "cache")
     if config.init_bias_from_frequencies and not init_from and not resume:
         set_bias_to_log_frequencies(model, train, len(tok.hf), tok.hf.all_special_ids)
     collator = MaskingCollator(tok.hf, config.masking, seed=config.seed, total_steps=config.max_steps,
@@ -210,6 +237,7 @@ def pretrain(
         (out / "seed.txt").write_text(f"{config.seed}\n")
         info = {"metrics": metrics, "parameters": n_params, "steps": trainer.state.global_step,
                 "corpus": str(corpus), "species": species, "init_from": str(init_from) if init_from else None,
+                "tracks": str(tracks) if tracks else None, "track_layout": trackset.layout if trackset else None,
                 "train_sequences": len(train) if hasattr(train, "__len__") else None,
                 "eval_sequences": len(evals), "environment": environment()}
         write_json(out / "metrics.json", info)
@@ -258,6 +286,10 @@ def _model_card(out: Path, config: PretrainConfig, info: dict) -> None:
         f"- Pre-trained on: `{info['corpus']}`" + (f" (species: {', '.join(info['species'])})"
                                                   if info["species"] else ""),
         f"- Initialised from: `{info['init_from']}`" if info["init_from"] else "- Initialised from scratch",
+        *([f"- EBERT: epigenetic tracks from `{info['tracks']}` (signals: "
+           f"{', '.join(info['track_layout']['signals']) or 'none'}; states: "
+           f"{', '.join(info['track_layout']['states']) or 'none'}; tissues: "
+           f"{', '.join(info['track_layout']['tissues'])})"] if info.get("tracks") else []),
         f"- Parameters: {info['parameters'] / 1e6:.2f} M; steps: {info['steps']}; "
         f"masking: {config.masking.strategy}; optimizer: {config.optimizer}",
         f"- Held-out MLM loss {m['eval_loss']:.4f}, perplexity {m['eval_perplexity']:.3f}, "
