@@ -2,6 +2,7 @@
 the plain model on data whose expression lives only in the tracks (tests/test_tracks.py builds it).
 
     python benchmarks/check_tracks_synthetic.py [--seeds 0 1 2] [--shapes peak distal plateau states]
+    python benchmarks/check_tracks_synthetic.py --write DIR    # one example set for the README's commands
 
 Prints one row per (shape, seed) and the median per shape; the tests assert R² > 0.6 with tracks
 (> 0.8 for states) and < 0.1 without.
@@ -26,7 +27,14 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])
     ap.add_argument("--shapes", nargs="+", default=["peak", "distal", "plateau", "states"])
     ap.add_argument("--genes", type=int, default=240)
+    ap.add_argument("--write", type=Path, help="only write one synthetic set (genome.fa, genes.gff3, p.parquet, "
+                    "tracks.yaml + bedGraphs, tpm.tsv, data/, pre/ = tokenizer + untrained tiny model) here")
     args = ap.parse_args()
+    if args.write:
+        args.write.mkdir(parents=True, exist_ok=True)
+        build_synthetic(args.write, n=args.genes, shape=args.shapes[0], seed=args.seeds[0])
+        print(f"wrote {args.write}")
+        return
     quiet = lambda m: None  # noqa: E731
     results: dict[str, list[tuple[float, float]]] = {}
     print("shape\tseed\tR2_tracks\tR2_plain")
