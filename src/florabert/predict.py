@@ -46,12 +46,17 @@ def _tsv_records(path) -> Iterator[tuple[str, str]]:
             yield (row[gi] if gi is not None else f"row{lineno - 1}"), row[si].strip().upper()
 
 
-def _genome_records(genome, annotation, window: dict) -> Iterator[tuple[str, str]]:
+def _cut_as_trained(genome, annotation, window: dict):
+    """Promoters of ``genome`` cut with the window settings a model was trained with."""
     from florabert.genome.promoters import extract_promoters
 
     opts = {k: window[k] for k in ("upstream", "downstream", "feature", "biotype", "id_attribute", "edge",
                                    "clip_neighbors") if k in window}
-    result = extract_promoters(genome, annotation, **opts)
+    return extract_promoters(genome, annotation, **opts)
+
+
+def _genome_records(genome, annotation, window: dict) -> Iterator[tuple[str, str]]:
+    result = _cut_as_trained(genome, annotation, window)
     yield from zip(result.table.column("gene_id").to_pylist(), result.table.column("sequence").to_pylist(),
                    strict=True)
 
@@ -143,7 +148,6 @@ class Predictor:
 
 def _track_setup(predictor: Predictor, model_dir, tracks, genome, annotation):
     """(TrackSet, records of (gene_id, sequence, coords)) for a track model; checks the inputs."""
-    from florabert.genome.promoters import extract_promoters
     from florabert.tracks import TrackSet, coords_from_table
 
     c = predictor.config
@@ -158,10 +162,7 @@ def _track_setup(predictor: Predictor, model_dir, tracks, genome, annotation):
     predictor.targets = [t for t in c.targets if t in trackset.sheet.tissues]
     if not predictor.targets:
         raise FloraBertError(f"{tracks}: has none of the model's tissues ({', '.join(c.targets)})")
-    window = c.promoter_window
-    opts = {k: window[k] for k in ("upstream", "downstream", "feature", "biotype", "id_attribute", "edge",
-                                   "clip_neighbors") if k in window}
-    table = extract_promoters(genome, annotation, **opts).table
+    table = _cut_as_trained(genome, annotation, c.promoter_window).table
     coords = coords_from_table(table, genome)
     trackset.check_chromosomes(coords)
     records = zip(table.column("gene_id").to_pylist(), table.column("sequence").to_pylist(), coords, strict=True)
