@@ -187,7 +187,7 @@ def test_bigwig_and_bedgraph_give_the_same_features(tmp_path):
         (tmp_path / "s.yaml").write_text(f"tracks:\n  - {{tissue: leaf, mark: ATAC, file: {name}}}\n")
         ts = TrackSet.open(tmp_path / "s.yaml")
         assert ts.readers[("leaf", "ATAC")].mean == pytest.approx(mean)
-        coords = [c for c in coords_from_table(_table([("chr1", "+", 0, 100)]))]
+        coords = coords_from_table(_table([("chr1", "+", 0, 100)]))
         out[name] = ts.bases("leaf", coords[0])[0][:, 0]
     np.testing.assert_allclose(out["a.bedGraph"], out["a.bw"], rtol=1e-6)
     raw = np.zeros(100)

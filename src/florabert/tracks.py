@@ -155,6 +155,7 @@ class _Intervals:
     starts: np.ndarray
     ends: np.ndarray
     values: np.ndarray
+    codes: np.ndarray | None = None  # states: the model's code of each interval's state
 
 
 def _read_intervals(path: Path, *, states: bool) -> dict[str, _Intervals]:
@@ -279,7 +280,6 @@ class StateTrack:
         self.path = path
         self.intervals = _read_intervals(path, states=True)
         self.names = sorted({v for iv in self.intervals.values() for v in iv.values})
-        self.code_of = {}
 
     @property
     def chroms(self) -> set[str]:
@@ -290,9 +290,9 @@ class StateTrack:
         if unknown:
             raise InputError(self.path, f"states {', '.join(unknown[:5])} of mark {mark!r} are not known to the "
                              f"model (it knows {', '.join(names[:10])})")
-        self.code_of = {n: i + 1 for i, n in enumerate(names)}
+        code_of = {n: i + 1 for i, n in enumerate(names)}
         for iv in self.intervals.values():
-            iv.codes = np.array([self.code_of[v] for v in iv.values], dtype=np.int64)
+            iv.codes = np.array([code_of[v] for v in iv.values], dtype=np.int64)
 
     def values(self, chrom: str, start: int, end: int) -> np.ndarray:
         out = np.zeros(end - start, dtype=np.int64)
@@ -374,9 +374,14 @@ class TrackSet:
     def state_marks(self) -> list[str]:
         return list(self.layout["states"])
 
+    @property
+    def chroms(self) -> set[str]:
+        """Chromosomes any track has data on."""
+        return set().union(*(r.chroms for r in self.readers.values()))
+
     def check_chromosomes(self, coords: list[PromoterCoords]) -> int:
         """Error if no promoter chromosome is in any track; else the number of promoters without data."""
-        have = set().union(*(r.chroms for r in self.readers.values()))
+        have = self.chroms
         chroms = {c.chrom for c in coords}
         if chroms and not chroms & have:
             raise InputError(self.sheet.path, f"no promoter chromosome (e.g. {sorted(chroms)[0]!r}) is in the "

@@ -56,7 +56,7 @@ def mlm_pairs(corpus, tok, tracks: TrackSet, *, max_length: int, eval_fraction: 
         table = table.filter(pc.is_in(table.column("species"), pa.array(sorted(wanted))))
     if table.num_rows == 0:
         raise FloraBertError(f"{corpus}: no promoters of {', '.join(sorted(wanted))}")
-    have = set().union(*(r.chroms for r in tracks.readers.values()))
+    have = tracks.chroms
     covered = table.filter(pc.is_in(table.column("chrom"), pa.array(sorted(have))))
     if covered.num_rows == 0:
         raise FloraBertError(f"{tracks.sheet.path}: no promoter of {corpus} lies on a chromosome of the tracks "
