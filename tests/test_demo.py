@@ -26,7 +26,7 @@ def test_demo_stages_run_and_are_skipped_on_rerun(run_cli, tmp_path):
 
     with open(tmp_path / "d" / "evaluation" / "metrics.csv") as fh:
         models = {r["model"] for r in csv.DictReader(fh)}
-    assert models == {"const_mean", "kmer_linear", "motif_lgbm", "finetune"}
+    assert models == {"const_mean", "kmer_linear", "motif_lgbm", "kmer_linear@150", "finetune"}
     for stage in ("stage1", "stage2"):
         assert (tmp_path / "d" / "pretrain" / stage / "model.safetensors").exists()
     assert json.loads((tmp_path / "d" / "pretrain" / "stage2" / "metrics.json").read_text())["species"] == [

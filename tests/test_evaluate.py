@@ -97,3 +97,22 @@ def test_cnn_baseline_and_seeds_mean_sd(run_cli, dataset, tmp_path):
         assert float(row["r2_mean"]) == pytest.approx((r1 + r2) / 2, rel=1e-6)
         assert float(row["r2_sd"]) == pytest.approx(abs(r1 - r2) / np.sqrt(2), rel=1e-4, abs=1e-9)
     assert "Mean ± sd over seeds" in (out / "metrics.md").read_text()
+
+
+def test_windowed_baseline_reads_only_the_bases_nearest_the_tss():
+    from florabert.errors import FloraBertError
+    from florabert.evaluation.baselines import make_baseline
+
+    rng = np.random.default_rng(0)
+    seqs = ["".join(rng.choice(list("ACGT"), 300)) for _ in range(200)]
+    # the target follows GC in the last 50 bases only
+    y = np.array([[s[-50:].count("G") + s[-50:].count("C")] for s in seqs], dtype=float)
+    m = make_baseline("kmer_linear@50").fit(seqs, y)
+    moved = ["".join(rng.choice(list("ACGT"), 250)) + s[-50:] for s in seqs[:20]]
+    assert np.allclose(m.predict(seqs[:20]), m.predict(moved))
+    assert np.corrcoef(np.ravel(m.predict(seqs[:20])), y[:20, 0])[0, 1] > 0.9
+    assert not np.allclose(make_baseline("kmer_linear").fit(seqs, y).predict(seqs[:20]),
+                           make_baseline("kmer_linear").fit(seqs, y).predict(moved))
+    for bad in ("kmer_linear@", "kmer_linear@-5", "kmer_linear@x", "nope@50"):
+        with pytest.raises(FloraBertError):
+            make_baseline(bad)

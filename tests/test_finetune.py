@@ -173,3 +173,22 @@ def test_incomplete_encoder_checkpoint_is_refused(run_cli, planted, tmp_path):
                            "--max-steps", "2")
     assert code == 1 and "encoder weights are incomplete" in err and "Traceback" not in err
     assert not (tmp_path / "o").exists()
+
+
+def test_prediction_reads_the_window_the_model_was_fine_tuned_on(planted, tmp_path):
+    from florabert.errors import FloraBertError
+    from florabert.predict import Predictor
+
+    out = tmp_path / "w"  # 6-mer tokens: 8 tokens with <s> </s> = the 36 bases nearest the TSS
+    finetune(planted / "pre", planted / "data", out, cfg(max_steps=10, eval_steps=10, max_length=8,
+                                                          optimizer="adamw"), log=lambda m: None)
+    p = Predictor(out)
+    assert p.config.input_length == 8 and p.max_length == 8
+    rng = np.random.default_rng(1)
+    seq = "".join(rng.choice(list("ACGT"), 120))
+    far = "".join(rng.choice(list("ACGT"), 84)) + seq[84:]  # differs only 5' of the window
+    near = seq[:100] + "".join(rng.choice(list("ACGT"), 20))  # differs inside it
+    a, b, c = p.predict([seq, far, near])
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    with pytest.raises(FloraBertError, match="longer than"):
+        finetune(planted / "pre", planted / "data", tmp_path / "x", cfg(max_length=100), log=lambda m: None)

@@ -307,7 +307,8 @@ def evaluate(
     models: list[Path] = typer.Option(None, "--models", help="Fine-tuned model directories (repeatable)."),
     baselines: str = typer.Option(",".join(("const_mean", "kmer_linear", "kmer_lgbm", "motif_lgbm")),
                                   "--baselines", help="Comma-separated baselines ('' for none): const_mean, "
-                                  "kmer_linear, kmer_lgbm, motif_lgbm, cnn."),
+                                  "kmer_linear, kmer_lgbm, motif_lgbm, cnn; NAME@N reads only the N bases nearest "
+                                  "the TSS (kmer_linear@150)."),
     bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples for the 95 % CIs (0: none)."),
     seed: int = typer.Option(0, "--seed"),
     seeds: int = typer.Option(1, "--seeds", min=1, help="Refit seeded baselines (LightGBM, CNN) with N seeds; "

@@ -166,9 +166,11 @@ class FinetuneConfig:
     loss: str = "mse"  # regression loss: mse | poisson
     head_dropout: float = 0.2
     head_hidden_size: int | None = None  # default: the encoder's hidden size
-    max_length: int = 256  # tokens incl. <s> </s>; longer promoters lose their 5' end
+    max_length: int | None = None  # tokens incl. <s> </s> (None: all the pre-trained model reads); longer
+    # promoters lose their 5' end, so this is the window nearest the TSS the model sees
     optimizer: str = "lamb"  # FloraBERT's; adamw learns faster for small models and short schedules
-    learning_rate: float = 1e-3  # the head's peak learning rate
+    learning_rate: float = 1e-2  # the head's peak learning rate. LAMB scales each update to ~lr x the layer's
+    # norm, so a fresh head barely moves at 1e-3 (measured: stays at the training mean on the real leaf data)
     layer_lr_factor: float = 0.5  # unfrozen encoder layers train at this fraction of the head's rate
     unfreeze_every: int = 400  # progressive unfreezing: every N steps the next `unfreeze_layers` top layers
     unfreeze_layers: int = 2

@@ -91,7 +91,7 @@ class Predictor:
                                  "finetune")
         self.tok = DNATokenizer.load(model_dir)
         self.config = self.model.config
-        self.max_length = self.config.max_position_embeddings - self.config.pad_token_id - 1
+        self.max_length = self.config.max_input_length
         self.batch_size = batch_size
         self.bf16 = bf16
         self.targets = list(self.config.targets)  # output columns (a track model: the tissues predicted)
@@ -117,6 +117,11 @@ class Predictor:
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
                 out[idx] = self.model(**batch).logits.float().numpy()
         return out
+
+    def bases_read(self, sequences: list[str]) -> int:
+        """The most 3'-end bases of any of ``sequences`` the model reads (the rest is truncated away)."""
+        ids = self.tok(sequences, truncation=True, max_length=self.max_length)["input_ids"]
+        return max((int(-self.tok.base_spans(x, 0)[0].min()) if len(x) else 0 for x in ids), default=0)
 
     def predict_tracks(self, sequences: list[str], coords: list, trackset) -> np.ndarray:
         """A track model's (n, tissues) predictions: each tissue of ``self.targets`` with its own tracks."""

@@ -8,6 +8,9 @@
 - ``kmer_lgbm``: LightGBM on 5-mer counts (one model per target).
 - ``motif_lgbm``: known plant cis-elements (:data:`PLANT_MOTIFS`) as features — count on both strands,
   presence, count in the 200 bp next to the TSS, distance of the nearest site to the TSS — + LightGBM.
+
+Any baseline name may end in ``@N`` (``kmer_linear@150``): the baseline then reads only the N bases nearest the
+TSS (the 3' end) of each promoter, the window a model fine-tuned with a short ``max_length`` sees.
 """
 
 from __future__ import annotations
@@ -252,10 +255,30 @@ BASELINES = {"const_mean": ConstMean, "kmer_linear": KmerLinear, "kmer_lgbm": Km
              "cnn": OneHotCNN}
 
 
+class Windowed:
+    """A baseline fitted and applied on the ``bases`` 3'-most bases of each promoter (``name@bases``)."""
+
+    def __init__(self, inner, bases: int):
+        self.inner, self.bases = inner, bases
+        self.seeded = getattr(inner, "seeded", False)
+
+    def fit(self, seqs, y):
+        self.inner.fit([s[-self.bases:] for s in seqs], y)
+        return self
+
+    def predict(self, seqs):
+        return self.inner.predict([s[-self.bases:] for s in seqs])
+
+
 def make_baseline(name: str, seed: int = 0):
     from florabert.errors import FloraBertError
 
-    if name not in BASELINES:
-        raise FloraBertError(f"unknown baseline {name!r} (known: {', '.join(BASELINES)})")
-    cls = BASELINES[name]
-    return cls(seed=seed) if issubclass(cls, (_LGBM, OneHotCNN)) else cls()
+    base, at, window = name.partition("@")
+    if base not in BASELINES:
+        raise FloraBertError(f"unknown baseline {base!r} (known: {', '.join(BASELINES)}; add @N to read the N "
+                             "bases nearest the TSS)")
+    if at and not (window.isdigit() and int(window) > 0):
+        raise FloraBertError(f"baseline {name!r}: the window after @ must be a positive number of bases")
+    cls = BASELINES[base]
+    model = cls(seed=seed) if issubclass(cls, (_LGBM, OneHotCNN)) else cls()
+    return Windowed(model, int(window)) if at else model

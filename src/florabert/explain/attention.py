@@ -52,7 +52,7 @@ def attention_maps(model_dir: str | Path, promoters: str | Path, out: str | Path
     model, tok = load_encoder(model_dir, eager=True)
     config = model.config
     downstream = model_downstream(config)
-    max_length = config.max_position_embeddings - config.pad_token_id - 1
+    max_length = config.max_input_length
     records = read_sequences(promoters, genes=genes, limit=None if genes else max_sequences)
     summary = {}
     with atomic_files(out) as tmp:

@@ -55,7 +55,8 @@ def positional_importance(model_dir: str | Path, promoters: str | Path, out: str
     names = targets(config)
     records = read_sequences(promoters, genes=genes, limit=max_sequences)
     downstream = model_downstream(config)
-    longest = max(len(s) for _, s in records)
+    # by default every position the model reads: a model fine-tuned on a short window ignores the rest
+    longest = predictor.bases_read([s for _, s in records])
     lo, hi = region or (-(longest - downstream), downstream)
     positions = np.arange(lo, hi, step)
     lengths = sorted(lengths)

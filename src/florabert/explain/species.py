@@ -49,7 +49,7 @@ def embed(model, tok, sequences: list[str], *, batch_size: int = 64, show_progre
     from florabert.modeling import mean_pool
 
     c = model.config
-    max_length = c.max_position_embeddings - c.pad_token_id - 1
+    max_length = c.max_input_length
     out = np.zeros((len(sequences), c.hidden_size), dtype=np.float32)
     with progress(len(sequences), "embedding promoters", show_progress) as advance:
         for s in range(0, len(sequences), batch_size):

@@ -18,7 +18,9 @@ class FloraBertConfig(RobertaConfig):
 
     Regression/classification heads (fine-tuning) read ``targets`` (output names, e.g. tissues),
     ``problem_type``, ``head_hidden_size``/``head_dropout`` and ``target_transform`` (how predictions map
-    back to TPM); these are saved with the model.
+    back to TPM); these are saved with the model. ``input_length``: the longest input (tokens with
+    ``<s>``/``</s>``) the model was fine-tuned on; prediction truncates there too (None = the positions'
+    maximum, :attr:`max_input_length`).
     """
 
     model_type = "florabert"
@@ -26,7 +28,7 @@ class FloraBertConfig(RobertaConfig):
     def __init__(self, *, targets: list[str] | None = None, head_hidden_size: int | None = None,
                  head_dropout: float = 0.2, target_transform: dict | None = None,
                  sparse_prediction: bool = True, loss: str = "mse", promoter_window: dict | None = None,
-                 tracks: dict | None = None, **kwargs):
+                 tracks: dict | None = None, input_length: int | None = None, **kwargs):
         kwargs.setdefault("max_position_embeddings", 258)
         kwargs.setdefault("type_vocab_size", 1)
         super().__init__(**kwargs)
@@ -38,6 +40,13 @@ class FloraBertConfig(RobertaConfig):
         self.loss = loss  # expression regression: "mse" or "poisson"
         self.promoter_window = promoter_window or {}  # how training promoters were cut (for predict)
         self.tracks = tracks or {}  # epigenetic channel layout (EBERT); {} = none
+        self.input_length = input_length  # fine-tuned on at most this many tokens (None: all positions)
+
+    @property
+    def max_input_length(self) -> int:
+        """Tokens (with ``<s>``/``</s>``) an input is truncated to, from its 5' end."""
+        most = self.max_position_embeddings - self.pad_token_id - 1
+        return min(self.input_length, most) if self.input_length else most
 
     @property
     def has_tracks(self) -> bool:

@@ -122,7 +122,13 @@ def finetune(model_dir: str | Path, data_dir: str | Path, out: str | Path, confi
         n_labels = int(max(max(v) for v in data.table.column("labels").to_pylist())) + 1
     else:
         n_labels = len(data.targets)
-    known_layout = FloraBertConfig.from_pretrained(str(model_dir)).tracks
+    pre_config = FloraBertConfig.from_pretrained(str(model_dir))
+    known_layout = pre_config.tracks
+    positions = pre_config.max_position_embeddings - pre_config.pad_token_id - 1
+    max_length = config.max_length or positions
+    if max_length > positions:
+        raise FloraBertError(f"max_length {max_length} is longer than {model_dir} can read ({positions} tokens "
+                             "with <s> </s>)")
     if known_layout and not tracks:
         raise FloraBertError(f"{model_dir}: was pre-trained with epigenetic tracks; give --tracks SHEET")
     targets, layout, parts = data.targets, {}, None
@@ -132,7 +138,7 @@ def finetune(model_dir: str | Path, data_dir: str | Path, out: str | Path, confi
 
         trackset = TrackSet.open(tracks, layout=known_layout or None)
         layout = trackset.layout
-        targets, parts = expression_pairs(data, tok, trackset, max_length=config.max_length,
+        targets, parts = expression_pairs(data, tok, trackset, max_length=max_length,
                                           classification=classification, log=log)
         n_labels = n_labels if classification else 1
     torch.manual_seed(config.seed)
@@ -142,6 +148,7 @@ def finetune(model_dir: str | Path, data_dir: str | Path, out: str | Path, confi
             problem_type="single_label_classification" if classification else "regression",
             loss=config.loss, head_dropout=config.head_dropout, head_hidden_size=config.head_hidden_size,
             target_transform=data.transform, promoter_window=data.promoter_window, tracks=layout,
+            input_length=max_length,
             output_loading_info=True)
     new_channel = bool(layout) and not known_layout
     missing = [k for k in info["missing_keys"]
@@ -153,7 +160,7 @@ def finetune(model_dir: str | Path, data_dir: str | Path, out: str | Path, confi
         + ("new regression head" if not classification else "new classification head")
         + (", MLM head dropped" if any(k.startswith("lm_head.") for k in info["unexpected_keys"]) else ""))
     if parts is None:
-        parts = {p: _tokenized(t, tok, config.max_length, classification)
+        parts = {p: _tokenized(t, tok, max_length, classification)
                  for p, t in (("train", train_t), ("validation", val_t), ("test", test_t))}
     if not classification:  # start at the constant-mean baseline: the head only has to learn deviations
         with torch.no_grad():
