@@ -43,10 +43,14 @@ class FloraBertConfig(RobertaConfig):
         self.input_length = input_length  # fine-tuned on at most this many tokens (None: all positions)
 
     @property
+    def positions_length(self) -> int:
+        """The longest input (tokens with ``<s>``/``</s>``) the position embeddings cover."""
+        return self.max_position_embeddings - self.pad_token_id - 1
+
+    @property
     def max_input_length(self) -> int:
         """Tokens (with ``<s>``/``</s>``) an input is truncated to, from its 5' end."""
-        most = self.max_position_embeddings - self.pad_token_id - 1
-        return min(self.input_length, most) if self.input_length else most
+        return min(self.input_length, self.positions_length) if self.input_length else self.positions_length
 
     @property
     def has_tracks(self) -> bool:

@@ -124,7 +124,7 @@ def finetune(model_dir: str | Path, data_dir: str | Path, out: str | Path, confi
         n_labels = len(data.targets)
     pre_config = FloraBertConfig.from_pretrained(str(model_dir))
     known_layout = pre_config.tracks
-    positions = pre_config.max_position_embeddings - pre_config.pad_token_id - 1
+    positions = pre_config.positions_length
     max_length = config.max_length or positions
     if max_length > positions:
         raise FloraBertError(f"max_length {max_length} is longer than {model_dir} can read ({positions} tokens "
