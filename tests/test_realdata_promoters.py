@@ -86,3 +86,66 @@ def test_transcript_tss_and_clipping_on_real_data(genomes):
     lengths = [len(s) for s in clipped.table.column("sequence").to_pylist()]
     assert max(lengths) == 1000 and min(lengths) >= 1
     assert sum(n < 1000 for n in lengths) > 100  # Arabidopsis genes are dense: many windows are cut
+
+
+def bedtools_windows(fasta, genes, window, workdir) -> dict[str, str]:
+    """One layout window of every gene, cut by bedtools: ``flank -s`` for a window that ends (starts) at the
+    TSS (TTS) boundary, ``slop -s`` around the landmark base for one that spans it; then ``getfasta -s``."""
+    sizes = workdir / "genome.sizes"
+    one_base = window.start < 0 < window.end
+    bed = workdir / f"{window.landmark}.bed"
+    rows = []
+    for g in genes:
+        lo, hi = g.start, g.end
+        if one_base:  # the first (tss) or last (tts) transcribed base
+            base = (g.start if g.strand == "+" else g.end - 1) if window.landmark == "tss" else \
+                (g.end - 1 if g.strand == "+" else g.start)
+            lo, hi = base, base + 1
+        rows.append(f"{g.chrom}\t{lo}\t{hi}\t{g.gene_id}\t0\t{g.strand}\n")
+    bed.write_text("".join(rows))
+    if one_base:
+        tss = window.landmark == "tss"
+        left, right = (-window.start, window.end - 1) if tss else (-window.start - 1, window.end)
+        cmd = ["bedtools", "slop", "-s", "-l", str(left), "-r", str(right)]
+    elif window.landmark == "tss" and window.end == 0:
+        cmd = ["bedtools", "flank", "-s", "-l", str(-window.start), "-r", "0"]
+    elif window.landmark == "tts" and window.start == 0:
+        cmd = ["bedtools", "flank", "-s", "-l", "0", "-r", str(window.end)]
+    else:
+        raise ValueError(f"no bedtools oracle for {window.spec}")
+    cut = subprocess.run([*cmd, "-i", bed, "-g", sizes], check=True, capture_output=True, text=True).stdout
+    (workdir / "cut.bed").write_text(cut)
+    tab = subprocess.run(["bedtools", "getfasta", "-s", "-name", "-tab", "-fi", fasta, "-bed",
+                          workdir / "cut.bed"], check=True, capture_output=True, text=True).stdout
+    return {line.split("\t")[0].split("::")[0].split("(")[0]: line.split("\t")[1].upper()
+            for line in tab.splitlines()}
+
+
+@requires_bedtools
+@pytest.mark.parametrize(("species", "kind", "layout"), [
+    ("Arabidopsis thaliana", "gff", "tss:-1000:+500,tts:-500:+1000"),
+    ("Arabidopsis thaliana", "gtf", "tss:-1000:0,tts:0:+1000"),
+    ("Arabidopsis arenosa", "gff", "tss:-1000:0,tts:0:+1000"),
+    ("Arabidopsis arenosa", "gtf", "tss:-1000:+500,tts:-500:+1000"),
+])
+def test_tss_and_tts_windows_identical_to_bedtools(genomes, species, kind, layout, tmp_path):
+    from florabert.layout import Layout
+
+    g = genomes[species]
+    ann = read_annotation(g.gff if kind == "gff" else g.gtf)
+    result = extract_promoters(g.fasta, ann, layout=layout)
+    ours = dict(zip(result.table.column("gene_id").to_pylist(), result.table.column("sequence").to_pylist(),
+                    strict=True))
+    fasta = tmp_path / "genome.fa"
+    with gzip.open(g.fasta, "rb") as src, open(fasta, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    subprocess.run(["bedtools", "getfasta", "-fi", fasta, "-bed", "/dev/null"], check=False, capture_output=True)
+    (tmp_path / "genome.sizes").write_text("".join(
+        "\t".join(line.split("\t")[:2]) + "\n" for line in (tmp_path / "genome.fa.fai").read_text().splitlines()))
+    theirs = [bedtools_windows(fasta, ann.genes, w, tmp_path) for w in Layout.parse(layout).windows]
+    assert len(ours) > 5000
+    strands = {gene.gene_id: gene.strand for gene in ann.genes}
+    assert {"+", "-"} <= {strands[k] for k in ours}
+    mismatches = [k for k, v in ours.items() if v != "|".join(t[k] for t in theirs)]
+    assert mismatches == []
+    assert len(ours) + result.dropped["off_edge"] == len(ann.genes)

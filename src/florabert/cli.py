@@ -32,6 +32,23 @@ class Edge(str, Enum):
     pad = "pad"
 
 
+LAYOUT_HELP = ("Windows to cut, comma-separated LANDMARK:START:END relative to the TSS or TTS on the gene's "
+               "strand, e.g. tss:-1000:0 (FloraBERT, the default) or tss:-1000:+500,tts:-500:+1000 (deepCRE). "
+               "Replaces --upstream/--downstream.")
+
+
+def _check_layout_options(layout: str | None, upstream: int, downstream: int) -> None:
+    """--layout and --upstream/--downstream say the same thing: refuse both with different values."""
+    if layout is None:
+        return
+    from florabert.layout import Layout
+
+    lay = Layout.parse(layout)
+    if (upstream, downstream) != (1000, 0) and lay.spec != Layout.promoter(upstream, downstream).spec:
+        raise FloraBertError(f"--layout {lay.spec} and --upstream {upstream} --downstream {downstream} disagree: "
+                             "give one of them")
+
+
 @app.command()
 def promoters(
     genome: Path = typer.Option(..., "--genome", help="Genome FASTA (plain, .gz or bgzip)."),
@@ -48,12 +65,15 @@ def promoters(
     edge: Edge = typer.Option(Edge.drop, help="Windows running off a sequence end: drop, or pad with N."),
     clip_neighbors: bool = typer.Option(False, "--clip-neighbors", help="Cut each window where it runs "
                                         "into another gene (FloraBERT's option)."),
+    layout: str = typer.Option(None, "--layout", help=LAYOUT_HELP),
 ) -> None:
-    """Extract TSS-anchored promoters (one row per gene) from a genome and its annotation."""
+    """Extract gene windows (one row per gene): TSS-anchored promoters, or any layout of windows around the
+    TSS and the TTS."""
     from florabert.genome.promoters import extract_promoters, write_promoters
 
+    _check_layout_options(layout, upstream, downstream)
     result = extract_promoters(genome, annotation, species=species, upstream=upstream,
-                               downstream=downstream, feature=feature.value, biotype=biotype,
+                               downstream=downstream, layout=layout, feature=feature.value, biotype=biotype,
                                id_attribute=id_attribute, edge=edge.value, clip_neighbors=clip_neighbors)
     write_promoters(result.table, out)
     for w in result.warnings:
@@ -85,6 +105,7 @@ def corpus(
     biotype: str = typer.Option("protein_coding"),
     edge: Edge = typer.Option(Edge.drop),
     clip_neighbors: bool = typer.Option(False, "--clip-neighbors"),
+    layout: str = typer.Option(None, "--layout", help=LAYOUT_HELP),
     dedup: bool = typer.Option(False, "--dedup", help="Drop promoters whose sequence already occurs "
                                "anywhere earlier in the corpus."),
     shard_rows: int = typer.Option(50_000, help="Rows per Parquet shard."),
@@ -92,9 +113,10 @@ def corpus(
     """Build a multi-species promoter corpus (Parquet shards) from a genome manifest."""
     from florabert.genome.corpus import build_corpus
 
+    _check_layout_options(layout, upstream, downstream)
     info = build_corpus(manifest, out, workers=workers or None, cache=cache, upstream=upstream,
                         downstream=downstream, biotype=biotype, edge=edge.value,
-                        clip_neighbors=clip_neighbors, dedup=dedup, shard_rows=shard_rows,
+                        clip_neighbors=clip_neighbors, layout=layout, dedup=dedup, shard_rows=shard_rows,
                         log=lambda msg: console.print(msg, highlight=False))
     _print_summary(info["species"], out)
     if dedup:

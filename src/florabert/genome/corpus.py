@@ -104,21 +104,28 @@ def build_corpus(
     biotype: str | None = "protein_coding",
     edge: str = "drop",
     clip_neighbors: bool = False,
+    layout: str | None = None,
     dedup: bool = False,
     shard_rows: int = 50_000,
     log: Callable[[str], None] = print,
 ) -> dict:
     """Build the corpus of every genome in ``manifest`` into ``out``; returns the manifest.json content.
 
+    layout: the windows cut from every gene (e.g. ``"tss:-1000:+500,tts:-500:+1000"``, see
+    :mod:`florabert.layout`), else one window of ``upstream``/``downstream`` bases around the TSS; recorded
+    in manifest.json (``options.layout``) and in every shard's metadata.
     dedup: drop a promoter whose sequence already occurred earlier in the corpus (manifest order),
     within or across species. Identical sequences within a species are always counted in the summary.
     """
+    from florabert.layout import Layout
+
+    lay = (Layout.parse(layout, biotype=biotype, edge=edge, clip_neighbors=clip_neighbors) if layout
+           else Layout.promoter(upstream, downstream, biotype=biotype, edge=edge, clip_neighbors=clip_neighbors))
     entries = load_manifest(manifest)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     cache = Path(cache) if cache else out / "downloads"
-    options = {"upstream": upstream, "downstream": downstream, "biotype": biotype, "edge": edge,
-               "clip_neighbors": clip_neighbors}
+    options = {"layout": lay.spec, "biotype": biotype, "edge": edge, "clip_neighbors": clip_neighbors}
     workers = max(1, min(workers or os.cpu_count() or 1, len(entries)))
     log(f"building promoters of {len(entries)} genomes with {workers} processes")
     results: list[dict] = []
@@ -133,7 +140,7 @@ def build_corpus(
             log(f"warning: {w}")
     dropped_cross = _dedup_shards(out, results) if dedup else 0
     info = {
-        "options": {**options, "dedup": dedup},
+        "options": {**lay.to_dict(), "dedup": dedup},
         "genomes": entries,
         "species": [r["summary"] for r in results],
         "shards": [{**s, "species": r["summary"]["species"]} for r in results for s in r["shards"]],
@@ -172,6 +179,22 @@ def _dedup_shards(out: Path, results: list[dict]) -> int:
                 r["summary"]["dropped"]["duplicate_sequence"] = n_drop
                 dropped += n_drop
     return dropped
+
+
+def corpus_layout(path: str | Path):
+    """The :class:`~florabert.layout.Layout` a corpus (directory or .parquet file) was cut with: from
+    manifest.json, else the first shard's metadata; None when unknown."""
+    import pyarrow.parquet as pq
+
+    from florabert.genome.promoters import META_KEY
+    from florabert.layout import Layout
+
+    path = Path(path)
+    if (path / MANIFEST_NAME).exists():
+        return Layout.from_dict(json.loads((path / MANIFEST_NAME).read_text()).get("options"))
+    files = corpus_files(path)
+    meta = pq.read_schema(files[0]).metadata or {}
+    return Layout.from_dict(json.loads(meta[META_KEY])) if META_KEY in meta else None
 
 
 def corpus_files(path: str | Path, species: list[str] | None = None) -> list[Path]:

@@ -4,7 +4,8 @@ Window of a gene (0-based half-open, + strand coordinates): on the + strand
 ``[tss - upstream, tss + downstream)``; on the - strand ``[tss + 1 - downstream, tss + 1 + upstream)``,
 reverse-complemented, so ``sequence`` always reads 5'->3' on the gene's strand and ends (``downstream=0``)
 with the base just before the TSS. This is exactly ``bedtools flank -s -l upstream -r 0`` on the gene
-(or transcript) interval followed by ``bedtools getfasta -s``, upper-cased.
+(or transcript) interval followed by ``bedtools getfasta -s``, upper-cased. Windows around the gene's 3'
+end and several windows per gene: :mod:`florabert.layout`.
 """
 
 from __future__ import annotations
@@ -21,12 +22,19 @@ from florabert.errors import InputError
 from florabert.genome.annotation import Annotation, Gene, read_annotation
 from florabert.genome.fasta import iter_fasta, reverse_complement
 from florabert.io import atomic_path
+from florabert.layout import SEP, Layout, Window
 
-EDGES = ("drop", "pad")
+META_KEY = b"florabert_window"
 COLUMNS = ("species", "gene_id", "chrom", "strand", "tss", "start", "end", "sequence")
 SCHEMA = pa.schema([
     ("species", pa.string()), ("gene_id", pa.string()), ("chrom", pa.string()), ("strand", pa.string()),
     ("tss", pa.int64()), ("start", pa.int64()), ("end", pa.int64()), ("sequence", pa.string()),
+])
+# several windows per gene: one [start, end) per window, the sequences joined by "|" in layout order
+MULTI_SCHEMA = pa.schema([
+    ("species", pa.string()), ("gene_id", pa.string()), ("chrom", pa.string()), ("strand", pa.string()),
+    ("tss", pa.int64()), ("tts", pa.int64()), ("start", pa.list_(pa.int64())), ("end", pa.list_(pa.int64())),
+    ("sequence", pa.string()),
 ])
 
 
@@ -59,10 +67,9 @@ def species_from_path(path: str | Path) -> str:
     return name
 
 
-def _window(gene: Gene, upstream: int, downstream: int) -> tuple[int, int]:
-    if gene.strand == "+":
-        return gene.tss - upstream, gene.tss + downstream
-    return gene.tss + 1 - downstream, gene.tss + 1 + upstream
+def _gene_tts(gene: Gene) -> int:
+    """0-based + strand position of the gene's (or chosen transcript's) last transcribed base."""
+    return gene.end - 1 if gene.strand == "+" else gene.start
 
 
 class _Neighbours:
@@ -75,23 +82,48 @@ class _Neighbours:
         self.ends = [iv[1] for iv in self.by_end]
         self.max_len = max((e - s for s, e, _ in intervals), default=0)
 
-    def clip(self, gene: Gene, lo: int, hi: int) -> tuple[int, int]:
-        """Cut the upstream part of ``[lo, hi)`` at the nearest other gene; returns the new window."""
-        if gene.strand == "+":
-            # other genes that start before the TSS and reach into the window pull ``lo`` up to their end
-            first = bisect.bisect_left(self.starts, lo - self.max_len)
-            last = bisect.bisect_left(self.starts, gene.tss)
-            for _s, e, gid in self.by_start[first:last]:
-                if gid != gene.gene_id and e > lo:
-                    lo = min(max(lo, e), gene.tss)
-            return lo, hi
-        tss_end = gene.tss + 1
-        first = bisect.bisect_right(self.ends, tss_end)
+    def clip_left(self, gene_id: str, lo: int, boundary: int) -> int:
+        """New ``lo`` for a stretch ``[lo, boundary)`` left of the gene: other genes that start before
+        ``boundary`` and reach into it pull ``lo`` up to their end (at most ``boundary``)."""
+        first = bisect.bisect_left(self.starts, lo - self.max_len)
+        last = bisect.bisect_left(self.starts, boundary)
+        for _s, e, gid in self.by_start[first:last]:
+            if gid != gene_id and e > lo:
+                lo = min(max(lo, e), boundary)
+        return lo
+
+    def clip_right(self, gene_id: str, boundary: int, hi: int) -> int:
+        """New ``hi`` for a stretch ``[boundary, hi)`` right of the gene: other genes that end after
+        ``boundary`` and start inside it pull ``hi`` down to their start (at least ``boundary``)."""
+        first = bisect.bisect_right(self.ends, boundary)
         last = bisect.bisect_right(self.ends, hi + self.max_len)
         for s, _e, gid in self.by_end[first:last]:
-            if gid != gene.gene_id and s < hi:
-                hi = max(min(hi, s), tss_end)
+            if gid != gene_id and s < hi:
+                hi = max(min(hi, s), boundary)
+        return hi
+
+    def clip(self, gene: Gene, window: Window, lo: int, hi: int) -> tuple[int, int]:
+        """Cut the part of ``[lo, hi)`` outside the gene on the landmark's outer side (upstream of a TSS,
+        downstream of a TTS) where it runs into another gene; the part inside the gene is kept."""
+        outer_left = (window.landmark == "tss") == (gene.strand == "+")
+        if outer_left and lo < gene.start:
+            lo = self.clip_left(gene.gene_id, lo, min(gene.start, hi))
+        elif not outer_left and hi > gene.end:
+            hi = self.clip_right(gene.gene_id, max(gene.end, lo), hi)
         return lo, hi
+
+
+def _cut(seq: bytes, lo: int, hi: int, strand: str, edge: str) -> tuple[bytes, int, int] | None:
+    """The window ``[lo, hi)`` of ``seq`` on ``strand`` (upper case; N padding where it runs off an end with
+    ``edge="pad"``), and its part inside the sequence; None when it runs off with ``edge="drop"``."""
+    n = len(seq)
+    left_pad, right_pad = max(0, -lo), max(0, hi - n)
+    if left_pad or right_pad:
+        if edge == "drop":
+            return None
+        lo, hi = max(lo, 0), min(hi, n)
+    s = b"N" * left_pad + seq[lo:hi].upper() + b"N" * right_pad
+    return (reverse_complement(s) if strand == "-" else s), lo, hi
 
 
 def extract_promoters(
@@ -101,31 +133,40 @@ def extract_promoters(
     species: str | None = None,
     upstream: int = 1000,
     downstream: int = 0,
+    layout: Layout | str | None = None,
     feature: str = "gene",
     biotype: str | None = "protein_coding",
     id_attribute: str | None = None,
     edge: str = "drop",
     clip_neighbors: bool = False,
 ) -> PromoterSet:
-    """Promoter of every annotated gene: ``upstream`` bases 5' of the TSS (+ ``downstream`` after it).
+    """The windows of every annotated gene: ``layout`` (a :class:`~florabert.layout.Layout` or its spec,
+    e.g. ``"tss:-1000:+500,tts:-500:+1000"``), else one window of ``upstream`` bases 5' of the TSS (+
+    ``downstream`` from it on).
 
     genome: FASTA (plain, gzip or bgzip). annotation: GFF3/GTF path (read with ``feature``, ``biotype``,
-    ``id_attribute``, see :func:`read_annotation`) or an already read :class:`Annotation`.
-    edge: "drop" genes whose window runs off a sequence end (counted as ``off_edge``) or "pad" them with
-    N on the side that ran off, keeping the full length (``start``/``end`` then give the part inside the
-    sequence). clip_neighbors: cut the upstream part where it runs into another annotated gene (either
-    strand, any biotype); such promoters are shorter and still end at the TSS; a TSS inside another gene
-    leaves nothing (``clipped_empty``).
+    ``id_attribute``, see :func:`read_annotation`) or an already read :class:`Annotation`; a Layout object
+    brings its own cutting options, which then override these keyword arguments.
+    edge, per window: "drop" genes with a window running off a sequence end (counted as ``off_edge``) or
+    "pad" it with N on the side that ran off, keeping the full length (its ``start``/``end`` then give the
+    part inside the sequence). clip_neighbors, per window: cut the part outside the gene on the landmark's
+    outer side (upstream of the TSS, downstream of the TTS) where it runs into another annotated gene
+    (either strand, any biotype); such windows are shorter and still end (start) at the gene; a window left
+    empty drops the gene (``clipped_empty``).
 
-    Genes on sequences absent from the FASTA are dropped (``missing_chrom``); when that is every gene,
-    InputError. Output rows keep the annotation's order; ``sequence`` is upper case.
+    One window: columns as :data:`COLUMNS`, ``sequence`` the window. Several: ``start``/``end`` are lists
+    (one per window), ``sequence`` the windows joined by ``|`` in layout order, and a ``tts`` column (0-based
+    position of the last transcribed base) is added. Genes on sequences absent from the FASTA are dropped
+    (``missing_chrom``); when that is every gene, InputError. Rows keep the annotation's order.
     """
-    if edge not in EDGES:
-        raise ValueError(f"edge must be one of {EDGES}, not {edge!r}")
-    if upstream < 0 or downstream < 0 or upstream + downstream == 0:
-        raise ValueError("upstream and downstream must be >= 0 and not both 0")
+    if isinstance(layout, Layout):
+        lay = layout
+    else:
+        options = {"feature": feature, "biotype": biotype, "id_attribute": id_attribute, "edge": edge,
+                   "clip_neighbors": clip_neighbors}
+        lay = Layout.parse(layout, **options) if layout else Layout.promoter(upstream, downstream, **options)
     ann = annotation if isinstance(annotation, Annotation) else read_annotation(
-        annotation, feature=feature, biotype=biotype, id_attribute=id_attribute)
+        annotation, feature=lay.feature, biotype=lay.biotype, id_attribute=lay.id_attribute)
     species = species or species_from_path(genome)
     result = PromoterSet(table=SCHEMA.empty_table(), species=species, genes_read=ann.n_read,
                          dropped=Counter(ann.dropped), warnings=list(ann.warnings))
@@ -140,30 +181,17 @@ def extract_promoters(
         if not idx:
             continue
         found.add(chrom)
-        neighbours = _Neighbours(ann.intervals.get(chrom, [])) if clip_neighbors else None
-        n = len(seq)
+        neighbours = _Neighbours(ann.intervals.get(chrom, [])) if lay.clip_neighbors else None
         for i in idx:
             gene = ann.genes[i]
-            if gene.end > n:
+            if gene.end > len(seq):
                 result.dropped["outside_sequence"] += 1
                 continue
-            lo, hi = _window(gene, upstream, downstream)
-            if neighbours is not None:
-                lo, hi = neighbours.clip(gene, lo, hi)
-                if (gene.tss - lo if gene.strand == "+" else hi - gene.tss - 1) <= 0:
-                    result.dropped["clipped_empty"] += 1
-                    continue
-            left_pad, right_pad = max(0, -lo), max(0, hi - n)
-            if left_pad or right_pad:
-                if edge == "drop":
-                    result.dropped["off_edge"] += 1
-                    continue
-                lo, hi = max(lo, 0), min(hi, n)
-            s = seq[lo:hi].upper()
-            s = b"N" * left_pad + s + b"N" * right_pad
-            if gene.strand == "-":
-                s = reverse_complement(s)
-            rows[i] = (gene.gene_id, chrom, gene.strand, gene.tss, lo, hi, s.decode("ascii"))
+            cut = _cut_gene(gene, seq, lay, neighbours)
+            if isinstance(cut, str):
+                result.dropped[cut] += 1
+                continue
+            rows[i] = (gene, cut)
 
     missing = [c for c in by_chrom if c not in found]
     if missing:
@@ -173,28 +201,77 @@ def extract_promoters(
         result.dropped["missing_chrom"] += n_missing
         result.warnings.append(f"{n_missing} genes on {len(missing)} sequences missing from the FASTA "
                                f"({_examples(missing)})")
-    kept = [r for r in rows if r is not None]
-    cols = list(zip(*kept, strict=True)) if kept else [[] for _ in range(7)]
-    fields = list(SCHEMA)[1:]
-    result.table = pa.Table.from_arrays(
-        [pa.array([species] * len(kept), pa.string()),
-         *(pa.array(c, f.type) for c, f in zip(cols, fields, strict=True))],
-        schema=SCHEMA,
-    )
-    # how these promoters were cut, kept in the Parquet metadata so that a model trained on them can cut
-    # new ones the same way (florabert predict --genome --annotation)
-    window = {"upstream": upstream, "downstream": downstream, "feature": ann.feature, "biotype": ann.biotype,
-              "id_attribute": ann.id_attribute, "edge": edge, "clip_neighbors": clip_neighbors}
-    result.table = result.table.replace_schema_metadata({b"florabert_window": json.dumps(window).encode()})
+    result.table = _table([r for r in rows if r is not None], species, lay)
     seqs = result.table.column("sequence").to_pylist()
     result.duplicate_sequences = len(seqs) - len(set(seqs))
     return result
 
 
+def _cut_gene(gene: Gene, seq: bytes, lay: Layout, neighbours: _Neighbours | None) -> list | str:
+    """[(sequence, lo, hi)] per window of ``gene``, or the reason it is dropped."""
+    tts = _gene_tts(gene)
+    out = []
+    for w in lay.windows:
+        lo, hi = w.genomic(gene.strand, gene.tss, tts)
+        if neighbours is not None:
+            lo, hi = neighbours.clip(gene, w, lo, hi)
+            if hi <= lo:
+                return "clipped_empty"
+        cut = _cut(seq, lo, hi, gene.strand, lay.edge)
+        if cut is None:
+            return "off_edge"
+        out.append(cut)
+    return out
+
+
+def _table(rows: list[tuple[Gene, list]], species: str, lay: Layout) -> pa.Table:
+    """The promoter table of ``rows`` (gene, windows cut), with the layout in its metadata."""
+    one = len(lay) == 1
+    schema = SCHEMA if one else MULTI_SCHEMA
+    cols: dict[str, list] = {name: [] for name in schema.names}
+    for gene, cut in rows:
+        cols["species"].append(species)
+        cols["gene_id"].append(gene.gene_id)
+        cols["chrom"].append(gene.chrom)
+        cols["strand"].append(gene.strand)
+        cols["tss"].append(gene.tss)
+        if not one:
+            cols["tts"].append(_gene_tts(gene))
+        starts, ends = [lo for _, lo, _ in cut], [hi for _, _, hi in cut]
+        cols["start"].append(starts[0] if one else starts)
+        cols["end"].append(ends[0] if one else ends)
+        cols["sequence"].append(SEP.join(s.decode("ascii") for s, _, _ in cut))
+    table = pa.Table.from_pydict(cols, schema=schema)
+    # how these windows were cut, kept in the Parquet metadata so that a model trained on them can cut new
+    # ones the same way (florabert predict --genome --annotation)
+    return table.replace_schema_metadata({META_KEY: json.dumps(lay.to_dict()).encode()})
+
+
+def table_layout(table: pa.Table) -> Layout | None:
+    """The layout a promoter table (or dataset) was cut with; None when unknown (e.g. a .tsv)."""
+    return Layout.from_dict(window_settings(table))
+
+
+def window_coords(table: pa.Table) -> list[list[tuple[int, int]]]:
+    """Per row, the [start, end) of each window on the + strand (0-based half-open), for one- and
+    multi-window tables alike (a .tsv keeps multi-window coordinates as comma-separated lists)."""
+    starts, ends = table.column("start").to_pylist(), table.column("end").to_pylist()
+
+    def as_list(v):
+        if isinstance(v, list):
+            return [int(x) for x in v]
+        if isinstance(v, str):
+            return [int(x) for x in v.split(",")]
+        return [int(v)]
+
+    return [list(zip(as_list(s), as_list(e), strict=True)) for s, e in zip(starts, ends, strict=True)]
+
+
 def window_settings(table: pa.Table) -> dict:
-    """The window options a promoter table was made with ({} when unknown, e.g. from a .tsv)."""
+    """The layout record (:meth:`Layout.to_dict`) a promoter table was made with ({} when unknown, e.g. from a
+    .tsv)."""
     meta = table.schema.metadata or {}
-    return json.loads(meta[b"florabert_window"]) if b"florabert_window" in meta else {}
+    return json.loads(meta[META_KEY]) if META_KEY in meta else {}
 
 
 def _examples(names: list[str], k: int = 3) -> str:
@@ -219,14 +296,26 @@ def write_promoters(table: pa.Table, out: str | Path) -> Path:
                 if suffix == ".tsv":
                     fh.write("\t".join(table.column_names) + "\n")
                     for row in zip(*cols.values(), strict=True):
-                        fh.write("\t".join(map(str, row)) + "\n")
+                        fh.write("\t".join(",".join(map(str, v)) if isinstance(v, list) else str(v)
+                                           for v in row) + "\n")
                 else:
-                    for gid, chrom, lo, hi, strand, sp, seq in zip(
-                        cols["gene_id"], cols["chrom"], cols["start"], cols["end"], cols["strand"],
-                        cols["species"], cols["sequence"], strict=True,
-                    ):
-                        fh.write(f">{gid} {chrom}:{lo}-{hi}({strand}) species={sp}\n{seq}\n")
+                    _write_fasta(fh, table)
     return out
+
+
+def _write_fasta(fh, table: pa.Table) -> None:
+    """One record per window: ``>gene_id chrom:start-end(strand) species=S`` for one-window tables,
+    ``>gene_id|WINDOW ...`` (e.g. ``AT1G01010|tts:-500:+1000``) for each window of a multi-window one."""
+    lay = table_layout(table)
+    cols = {name: table.column(name).to_pylist() for name in ("gene_id", "chrom", "strand", "species", "sequence")}
+    coords = window_coords(table)
+    for gid, chrom, strand, sp, seq, wins in zip(cols["gene_id"], cols["chrom"], cols["strand"], cols["species"],
+                                                 cols["sequence"], coords, strict=True):
+        parts = seq.split(SEP)
+        names = [None] if len(parts) == 1 else lay.names if lay else [f"w{i + 1}" for i in range(len(parts))]
+        for name, (lo, hi), s in zip(names, wins, parts, strict=True):
+            rid = gid if name is None else f"{gid}{SEP}{name}"
+            fh.write(f">{rid} {chrom}:{lo}-{hi}({strand}) species={sp}\n{s}\n")
 
 
 def read_promoters(path: str | Path) -> pa.Table:
