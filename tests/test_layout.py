@@ -38,6 +38,7 @@ def test_parse_and_spec_round_trip():
     assert old.spec == "tss:-150:+300" and old.feature == "mRNA"
     # anchors: the end nearest the landmark
     assert Layout.parse("tss:-1000:0,tss:0:+300,tts:-500:+1000").anchors_right == [True, False, False]
+    assert Layout.parse("tss:-150:+300,tts:-300:0").anchors_right == [True, True]
 
 
 @pytest.mark.parametrize("text", ["tss:+5:-5", "tss:0:0", "cds:-5:5", "tss:-5", "tss:a:b", "",

@@ -66,10 +66,11 @@ class Window:
 
     @property
     def anchor_right(self) -> bool:
-        """Whether the window's 3' end is its end nearest the landmark (ties: the 3' end). Position ids are
-        counted from that end and truncation removes bases from the other one, the farthest from the
-        landmark."""
-        return abs(self.end) <= abs(self.start)
+        """Whether position ids count from the window's 3' end: TSS windows are anchored at their 3' end
+        (as FloraBERT's promoters) unless they lie wholly downstream of the TSS, TTS windows at their 5' end
+        unless they lie wholly upstream of the TTS. So the anchor end is the landmark itself or lies beyond
+        it, and truncation of an over-long window removes bases from the other end."""
+        return self.start < 0 if self.landmark == "tss" else self.end <= 0
 
     def relative(self, offset: int) -> int:
         """Landmark-relative position of base ``offset`` (0-based index into the window's sequence)."""

@@ -16,47 +16,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from florabert.errors import FloraBertError, InputError
-from florabert.io import atomic_path, open_text
+from florabert.errors import FloraBertError
+from florabert.genome.records import cut_as_trained, fasta_records, tsv_records
+from florabert.io import atomic_path
 
 CHUNK = 4096
 
 
-def _fasta_records(path) -> Iterator[tuple[str, str]]:
-    from florabert.genome.fasta import iter_fasta
-
-    for name, seq in iter_fasta(path):
-        yield name, seq.decode("ascii").upper()
-
-
-def _tsv_records(path) -> Iterator[tuple[str, str]]:
-    path = Path(path)
-    with open_text(path) as fh:
-        reader = csv.reader(fh, delimiter="," if path.name.lower().endswith(".csv") else "\t")
-        header = [h.strip() for h in next(reader, [])]
-        if "sequence" not in header:
-            raise InputError(path, "needs a 'sequence' column (and 'gene_id' or 'id')", line=1)
-        si = header.index("sequence")
-        gi = header.index("gene_id") if "gene_id" in header else header.index("id") if "id" in header else None
-        for lineno, row in enumerate(reader, start=2):
-            if not row:
-                continue
-            if len(row) != len(header):
-                raise InputError(path, f"expected {len(header)} fields, found {len(row)}", line=lineno)
-            yield (row[gi] if gi is not None else f"row{lineno - 1}"), row[si].strip().upper()
-
-
-def _cut_as_trained(genome, annotation, window: dict):
-    """Promoters of ``genome`` cut with the window settings a model was trained with."""
-    from florabert.genome.promoters import extract_promoters
-
-    opts = {k: window[k] for k in ("upstream", "downstream", "feature", "biotype", "id_attribute", "edge",
-                                   "clip_neighbors") if k in window}
-    return extract_promoters(genome, annotation, **opts)
-
-
 def _genome_records(genome, annotation, window: dict) -> Iterator[tuple[str, str]]:
-    result = _cut_as_trained(genome, annotation, window)
+    result = cut_as_trained(genome, annotation, window)
     yield from zip(result.table.column("gene_id").to_pylist(), result.table.column("sequence").to_pylist(),
                    strict=True)
 
@@ -167,7 +135,7 @@ def _track_setup(predictor: Predictor, model_dir, tracks, genome, annotation):
     predictor.targets = [t for t in c.targets if t in trackset.sheet.tissues]
     if not predictor.targets:
         raise FloraBertError(f"{tracks}: has none of the model's tissues ({', '.join(c.targets)})")
-    table = _cut_as_trained(genome, annotation, c.promoter_window).table
+    table = cut_as_trained(genome, annotation, c.promoter_window).table
     coords = coords_from_table(table, genome)
     trackset.check_chromosomes(coords)
     records = zip(table.column("gene_id").to_pylist(), table.column("sequence").to_pylist(), coords, strict=True)
@@ -186,9 +154,9 @@ def predict(model_dir: str | Path, out: str | Path, *, fasta=None, genome=None, 
     if tracks is not None or predictor.config.has_tracks:
         trackset, records = _track_setup(predictor, model_dir, tracks, genome, annotation)
     elif fasta is not None:
-        records = _fasta_records(fasta)
+        records = fasta_records(fasta, predictor.config.layout)
     elif tsv is not None:
-        records = _tsv_records(tsv)
+        records = tsv_records(tsv, predictor.config.layout)
     else:
         if not predictor.config.promoter_window:
             raise FloraBertError(f"{model_dir}: the model does not record how its promoters were cut; extract "

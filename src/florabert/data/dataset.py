@@ -43,6 +43,13 @@ class ExpressionDataset:
     transform: dict
     promoter_window: dict
 
+    @property
+    def layout(self):
+        """The :class:`~florabert.layout.Layout` the dataset's promoters were cut with."""
+        from florabert.layout import layout_of
+
+        return layout_of(self.promoter_window)
+
     def part(self, name: str) -> pa.Table:
         return self.table.filter(pc.equal(self.table.column("split"), name))
 

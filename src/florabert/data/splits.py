@@ -57,8 +57,8 @@ def mmseqs_families(sequences: dict[str, str], *, min_seq_id: float = 0.5, cover
     with tempfile.TemporaryDirectory(prefix="florabert_mmseqs_") as tmp:
         tmp = Path(tmp)
         with open(tmp / "in.fa", "w") as fh:
-            for gene, seq in sequences.items():
-                fh.write(f">{gene}\n{seq}\n")
+            for gene, seq in sequences.items():  # the windows of a multi-window layout, N between them
+                fh.write(f">{gene}\n{seq.replace('|', 'N')}\n")
         cmd = [exe, "easy-cluster", str(tmp / "in.fa"), str(tmp / "out"), str(tmp / "work"),
                "--min-seq-id", str(min_seq_id), "-c", str(coverage), "--threads", str(threads), "-v", "1"]
         res = subprocess.run(cmd, capture_output=True, text=True, check=False)

@@ -13,12 +13,12 @@ from florabert.errors import FloraBertError, InputError
 BASES = "ACGT"
 
 
-def read_sequences(path: str | Path, genes: list[str] | None = None, limit: int | None = None
+def read_sequences(path: str | Path, genes: list[str] | None = None, limit: int | None = None, layout=None
                    ) -> list[tuple[str, str]]:
     """(id, SEQUENCE) pairs from a promoter table (.parquet/.tsv with gene_id + sequence, as written by
     ``florabert promoters``) or a FASTA file; ``genes`` picks and orders records, ``limit`` keeps the
-    first ones."""
-    from florabert.predict import _fasta_records, _tsv_records
+    first ones. ``layout``: the model's (multi-window inputs, :mod:`florabert.genome.records`)."""
+    from florabert.genome.records import fasta_records, tsv_records
 
     path = Path(path)
     if not path.exists():
@@ -33,9 +33,9 @@ def read_sequences(path: str | Path, genes: list[str] | None = None, limit: int 
         records = zip(table.column("gene_id").to_pylist(),
                       (s.upper() for s in table.column("sequence").to_pylist()), strict=True)
     elif name.endswith((".tsv", ".csv", ".txt")):
-        records = _tsv_records(path)
+        records = tsv_records(path, layout)
     else:
-        records = _fasta_records(path)
+        records = fasta_records(path, layout)
     if genes:
         wanted = dict.fromkeys(genes)
         found = {gid: seq for gid, seq in records if gid in wanted}

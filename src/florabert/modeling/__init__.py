@@ -6,10 +6,11 @@ from florabert.modeling.modeling import (
     FloraBertForMaskedLM,
     FloraBertModel,
     TrackChannel,
+    adopt_layout,
     mean_pool,
     quiet_loading,
 )
-from florabert.modeling.positions import tss_position_ids
+from florabert.modeling.positions import layout_position_ids, segment_ids, tss_position_ids
 
 __all__ = [
     "FloraBertConfig",
@@ -17,7 +18,10 @@ __all__ = [
     "FloraBertForMaskedLM",
     "FloraBertModel",
     "TrackChannel",
+    "adopt_layout",
+    "layout_position_ids",
     "mean_pool",
     "quiet_loading",
+    "segment_ids",
     "tss_position_ids",
 ]

@@ -53,6 +53,20 @@ class FloraBertConfig(RobertaConfig):
         return min(self.input_length, self.positions_length) if self.input_length else self.positions_length
 
     @property
+    def layout(self):
+        """The :class:`~florabert.layout.Layout` of the windows this model reads (FloraBERT's one TSS window
+        when none was recorded)."""
+        from florabert.layout import layout_of
+
+        return layout_of(self.promoter_window)
+
+    @property
+    def plain_positions(self) -> bool:
+        """One window anchored at its 3' end: positions exactly as FloraBERT's TSS-anchored promoters."""
+        lay = self.layout
+        return len(lay) == 1 and lay.anchors_right[0]
+
+    @property
     def has_tracks(self) -> bool:
         return bool(self.tracks and (self.tracks.get("signals") or self.tracks.get("states")))
 

@@ -15,7 +15,7 @@ from transformers import RobertaForMaskedLM, RobertaModel, RobertaPreTrainedMode
 from transformers.modeling_outputs import MaskedLMOutput, SequenceClassifierOutput
 
 from florabert.modeling.configuration import FloraBertConfig
-from florabert.modeling.positions import tss_position_ids
+from florabert.modeling.positions import layout_position_ids, segment_ids, tss_position_ids
 
 
 def mean_pool(config, hidden: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -87,12 +87,46 @@ def _track_embeds(roberta, input_ids, track_values, track_states):
     return roberta.embeddings.word_embeddings(input_ids) + channel(track_values, track_states)
 
 
-def _positions(config, input_ids, attention_mask, inputs_embeds):
+def _positions(config, input_ids, attention_mask, inputs_embeds, token_type_ids=None):
+    """(position_ids, token_type_ids): TSS-anchored positions for a one-window model (token types left as
+    given); per-window anchored positions and window indices for a multi-window one (:mod:`florabert.layout`).
+    """
     if attention_mask is None:
         ref = input_ids if input_ids is not None else inputs_embeds[..., 0]
         attention_mask = (ref != config.pad_token_id) if input_ids is not None else ref.new_ones(ref.shape)
-    return tss_position_ids(attention_mask, max_positions=config.max_position_embeddings,
-                            padding_idx=config.pad_token_id)
+    if config.plain_positions:
+        return tss_position_ids(attention_mask, max_positions=config.max_position_embeddings,
+                                padding_idx=config.pad_token_id), token_type_ids
+    if token_type_ids is None:
+        if input_ids is None:
+            raise ValueError("a multi-window model needs input_ids or token_type_ids")
+        token_type_ids = segment_ids(input_ids, eos_token_id=config.eos_token_id)
+    token_type_ids = token_type_ids.clamp(max=config.type_vocab_size - 1)
+    pos = layout_position_ids(attention_mask, token_type_ids, config.layout.anchors_right,
+                              max_positions=config.max_position_embeddings, padding_idx=config.pad_token_id)
+    return pos, token_type_ids
+
+
+def adopt_layout(model, layout) -> None:
+    """Make ``model`` (any FloraBERT model) read ``layout``: record it in the config and give the segment
+    embedding one row per window (new rows start as a copy of window 0's, so a one-window model keeps its
+    outputs on its first window)."""
+    config = model.config
+    config.promoter_window = layout.to_dict()
+    n = len(layout)
+    emb = model.roberta.embeddings.token_type_embeddings if hasattr(model, "roberta") else \
+        model.embeddings.token_type_embeddings
+    if emb.num_embeddings == n:
+        return
+    new = torch.nn.Embedding(n, emb.embedding_dim).to(emb.weight.device, emb.weight.dtype)
+    with torch.no_grad():
+        k = min(n, emb.num_embeddings)
+        new.weight[:k] = emb.weight[:k]
+        new.weight[k:] = emb.weight[0]
+    owner = model.roberta.embeddings if hasattr(model, "roberta") else model.embeddings
+    owner.token_type_embeddings = new
+    # RoBERTa keeps a zero token_type_ids buffer for calls without them; windows always come with them
+    config.type_vocab_size = n
 
 
 class FloraBertModel(RobertaModel):
@@ -105,7 +139,8 @@ class FloraBertModel(RobertaModel):
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                 inputs_embeds=None, track_values=None, track_states=None, **kwargs):
         if position_ids is None:
-            position_ids = _positions(self.config, input_ids, attention_mask, inputs_embeds)
+            position_ids, token_type_ids = _positions(self.config, input_ids, attention_mask, inputs_embeds,
+                                                      token_type_ids)
         embeds = _track_embeds(self, input_ids, track_values, track_states)
         if embeds is not None:
             input_ids, inputs_embeds = None, embeds
@@ -132,7 +167,8 @@ class FloraBertForMaskedLM(RobertaForMaskedLM):
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                 inputs_embeds=None, labels=None, track_values=None, track_states=None, **kwargs):
         if position_ids is None:
-            position_ids = _positions(self.config, input_ids, attention_mask, inputs_embeds)
+            position_ids, token_type_ids = _positions(self.config, input_ids, attention_mask, inputs_embeds,
+                                                      token_type_ids)
         embeds = _track_embeds(self.roberta, input_ids, track_values, track_states)
         if embeds is not None:
             input_ids, inputs_embeds = None, embeds
@@ -176,14 +212,15 @@ class FloraBertForExpression(RobertaPreTrainedModel):
         return mean_pool(self.config, hidden, input_ids, attention_mask)
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, labels=None, track_values=None,
-                track_states=None, **kwargs):
+                track_states=None, token_type_ids=None, **kwargs):
         if attention_mask is None:
             attention_mask = (input_ids != self.config.pad_token_id).long()
         if position_ids is None:
-            position_ids = _positions(self.config, input_ids, attention_mask, None)
+            position_ids, token_type_ids = _positions(self.config, input_ids, attention_mask, None, token_type_ids)
         embeds = _track_embeds(self.roberta, input_ids, track_values, track_states)
         hidden = self.roberta(None if embeds is not None else input_ids, attention_mask=attention_mask,
-                              position_ids=position_ids, inputs_embeds=embeds, **kwargs)[0]
+                              position_ids=position_ids, token_type_ids=token_type_ids, inputs_embeds=embeds,
+                              **kwargs)[0]
         logits = self.head(self.pool(hidden, input_ids, attention_mask)).float()
         loss = None
         if labels is not None:

@@ -30,11 +30,12 @@ class DNATokenizer:
     ``AutoTokenizer.from_pretrained(dir)`` gives); calling this object encodes raw DNA for every kind
     (for overlapping k-mers it first splits the sequence into its k-mers)."""
 
-    def __init__(self, hf, *, kind: str, k: int | None = None, stride: int | None = None):
+    def __init__(self, hf, *, kind: str, k: int | None = None, stride: int | None = None, layout=None):
         self.hf = hf
         self.kind = kind
         self.k = k
         self.stride = stride
+        self.layout = layout  # a florabert.layout.Layout: how to truncate each window (None: one TSS window)
         self._widths = None
         if kind == "bpe":
             self._ids = BackendIds(hf.backend_tokenizer)
@@ -60,10 +61,29 @@ class DNATokenizer:
 
         truncation drops tokens from the 5' end; padding goes on the left (TSS-anchored). Other
         keyword arguments go to the HF tokenizer unchanged.
+
+        Sequences of several windows (joined by ``|``, :mod:`florabert.layout`) become
+        ``<s> w1 </s> w2 </s> ...`` with ``token_type_ids`` = the window index (``<s>`` in window 0);
+        ``max_length`` then bounds each window with its special tokens, and truncation drops the end of
+        each window farthest from its anchor (``self.layout``; without one, the 5' end).
         """
         single = isinstance(seqs, str)
         batch = [seqs] if single else list(seqs)
         kwargs.pop("verbose", None)
+        if self._windowed(batch):
+            if kwargs or not add_special_tokens:
+                raise FloraBertError("multi-window sequences are encoded with their special tokens only")
+            ids, types = self._encode_windows(batch, truncation, max_length)
+            features = {"input_ids": ids, "token_type_ids": types}
+            if not padding and return_tensors is None:
+                from transformers import BatchEncoding
+
+                features["attention_mask"] = [[1] * len(x) for x in ids]
+                return BatchEncoding({k: v[0] if single else v for k, v in features.items()})
+            if single:
+                features = {k: v[0] for k, v in features.items()}
+            pad_to = max_length if padding == "max_length" else None
+            return self.hf.pad(features, padding=padding, max_length=pad_to, return_tensors=return_tensors)
         if kwargs:
             return self.hf(self.prepare(seqs) if single else [self.prepare(s) for s in batch],
                            add_special_tokens=add_special_tokens, padding=padding, truncation=truncation,
@@ -83,6 +103,42 @@ class DNATokenizer:
         features = {"input_ids": ids[0] if single else ids}
         pad_to = max_length if padding == "max_length" else None  # HF warns if given with padding=True
         return self.hf.pad(features, padding=padding, max_length=pad_to, return_tensors=return_tensors)
+
+    def _windowed(self, batch: list[str]) -> bool:
+        from florabert.layout import SEP
+
+        if self.layout is not None and (len(self.layout) > 1 or not self.layout.anchors_right[0]):
+            return True
+        return any(SEP in s for s in batch)
+
+    def _encode_windows(self, batch: list[str], truncation: bool, max_length: int | None):
+        """(input_ids, token_type_ids) of multi-window sequences (see ``__call__``)."""
+        from florabert.layout import SEP
+
+        parts = [s.split(SEP) for s in batch]
+        n = len(parts[0]) if parts else 0
+        if self.layout is not None:
+            n = len(self.layout)
+        bad = next((i for i, p in enumerate(parts) if len(p) != n), None)
+        if bad is not None:
+            raise FloraBertError(f"sequence #{bad + 1} has {len(parts[bad])} window(s) joined by {SEP!r}; "
+                                 f"expected {n}" + (f" (layout {self.layout.spec})" if self.layout else ""))
+        right = self.layout.anchors_right if self.layout is not None else [True] * n
+        flat = self._ids([w for p in parts for w in p])
+        limit = max_length or self.hf.model_max_length
+        ids, types = [], []
+        for i in range(len(parts)):
+            x_ids, x_types = [BOS_ID], [0]
+            for j in range(n):
+                x = list(flat[i * n + j])
+                keep = limit - (2 if j == 0 else 1)
+                if truncation and len(x) > keep:
+                    x = x[len(x) - keep:] if right[j] else x[:keep]
+                x_ids += [*x, EOS_ID]
+                x_types += [j] * (len(x) + 1)
+            ids.append(x_ids)
+            types.append(x_types)
+        return ids, types
 
     def token_widths(self) -> np.ndarray:
         """Bases covered by each vocabulary id (0 for special tokens; ``<unk>`` stands for one k-mer)."""
@@ -140,7 +196,24 @@ class DNATokenizer:
             raise FloraBertError(f"{path}: not a tokenizer directory (no tokenizer.json)")
         info = read_info(path)
         return cls(AutoTokenizer.from_pretrained(str(path)), kind=info["kind"], k=info.get("k"),
-                   stride=info.get("stride"))
+                   stride=info.get("stride"), layout=_model_layout(path))
+
+
+def _model_layout(path: Path):
+    """The layout recorded in a model directory's config.json (None for a bare tokenizer directory or a
+    model made before layouts, which reads one TSS window)."""
+    import json
+
+    from florabert.layout import Layout
+
+    config = path / "config.json"
+    if not config.exists():
+        return None
+    try:
+        record = json.loads(config.read_text()).get("promoter_window")
+    except (OSError, ValueError):
+        return None
+    return Layout.from_dict(record) if isinstance(record, dict) and record.get("layout") else None
 
 
 def train_tokenizer(

@@ -103,7 +103,7 @@ def finetune(model_dir: str | Path, data_dir: str | Path, out: str | Path, confi
     )
 
     from florabert.data.dataset import load_expression_dataset
-    from florabert.modeling import FloraBertConfig, FloraBertForExpression, quiet_loading
+    from florabert.modeling import FloraBertConfig, FloraBertForExpression, adopt_layout, quiet_loading
     from florabert.tokenization import DNATokenizer
 
     out = Path(out)
@@ -113,6 +113,7 @@ def finetune(model_dir: str | Path, data_dir: str | Path, out: str | Path, confi
         raise FloraBertError("problem must be regression or classification")
     data = load_expression_dataset(data_dir)
     tok = DNATokenizer.load(model_dir)
+    tok.layout = data.layout
     classification = config.problem == "classification"
     train_t, val_t, test_t = (data.part(p) for p in ("train", "validation", "test"))
     if train_t.num_rows == 0 or val_t.num_rows == 0:
@@ -150,6 +151,13 @@ def finetune(model_dir: str | Path, data_dir: str | Path, out: str | Path, confi
             target_transform=data.transform, promoter_window=data.promoter_window, tracks=layout,
             input_length=max_length,
             output_loading_info=True)
+    if data.promoter_window:
+        if data.layout.spec != pre_config.layout.spec:
+            log(f"layout: {pre_config.layout.spec} (pre-trained) -> {data.layout.spec} (the dataset)")
+        adopt_layout(model, data.layout)
+    elif len(pre_config.layout) > 1:
+        raise FloraBertError(f"{data_dir}: records no layout, but {model_dir} reads {pre_config.layout.spec}; "
+                             "build the dataset from a promoter table cut with that --layout")
     new_channel = bool(layout) and not known_layout
     missing = [k for k in info["missing_keys"]
                if not k.startswith("head.") and not (new_channel and ".embeddings.tracks." in k)]

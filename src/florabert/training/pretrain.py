@@ -61,7 +61,7 @@ def load_mlm_datasets(corpus, tokenizer, config: PretrainConfig, *, species=None
         return {"input_ids": ids, "length": [len(x) for x in ids]}
 
     frac = config.eval_fraction
-    columns = ["species", "gene_id", "chrom", "strand", "tss", "start", "end", "sequence"]
+    columns = ["species", "gene_id", "chrom", "strand", "tss", "tts", "start", "end", "sequence"]
     train = raw.filter(lambda b: [not held_out(g, frac) for g in b["gene_id"]], batched=True)
     evals = raw.filter(lambda b: [held_out(g, frac) for g in b["gene_id"]], batched=True)
     drop = [c for c in columns if c in (raw.column_names or columns)]
@@ -128,7 +128,8 @@ def pretrain(
     ``init_from`` already has one)."""
     from transformers import TrainingArguments, get_linear_schedule_with_warmup
 
-    from florabert.modeling import FloraBertConfig, FloraBertForMaskedLM, quiet_loading
+    from florabert.layout import Layout
+    from florabert.modeling import FloraBertConfig, FloraBertForMaskedLM, adopt_layout, quiet_loading
     from florabert.tokenization import DNATokenizer
 
     out = Path(out)
@@ -141,6 +142,9 @@ def pretrain(
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
     tok = DNATokenizer.load(tokenizer_dir)
+    recorded = _corpus_layout(corpus)
+    layout = recorded or Layout()
+    tok.layout = layout
     trackset = None
     if tracks:
         from florabert.tracks import TrackSet
@@ -160,13 +164,17 @@ def pretrain(
         if model.config.vocab_size != len(tok.hf):
             raise FloraBertError(f"{init_from}: its vocabulary ({model.config.vocab_size}) is not the "
                                  f"tokenizer's ({len(tok.hf)})")
+        if recorded is not None:
+            if layout.spec != model.config.layout.spec:
+                log(f"layout: {model.config.layout.spec} (from {init_from}) -> {layout.spec} (the corpus)")
+            adopt_layout(model, layout)
     else:
         m = config.model
         model_config = FloraBertConfig.from_tokenizer(
             tok.hf, max_length=m.max_length, hidden_size=m.hidden_size, num_hidden_layers=m.num_hidden_layers,
             num_attention_heads=m.num_attention_heads, intermediate_size=m.intermediate_size,
             hidden_dropout_prob=m.hidden_dropout_prob, attention_probs_dropout_prob=m.attention_probs_dropout_prob,
-            **extra)
+            promoter_window=recorded.to_dict() if recorded else {}, type_vocab_size=len(layout), **extra)
         model_config._attn_implementation = m.attn_implementation
         model = FloraBertForMaskedLM(model_config)
     n_params = sum(p.numel() for p in model.parameters())
@@ -244,6 +252,13 @@ def pretrain(
         plot_loss_curve(out / "logs" / "log.csv", out / "logs" / "loss.png", title="MLM pre-training")
         _model_card(out, config, info)
     return metrics
+
+
+def _corpus_layout(corpus):
+    """The layout the corpus was cut with (None when it records none)."""
+    from florabert.genome.corpus import corpus_layout
+
+    return corpus_layout(corpus)
 
 
 def _trainer_class():
