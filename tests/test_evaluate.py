@@ -116,3 +116,33 @@ def test_windowed_baseline_reads_only_the_bases_nearest_the_tss():
     for bad in ("kmer_linear@", "kmer_linear@-5", "kmer_linear@x", "nope@50"):
         with pytest.raises(FloraBertError):
             make_baseline(bad)
+
+
+def test_baselines_read_multi_window_genes_window_by_window():
+    from florabert.errors import FloraBertError
+    from florabert.evaluation.baselines import KmerCounts, make_baseline
+    from florabert.layout import Layout
+
+    counts = KmerCounts(2, 2).fit_transform(["AC|GT", "AA|TT"])
+    assert counts.shape == (2, 4) and counts.sum(axis=1).tolist() == [2, 2]  # AC, GT; AA, TT: no C|G k-mer
+    lay = Layout.parse("tss:-60:0,tts:0:+60")
+    rng = np.random.default_rng(0)
+    tss = ["".join(rng.choice(list("ACGT"), 60)) for _ in range(200)]
+    tts = ["".join(rng.choice(list("ACGT"), 60)) for _ in range(200)]
+    seqs = np.array([f"{a}|{b}" for a, b in zip(tss, tts, strict=True)], dtype=object)
+    y = np.array([[b[:20].count("G")] for b in tts], dtype=float)  # the 20 bases just after the TTS
+    tr, te = slice(0, 150), slice(150, 200)
+
+    def held_out_r(name):
+        m = make_baseline(name, layout=lay).fit(seqs[tr], y[tr])
+        return np.corrcoef(m.predict(seqs[te]).ravel(), y[te].ravel())[0, 1]
+
+    for name in ("kmer_linear@20", "kmer_linear@tts:0:+20"):
+        assert held_out_r(name) > 0.7, name
+    assert held_out_r("kmer_linear") > 0.3  # both whole windows: 2,720 counts for 150 genes
+    # the TTS window is anchored at its 5' end: @20 keeps its first 20 bases; the TSS window its last 20
+    w = make_baseline("kmer_linear@20", layout=lay)
+    assert w._cut([seqs[0]]) == [f"{tss[0][-20:]}|{tts[0][:20]}"]
+    assert held_out_r("kmer_linear@tss:-60:0") < 0.3  # cannot see the TTS window
+    with pytest.raises(FloraBertError, match="not inside"):
+        make_baseline("kmer_linear@tss:-100:0", layout=lay)

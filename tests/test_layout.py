@@ -111,3 +111,14 @@ def test_cli_layout_and_bad_layout(run_cli, data_dir, tmp_path):
                            "--layout", "tss:+5:-5", "--out", tmp_path / "bad.parquet")
     assert code == 1 and "START must be below END" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "bad.parquet").exists()
+
+
+def test_cut_windows_takes_sub_windows_from_their_anchored_end():
+    from florabert.layout import cut_windows
+
+    have = Layout.parse("tss:-6:+2,tts:-2:+4")
+    seqs = ["AACCGGTT|ACGTAC", "CCGGTT|ACGTAC"]  # the second TSS window was clipped to its 6 3'-most bases
+    assert cut_windows(seqs, have, Layout.parse("tss:-2:0")) == ["GG", "GG"]
+    assert cut_windows(seqs, have, Layout.parse("tts:0:+3,tss:0:+2")) == ["GTA|TT", "GTA|TT"]
+    with pytest.raises(LayoutError, match="not inside"):
+        cut_windows(seqs, have, Layout.parse("tss:-10:0"))

@@ -188,3 +188,17 @@ def test_predict_tsv_and_fasta_take_one_column_or_record_per_window(two_window, 
     bad.write_text("gene_id\tsequence\ng1\tACGTACGT\n")
     code, _, err = run_cli("predict", "--model", root / "ft", "--tsv", bad, "--out", tmp_path / "x.tsv")
     assert code == 1 and "bad.tsv:2" in err and "2 windows" in err
+
+
+def test_evaluate_scores_the_two_window_model_next_to_baselines_on_the_same_windows(two_window, run_cli,
+                                                                                      tmp_path):
+    import csv
+
+    root, _ = two_window
+    code, _, err = run_cli("evaluate", "--data", root / "data", "--models", root / "ft", "--out", tmp_path / "ev",
+                           "--baselines", "const_mean,kmer_linear,kmer_linear@tss:-30:+30", "--bootstrap", "50")
+    assert code == 0, err
+    with open(tmp_path / "ev" / "metrics.csv") as fh:
+        rows = {r["model"]: float(r["r2"]) for r in csv.DictReader(fh) if r["tissue"] == "All"}
+    assert set(rows) == {"const_mean", "kmer_linear", "kmer_linear@tss:-30:+30", "ft"}
+    assert rows["ft"] > 0.5 and rows["kmer_linear"] > rows["kmer_linear@tss:-30:+30"]

@@ -212,6 +212,35 @@ class Layout:
         return parts
 
 
+def cut_windows(sequences: list[str], have: Layout, want: Layout) -> list[str]:
+    """Re-cut joined sequences of layout ``have`` into layout ``want``, each of whose windows must lie inside
+    a window of ``have`` with the same landmark (e.g. ``tss:-150:0`` out of ``tss:-1000:+500``). Bases are
+    counted from each ``have`` window's anchored end, so windows shortened by neighbour clipping keep their
+    alignment; a window shorter than asked gives what it has."""
+    if want.spec == have.spec:
+        return list(sequences)
+    plan = []
+    for w in want.windows:
+        src = next((i for i, h in enumerate(have.windows)
+                    if h.landmark == w.landmark and h.start <= w.start and w.end <= h.end), None)
+        if src is None:
+            raise LayoutError(f"window {w.spec} is not inside any window of {have.spec}")
+        h = have.windows[src]
+        plan.append((src, h.anchor_right, h.end - w.end, h.end - w.start, w.start - h.start, w.end - h.start))
+    out = []
+    for seq in sequences:
+        parts = have.split(seq)
+        cut = []
+        for src, right, from_end_hi, from_end_lo, lo, hi in plan:
+            p = parts[src]
+            if right:
+                cut.append(p[max(0, len(p) - from_end_lo):max(0, len(p) - from_end_hi)])
+            else:
+                cut.append(p[lo:hi])
+        out.append(SEP.join(cut))
+    return out
+
+
 def split_windows(sequence: str) -> list[str]:
     """The windows of a joined sequence string (one element for a plain promoter)."""
     return sequence.split(SEP)

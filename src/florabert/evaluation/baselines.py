@@ -9,8 +9,14 @@
 - ``motif_lgbm``: known plant cis-elements (:data:`PLANT_MOTIFS`) as features — count on both strands,
   presence, count in the 200 bp next to the TSS, distance of the nearest site to the TSS — + LightGBM.
 
-Any baseline name may end in ``@N`` (``kmer_linear@150``): the baseline then reads only the N bases nearest the
-TSS (the 3' end) of each promoter, the window a model fine-tuned with a short ``max_length`` sees.
+Genes of a multi-window layout (:mod:`florabert.layout`) are read window by window: k-mer counts and motif
+features of each window side by side (a k-mer never spans two windows), the CNN sees the windows one after
+the other with an empty column between them.
+
+Any baseline name may end in ``@N`` (``kmer_linear@150``): the baseline then reads only the N bases of each
+window nearest its anchor (the TSS for FloraBERT's promoters), the input a model fine-tuned with a short
+``max_length`` sees; or in ``@WINDOWS`` (``kmer_linear@tss:-150:0``, several joined by ``+``:
+``kmer_lgbm@tss:-1000:0+tts:0:+500``): it reads those windows, cut from the dataset's.
 """
 
 from __future__ import annotations
@@ -67,6 +73,27 @@ def kmer_counts(k_min: int, k_max: int):
     return CountVectorizer(analyzer="char", ngram_range=(k_min, k_max), lowercase=False, dtype=np.float32)
 
 
+def windows_of(seqs) -> list[list[str]]:
+    """Per window of the layout, the upper-cased sequences of every gene (one list for plain promoters)."""
+    parts = [s.upper().split("|") for s in seqs]
+    return [list(col) for col in zip(*parts, strict=True)] if parts else [[]]
+
+
+class KmerCounts:
+    """Counts of the k-mers (k = ``k_min``..``k_max``) of each window, side by side: (genes, features)."""
+
+    def __init__(self, k_min: int, k_max: int):
+        self.k_min, self.k_max = k_min, k_max
+
+    def fit_transform(self, seqs) -> np.ndarray:
+        cols = windows_of(seqs)
+        self.vecs_ = [kmer_counts(self.k_min, self.k_max) for _ in cols]
+        return np.hstack([v.fit_transform(c).toarray() for v, c in zip(self.vecs_, cols, strict=True)])
+
+    def transform(self, seqs) -> np.ndarray:
+        return np.hstack([v.transform(c).toarray() for v, c in zip(self.vecs_, windows_of(seqs), strict=True)])
+
+
 class KmerLinear:
     name = "kmer_linear"
 
@@ -82,13 +109,13 @@ class KmerLinear:
             model = LinearRegression()
         else:
             model = RidgeCV(alphas=np.logspace(-1, 7, 17), alpha_per_target=True)
-        self.vec_ = kmer_counts(self.k_min, self.k_max)
-        x = self.vec_.fit_transform([s.upper() for s in seqs]).toarray()
-        self.model_ = make_pipeline(StandardScaler(), model).fit(x, y)
+        self.vec_ = KmerCounts(self.k_min, self.k_max)
+        self.model_ = make_pipeline(StandardScaler(), model).fit(self.vec_.fit_transform(seqs), y)
         return self
 
     def predict(self, seqs):
-        return self.model_.predict(self.vec_.transform([s.upper() for s in seqs]).toarray())
+        # (genes, targets) also for one target, where sklearn returns a vector
+        return self.model_.predict(self.vec_.transform(seqs)).reshape(len(seqs), -1)
 
 
 class _LGBM:
@@ -124,11 +151,10 @@ class KmerLGBM(_LGBM):
         self.k = k
 
     def features(self, seqs, *, fit: bool):
-        seqs = [s.upper() for s in seqs]
         if fit:
-            self.vec_ = kmer_counts(self.k, self.k)
-            return self.vec_.fit_transform(seqs).toarray()
-        return self.vec_.transform(seqs).toarray()
+            self.vec_ = KmerCounts(self.k, self.k)
+            return self.vec_.fit_transform(seqs)
+        return self.vec_.transform(seqs)
 
 
 def motif_features(seqs: list[str], *, proximal: int = 200) -> np.ndarray:
@@ -152,7 +178,7 @@ class MotifLGBM(_LGBM):
     name = "motif_lgbm"
 
     def features(self, seqs, *, fit: bool):
-        return motif_features(list(seqs))
+        return np.hstack([motif_features(c) for c in windows_of(seqs)])
 
 
 def one_hot(seqs: list[str], length: int) -> np.ndarray:
@@ -256,29 +282,54 @@ BASELINES = {"const_mean": ConstMean, "kmer_linear": KmerLinear, "kmer_lgbm": Km
 
 
 class Windowed:
-    """A baseline fitted and applied on the ``bases`` 3'-most bases of each promoter (``name@bases``)."""
+    """A baseline fitted and applied on part of each gene's windows: ``bases``, the ``bases`` bases of each
+    window nearest its anchor (``name@N``; the 3' end of FloraBERT's promoters); or ``windows``, a layout
+    whose windows are cut from the dataset's ``layout`` (``name@tss:-150:0``)."""
 
-    def __init__(self, inner, bases: int):
-        self.inner, self.bases = inner, bases
+    def __init__(self, inner, *, bases: int | None = None, windows=None, layout=None):
+        from florabert.layout import Layout
+
+        self.inner, self.bases, self.windows = inner, bases, windows
+        self.layout = layout or Layout()
         self.seeded = getattr(inner, "seeded", False)
 
+    def _cut(self, seqs):
+        from florabert.layout import cut_windows
+
+        if self.windows is not None:
+            return cut_windows(list(seqs), self.layout, self.windows)
+        b, right = self.bases, self.layout.anchors_right
+        return ["|".join(p[-b:] if r else p[:b] for p, r in zip(s.split("|"), right, strict=False))
+                for s in seqs]
+
     def fit(self, seqs, y):
-        self.inner.fit([s[-self.bases:] for s in seqs], y)
+        self.inner.fit(self._cut(seqs), y)
         return self
 
     def predict(self, seqs):
-        return self.inner.predict([s[-self.bases:] for s in seqs])
+        return self.inner.predict(self._cut(seqs))
 
 
-def make_baseline(name: str, seed: int = 0):
+def make_baseline(name: str, seed: int = 0, layout=None):
+    """The baseline called ``name`` (``NAME``, ``NAME@N`` or ``NAME@WINDOW+WINDOW``) for a dataset cut with
+    ``layout`` (a :class:`~florabert.layout.Layout`; FloraBERT's one TSS window when None)."""
     from florabert.errors import FloraBertError
+    from florabert.layout import Layout, LayoutError, cut_windows
 
     base, at, window = name.partition("@")
     if base not in BASELINES:
         raise FloraBertError(f"unknown baseline {base!r} (known: {', '.join(BASELINES)}; add @N to read the N "
-                             "bases nearest the TSS)")
-    if at and not (window.isdigit() and int(window) > 0):
-        raise FloraBertError(f"baseline {name!r}: the window after @ must be a positive number of bases")
+                             "bases of each window nearest its anchor, or @tss:-150:0 to read that window)")
     cls = BASELINES[base]
     model = cls(seed=seed) if issubclass(cls, (_LGBM, OneHotCNN)) else cls()
-    return Windowed(model, int(window)) if at else model
+    if not at:
+        return model
+    if window.isdigit() and int(window) > 0:
+        return Windowed(model, bases=int(window), layout=layout)
+    try:
+        sub = Layout.parse(window.replace("+tss", ",tss").replace("+tts", ",tts"))
+        cut_windows([], layout or Layout(), sub)  # checks that every window is inside one of the dataset's
+    except LayoutError as exc:
+        raise FloraBertError(f"baseline {name!r}: after @ give a number of bases or windows such as "
+                             f"tss:-150:0 ({exc})") from None
+    return Windowed(model, windows=sub, layout=layout)

@@ -58,19 +58,19 @@ def evaluate(data_dir, out, *, models=(), baselines=DEFAULT_BASELINES, bootstrap
         raise FloraBertError("--seeds must be at least 1")
     for name in baselines:
         log(f"baseline {name}: fitting on {len(seqs_tr):,} training genes")
-        first = make_baseline(name, seed=seed)
+        first = make_baseline(name, seed=seed, layout=data.layout)
         preds[name] = first.fit(seqs_tr, y_tr).predict(seqs_te)
         if seeds > 1 and getattr(first, "seeded", False):
             log(f"baseline {name}: {seeds - 1} more fits (seeds {seed + 1}..{seed + seeds - 1})")
-            extra[name] = [make_baseline(name, seed=seed + k).fit(seqs_tr, y_tr).predict(seqs_te)
-                           for k in range(1, seeds)]
+            extra[name] = [make_baseline(name, seed=seed + k, layout=data.layout).fit(seqs_tr, y_tr)
+                           .predict(seqs_te) for k in range(1, seeds)]
     for m in models:
         name = Path(m).name
         p = Predictor(m)
         if list(p.config.targets) != list(data.targets):
             raise FloraBertError(f"{m}: its targets ({', '.join(p.config.targets[:3])}...) are not the dataset's")
         log(f"model {name}: predicting {len(seqs_te):,} test genes")
-        preds[name] = p.predict(seqs_te)
+        preds[name] = p.predict(_model_inputs(m, p.config, data, seqs_te))
     rows = []
     for name, y_hat in preds.items():
         # score exactly what the prediction file says, so metrics.csv can be recomputed from it
@@ -89,6 +89,21 @@ def evaluate(data_dir, out, *, models=(), baselines=DEFAULT_BASELINES, bootstrap
     _markdown(out / "metrics.md", rows, data, len(genes), seed_rows)
     _figures(out, rows, preds, y_te, data.targets)
     return rows
+
+
+def _model_inputs(model_dir, config, data, seqs: list[str]) -> list[str]:
+    """The test genes' windows as ``model_dir`` reads them: the dataset's, or the model's own layout cut from
+    them (a promoter-only model scored on a gene-structure dataset reads its TSS window)."""
+    from florabert.errors import FloraBertError
+    from florabert.layout import LayoutError, cut_windows
+
+    if not config.promoter_window or not data.promoter_window:
+        return seqs
+    try:
+        return cut_windows(seqs, data.layout, config.layout)
+    except LayoutError as exc:
+        raise FloraBertError(f"{model_dir}: reads {config.layout.spec}, which the dataset's windows "
+                             f"({data.layout.spec}) do not contain ({exc})") from None
 
 
 SEED_METRICS = ("r2", "pearson", "spearman", "mse", "mae_tpm")
