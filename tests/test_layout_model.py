@@ -202,3 +202,39 @@ def test_evaluate_scores_the_two_window_model_next_to_baselines_on_the_same_wind
         rows = {r["model"]: float(r["r2"]) for r in csv.DictReader(fh) if r["tissue"] == "All"}
     assert set(rows) == {"const_mean", "kmer_linear", "kmer_linear@tss:-30:+30", "ft"}
     assert rows["ft"] > 0.5 and rows["kmer_linear"] > rows["kmer_linear@tss:-30:+30"]
+
+
+def test_explain_reports_each_window_in_its_own_landmark_coordinates(two_window, run_cli, tmp_path):
+    import csv
+    import json
+
+    root, _ = two_window
+    out = tmp_path / "pos"
+    code, _, err = run_cli("explain", "positional", "--model", root / "ft", "--promoters", root / "p.parquet",
+                           "--lengths", "6", "--samples", "2", "--max-sequences", "24", "--out", out)
+    assert code == 0, err
+    with open(out / "positional_importance.csv") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["tissue"] == "mean"]
+    by_window = {}
+    for r in rows:
+        by_window.setdefault(r["window"], []).append((float(r["importance"]), int(r["position"])))
+    assert set(by_window) == {"tss:-30:+30", "tts:-30:+30"}
+    assert {p for _, p in by_window["tss:-30:+30"]} == set(range(-30, 25))  # every 6-mer start in the window
+    # the planted motifs: TATAAA at TSS -10..-5, GGATCC at TTS +10..+15
+    assert -16 <= max(by_window["tss:-30:+30"])[1] <= -5
+    assert 4 <= max(by_window["tts:-30:+30"])[1] <= 15
+    code, _, err = run_cli("explain", "ism", "--model", root / "ft", "--promoters", root / "p.parquet",
+                           "--genes", "g003", "--region", "tts:0:+20", "--out", tmp_path / "ism")
+    assert code == 0, err
+    with open(tmp_path / "ism" / "ism.tsv") as fh:
+        ism = list(csv.DictReader(fh, delimiter="\t"))
+    assert {r["window"] for r in ism} == {"tts:-30:+30"} and {int(r["position"]) for r in ism} == set(range(20))
+    summary = json.loads((tmp_path / "ism" / "ism_summary.json").read_text())
+    assert summary["genes"]["g003"]["peak_position"].startswith("tts:+")
+    code, _, err = run_cli("explain", "attention", "--model", root / "ft", "--promoters", root / "p.parquet",
+                           "--genes", "g003", "--out", tmp_path / "att")
+    assert code == 0, err
+    npz = np.load(tmp_path / "att" / "attention_g003.npz")
+    real = npz["end"] != npz["start"]
+    assert set(npz["window"][real].tolist()) == {0, 1}
+    assert npz["start"][real & (npz["window"] == 0)].min() == -30 and npz["end"][real].max() == 30

@@ -86,10 +86,24 @@ class Predictor:
                 out[idx] = self.model(**batch).logits.float().numpy()
         return out
 
-    def bases_read(self, sequences: list[str]) -> int:
-        """The most 3'-end bases of any of ``sequences`` the model reads (the rest is truncated away)."""
-        ids = self.tok(sequences, truncation=True, max_length=self.max_length)["input_ids"]
-        return max((int(-self.tok.base_spans(x, 0)[0].min()) if len(x) else 0 for x in ids), default=0)
+    def bases_read(self, sequences: list[str]) -> list[int]:
+        """Per window of the model's layout, the most bases of any of ``sequences`` the model reads (the
+        rest is truncated away, from the end farthest from the window's anchor)."""
+        enc = self.tok(sequences, truncation=True, max_length=self.max_length)
+        widths = self.tok.token_widths()
+        n = len(self.config.layout)
+        best = [0] * n
+        for i, ids in enumerate(enc["input_ids"]):
+            types = enc["token_type_ids"][i] if "token_type_ids" in enc else [0] * len(ids)
+            w, t = widths[np.asarray(ids)], np.asarray(types)
+            for j in range(n):
+                real = w[(t == j) & (w > 0)]
+                if self.tok.overlapping:  # k-mers one base apart
+                    bases = len(real) + self.tok.k - 1 if len(real) else 0
+                else:
+                    bases = int(real.sum())
+                best[j] = max(best[j], bases)
+        return best
 
     def predict_tracks(self, sequences: list[str], coords: list, trackset) -> np.ndarray:
         """A track model's (n, tissues) predictions: each tissue of ``self.targets`` with its own tracks."""

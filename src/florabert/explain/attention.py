@@ -1,8 +1,9 @@
 """Attention maps of chosen promoters: every layer and head, with each token's bases in TSS coordinates.
 
 ``attention_<gene>.npz`` holds ``attention`` (layers, heads, tokens, tokens; rows attend to columns,
-softmax over columns), ``tokens`` (token strings, ``<s>``/``</s>`` included), ``start``/``end`` (TSS
-coordinates of the bases each token covers, end exclusive; 0/0 for special tokens). The figure shows
+softmax over columns), ``tokens`` (token strings, ``<s>``/``</s>`` included), ``window`` (the layout window
+of each token, 0 for FloraBERT's promoters), ``start``/``end`` (coordinates relative to that window's
+landmark, TSS or TTS, of the bases each token covers, end exclusive; 0/0 for special tokens). The figure shows
 (top) the attention each base receives, averaged over heads and query tokens, per layer, against the
 TSS-relative position, and (bottom) the full token x token map of every head of the last layer.
 """
@@ -17,7 +18,7 @@ import numpy as np
 import torch
 
 from florabert.errors import FloraBertError
-from florabert.explain.common import model_downstream, pyplot, read_sequences, save_figure
+from florabert.explain.common import pyplot, read_sequences, save_figure
 from florabert.io import atomic_files
 
 
@@ -37,12 +38,25 @@ def load_encoder(model_dir: str | Path, *, eager: bool = False):
     return model, DNATokenizer.load(model_dir)
 
 
-def token_spans(tok, ids: list[int], downstream: int) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Token strings and the TSS-relative [start, end) of the bases each covers (0/0 for special tokens).
-    Tokens are laid out from the 3' end, since truncation drops 5' tokens."""
-    start, end = tok.base_spans(ids, downstream)
+def token_spans(tok, ids: list[int], types: list[int] | None, layout
+                ) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """Token strings, window index, and the landmark-relative [start, end) of the bases each token covers
+    (0/0 for special tokens). Each window's tokens are laid out from its anchored end (truncation and
+    clipping remove the other end)."""
+    ids = np.asarray(ids, dtype=np.int64)
+    types = np.zeros_like(ids) if types is None else np.asarray(types, dtype=np.int64)
+    start, end = np.zeros_like(ids), np.zeros_like(ids)
+    for j, w in enumerate(layout.windows):
+        sel = np.flatnonzero(types == j)
+        if w.anchor_right:
+            s, e = tok.base_spans(ids[sel], w.end)
+        else:  # mirror: lay the reversed tokens out from the window's 5' end
+            s_rev, e_rev = tok.base_spans(ids[sel][::-1], -w.start)
+            s, e = -e_rev[::-1], -s_rev[::-1]
+        start[sel], end[sel] = s, e
     special = start == end
-    return tok.hf.convert_ids_to_tokens(ids), np.where(special, 0, start), np.where(special, 0, end)
+    return (tok.hf.convert_ids_to_tokens(ids.tolist()), types, np.where(special, 0, start),
+            np.where(special, 0, end))
 
 
 @torch.inference_mode()
@@ -51,9 +65,9 @@ def attention_maps(model_dir: str | Path, promoters: str | Path, out: str | Path
     """Write one ``.npz`` and one figure per promoter to ``out``; returns the array shapes."""
     model, tok = load_encoder(model_dir, eager=True)
     config = model.config
-    downstream = model_downstream(config)
+    layout = config.layout
     max_length = config.max_input_length
-    records = read_sequences(promoters, genes=genes, limit=None if genes else max_sequences)
+    records = read_sequences(promoters, genes=genes, limit=None if genes else max_sequences, layout=layout)
     summary = {}
     with atomic_files(out) as tmp:
         for gid, seq in records:
@@ -61,33 +75,41 @@ def attention_maps(model_dir: str | Path, promoters: str | Path, out: str | Path
             att = model(**enc, output_attentions=True).attentions
             att = torch.stack([a[0] for a in att]).float().numpy()  # (layers, heads, q, k)
             ids = enc["input_ids"][0].tolist()
-            tokens, start, end = token_spans(tok, ids, downstream)
+            types = enc["token_type_ids"][0].tolist() if "token_type_ids" in enc else None
+            tokens, window, start, end = token_spans(tok, ids, types, layout)
             stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", gid)
             np.savez_compressed(tmp / f"attention_{stem}.npz", attention=att.astype(np.float32),
-                                tokens=np.array(tokens), start=start, end=end)
-            _figure(tmp, stem, gid, att, start, end)
+                                tokens=np.array(tokens), window=window, start=start, end=end)
+            _figure(tmp, stem, gid, att, window, start, end, layout)
             summary[gid] = {"layers": att.shape[0], "heads": att.shape[1], "tokens": att.shape[2]}
         (tmp / "attention_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
 
-def _figure(out: Path, stem: str, gid: str, att: np.ndarray, start: np.ndarray, end: np.ndarray) -> None:
+def _figure(out: Path, stem: str, gid: str, att: np.ndarray, window, start: np.ndarray, end: np.ndarray,
+            layout) -> None:
     plt = pyplot()
     layers, heads = att.shape[:2]
     real = end != start
-    lo, hi = int(start[real].min()), int(end[real].max())
     received = att.mean(1).mean(1)  # (layers, k): attention each token receives, mean over heads, queries
-    fig = plt.figure(figsize=(max(8, 2.2 * heads), 3 + 2.4))
-    top = fig.add_subplot(2, 1, 1)
-    for layer in range(layers):
-        per_base = np.zeros(hi - lo)
-        for j in np.flatnonzero(real):  # spread each token's attention over its bases
-            per_base[start[j] - lo:end[j] - lo] += received[layer, j] / (end[j] - start[j])
-        top.plot(np.arange(lo, hi), per_base, lw=0.8, label=f"layer {layer + 1}")
-    top.set_xlabel("position relative to the TSS (bp)")
-    top.set_ylabel("attention received\nper base", fontsize=8)
-    top.set_title(f"{gid}: attention ({layers} layers x {heads} heads)", fontsize=9, loc="left")
-    top.legend(fontsize=6, ncol=min(layers, 6))
+    windows = [j for j in range(len(layout)) if (real & (window == j)).any()]
+    cols = max(heads, len(windows))
+    fig = plt.figure(figsize=(max(8, 2.2 * cols), 3 + 2.4))
+    for n, j in enumerate(windows):
+        top = fig.add_subplot(2, len(windows), n + 1)
+        mine = real & (window == j)
+        lo, hi = int(start[mine].min()), int(end[mine].max())
+        for layer in range(layers):
+            per_base = np.zeros(hi - lo)
+            for t in np.flatnonzero(mine):  # spread each token's attention over its bases
+                per_base[start[t] - lo:end[t] - lo] += received[layer, t] / (end[t] - start[t])
+            top.plot(np.arange(lo, hi), per_base, lw=0.8, label=f"layer {layer + 1}")
+        top.set_xlabel(f"position relative to the {layout.windows[j].landmark.upper()} (bp)", fontsize=8)
+        if n == 0:
+            top.set_ylabel("attention received\nper base", fontsize=8)
+            top.legend(fontsize=6, ncol=min(layers, 6))
+        where = f" {layout.names[j]}" if len(layout) > 1 else ""
+        top.set_title(f"{gid}{where}: attention ({layers} layers x {heads} heads)", fontsize=9, loc="left")
     for h in range(heads):
         ax = fig.add_subplot(2, heads, heads + h + 1)
         ax.imshow(att[-1, h], cmap="magma", interpolation="nearest")

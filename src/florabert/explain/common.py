@@ -55,17 +55,70 @@ def read_sequences(path: str | Path, genes: list[str] | None = None, limit: int 
     return out[:limit] if limit is not None else out
 
 
-def parse_region(text: str | None) -> tuple[int, int] | None:
-    """``"-500:0"`` -> (-500, 0): TSS-relative positions, start inclusive, end exclusive."""
+def parse_region(text: str | None) -> tuple[str | None, int, int] | None:
+    """``"-500:0"`` -> (None, -500, 0): positions relative to each window's landmark, start inclusive, end
+    exclusive; ``"tts:-100:+100"`` -> ("tts", -100, 100): only the windows around that landmark."""
     if not text:
         return None
+    parts = text.split(":")
+    landmark = parts.pop(0).lower() if len(parts) == 3 else None
     try:
-        lo, hi = (int(x) for x in text.split(":"))
+        lo, hi = (int(x) for x in parts)
     except ValueError:
-        raise FloraBertError(f"--region {text!r}: expected START:END, e.g. -500:0") from None
+        raise FloraBertError(f"--region {text!r}: expected START:END or LANDMARK:START:END, e.g. -500:0 or "
+                             "tts:-100:+100") from None
+    if landmark is not None and landmark not in ("tss", "tts"):
+        raise FloraBertError(f"--region {text!r}: the landmark must be tss or tts")
     if lo >= hi:
         raise FloraBertError(f"--region {text!r}: START must be below END")
-    return lo, hi
+    return landmark, lo, hi
+
+
+class WindowMap:
+    """Where the bases of one gene's sequence (its windows joined by ``|``) lie: window j and position
+    relative to that window's landmark (-1 = the base just 5' of it). Positions are counted from each
+    window's anchored end, so windows shortened by clipping or truncation line up with full ones."""
+
+    def __init__(self, seq: str, layout):
+        self.layout = layout
+        self.parts = layout.split(seq)
+        self.offsets = np.cumsum([0] + [len(p) + 1 for p in self.parts[:-1]]).tolist()
+
+    def index(self, j: int, rel: int) -> int | None:
+        """Index into the joined sequence of window j's base at ``rel`` (None when the window lacks it)."""
+        w, n = self.layout.windows[j], len(self.parts[j])
+        k = n - (w.end - rel) if w.anchor_right else rel - w.start
+        return self.offsets[j] + k if 0 <= k < n else None
+
+    def relative(self, j: int, k: int) -> int:
+        """Landmark-relative position of base k (0-based within window j)."""
+        w, n = self.layout.windows[j], len(self.parts[j])
+        return w.end - (n - k) if w.anchor_right else w.start + k
+
+    def positions(self, j: int) -> range:
+        """The landmark-relative positions window j has in this sequence."""
+        return range(self.relative(j, 0), self.relative(j, 0) + len(self.parts[j]))
+
+
+def window_regions(layout, bases_read: list[int], region) -> list[tuple[int, int] | None]:
+    """Per window, the positions to explain: by default every base the model reads (the ``bases_read[j]``
+    nearest the window's anchor); ``region`` (:func:`parse_region`) narrows them; None = skip the window."""
+    out = []
+    for w, n in zip(layout.windows, bases_read, strict=True):
+        lo, hi = (w.end - n, w.end) if w.anchor_right else (w.start, w.start + n)
+        if region is not None:
+            landmark, r_lo, r_hi = region
+            if landmark not in (None, w.landmark):
+                out.append(None)
+                continue
+            lo, hi = max(lo, r_lo), min(hi, r_hi)
+        out.append((lo, hi) if lo < hi else None)
+    return out
+
+
+def position_label(layout, j: int) -> str:
+    w = layout.windows[j]
+    return f"position relative to the {w.landmark.upper()} (bp; -1 = base just 5' of it)"
 
 
 def parse_lengths(text: str) -> list[int]:
@@ -83,15 +136,6 @@ def parse_lengths(text: str) -> list[int]:
     if not out or min(out) < 1:
         raise FloraBertError(f"--lengths {text!r}: lengths must be >= 1")
     return sorted(out)
-
-
-def tss_offset(n: int, downstream: int) -> int:
-    """Index of the TSS base (position 0) in a promoter of ``n`` bases cut with ``downstream`` bases."""
-    return n - downstream
-
-
-def model_downstream(config) -> int:
-    return int((getattr(config, "promoter_window", None) or {}).get("downstream", 0))
 
 
 def targets(config) -> list[str]:

@@ -17,48 +17,65 @@ from pathlib import Path
 
 import numpy as np
 
-from florabert.errors import FloraBertError
+from florabert.errors import FloraBertError, InputError
 from florabert.explain.common import (
     BASES,
-    model_downstream,
+    WindowMap,
+    parse_region,
+    position_label,
     progress,
     pyplot,
     read_sequences,
     save_figure,
     scores,
     targets,
+    window_regions,
 )
 from florabert.io import atomic_files
+from florabert.layout import LayoutError
 
 
 def saturation_mutagenesis(model_dir: str | Path, promoters: str | Path, out: str | Path, *, genes=None,
-                           max_sequences: int = 3, region: tuple[int, int] | None = None, batch_size: int = 256,
+                           max_sequences: int = 3, region=None, batch_size: int = 256,
                            bf16: bool = False, show_progress: bool = True) -> dict:
-    """Write ``ism.tsv`` and one figure per gene to ``out``; returns per-gene peak positions."""
+    """Write ``ism.tsv`` and one figure per gene (a logo and heatmap per window) to ``out``; returns per-gene
+    peak positions. ``region``: :func:`~florabert.explain.common.parse_region` text or tuple; default: every
+    base of every window. Multi-window models get a ``window`` column before ``position``."""
     from florabert.predict import Predictor
 
+    if isinstance(region, str):
+        region = parse_region(region)
+    elif region is not None and len(region) == 2:
+        region = (None, *region)
     predictor = Predictor(model_dir, batch_size=batch_size, bf16=bf16)
     config = predictor.config
+    layout = config.layout
+    multi = len(layout) > 1
     names = targets(config)
-    records = read_sequences(promoters, genes=genes, limit=None if genes else max_sequences)
-    downstream = model_downstream(config)
+    records = read_sequences(promoters, genes=genes, limit=None if genes else max_sequences, layout=layout)
     plans = []
     for gid, seq in records:
-        tss = len(seq) - downstream
-        lo, hi = region or (-tss, downstream)
-        idx = [i for i in range(tss + lo, tss + hi) if 0 <= i < len(seq) and seq[i] in BASES]
-        if not idx:
-            raise FloraBertError(f"{gid}: no A/C/G/T base in region {lo}:{hi}")
-        plans.append((gid, seq, tss, idx))
-    summary = {"outputs": names, "genes": {}}
+        try:
+            wmap = WindowMap(seq, layout)
+        except LayoutError as exc:
+            raise InputError(promoters, f"{gid}: {exc}") from None
+        spans = [(wmap.positions(j).start, wmap.positions(j).stop) for j in range(len(layout))]
+        regions = window_regions(layout, [hi - lo for lo, hi in spans], region)
+        sites = [(j, p, wmap.index(j, p)) for j, r in enumerate(regions) if r is not None
+                 for p in range(*r) if wmap.index(j, p) is not None and seq[wmap.index(j, p)] in BASES]
+        if not sites:
+            raise FloraBertError(f"{gid}: no A/C/G/T base in the region {region or ''}")
+        plans.append((gid, seq, sites))
+    summary = {"outputs": names, "layout": layout.spec, "genes": {}}
     with atomic_files(out) as tmp, open(tmp / "ism.tsv", "w", newline="") as fh, \
-            progress(sum(3 * len(p[3]) for p in plans), "in-silico mutagenesis", show_progress) as advance:
+            progress(sum(3 * len(p[2]) for p in plans), "in-silico mutagenesis", show_progress) as advance:
         w = csv.writer(fh, delimiter="\t", lineterminator="\n")
-        w.writerow(["gene_id", "position", "ref", "alt", *(f"delta_{t}" for t in names), "delta_mean"])
-        for gid, seq, tss, idx in plans:
+        w.writerow(["gene_id", *(["window"] if multi else []), "position", "ref", "alt",
+                    *(f"delta_{t}" for t in names), "delta_mean"])
+        for gid, seq, sites in plans:
             ref = scores(predictor, [seq], config)[0]
             mutants, alts = [], []
-            for i in idx:
+            for _, _, i in sites:
                 for b in BASES:
                     if b != seq[i]:
                         mutants.append(seq[:i] + b + seq[i + 1:])
@@ -68,13 +85,18 @@ def saturation_mutagenesis(model_dir: str | Path, promoters: str | Path, out: st
             for s in range(0, len(mutants), step):
                 delta[s:s + step] = scores(predictor, mutants[s:s + step], config) - ref
                 advance(len(mutants[s:s + step]))
+            where = {i: (j, p) for j, p, i in sites}
             for (i, b), d in zip(alts, delta, strict=True):
-                w.writerow([gid, i - tss, seq[i], b, *(f"{v:.6g}" for v in d), f"{d.mean():.6g}"])
+                j, p = where[i]
+                w.writerow([gid, *([layout.names[j]] if multi else []), p, seq[i], b, *(f"{v:.6g}" for v in d),
+                            f"{d.mean():.6g}"])
+            idx = [i for _, _, i in sites]
             matrix = _matrix(seq, idx, alts, delta.mean(1))
-            peak = idx[int(np.abs(matrix).sum(1).argmax())] - tss
-            summary["genes"][gid] = {"positions": len(idx), "peak_position": int(peak),
+            j, p = where[idx[int(np.abs(matrix).sum(1).argmax())]]
+            summary["genes"][gid] = {"positions": len(idx),
+                                     "peak_position": f"{layout.windows[j].landmark}:{p:+d}" if multi else int(p),
                                      "max_abs_delta": float(np.abs(delta).max())}
-            _figure(tmp, gid, seq, tss, idx, matrix, config)
+            _figure(tmp, gid, seq, sites, matrix, config)
         (tmp / "ism_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
@@ -89,27 +111,38 @@ def _matrix(seq: str, idx: list[int], alts, mean_delta: np.ndarray) -> np.ndarra
     return m - m.mean(1, keepdims=True)
 
 
-def _figure(out: Path, gid: str, seq: str, tss: int, idx: list[int], matrix: np.ndarray, config) -> None:
+def _figure(out: Path, gid: str, seq: str, sites, matrix: np.ndarray, config) -> None:
+    """Per window: a logo of the reference bases scaled by their effect, above a heatmap of all four."""
     import logomaker
     import pandas as pd
 
     plt = pyplot()
-    positions = np.array(idx) - tss
-    ref = np.zeros_like(matrix)
-    for r, i in enumerate(idx):
-        ref[r, BASES.index(seq[i])] = matrix[r, BASES.index(seq[i])]
-    width = min(max(6.0, 0.06 * len(idx)), 40.0)
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(width, 4.2), sharex=True,
-                                   gridspec_kw={"height_ratios": [1.3, 1]})
-    logomaker.Logo(pd.DataFrame(ref, columns=list(BASES), index=positions), ax=ax1, color_scheme="classic")
-    ax1.axhline(0, color="black", lw=0.5)
+    layout = config.layout
+    windows = sorted({j for j, _, _ in sites})
     unit = "Δ p" if config.problem_type == "single_label_classification" else "Δ ln(TPM)"
-    ax1.set_ylabel(f"reference base\n{unit} vs mean base", fontsize=8)
-    ax1.set_title(f"{gid}: in-silico mutagenesis (mean over outputs)", fontsize=9, loc="left")
     lim = float(np.abs(matrix).max()) or 1.0
-    im = ax2.imshow(matrix.T, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest",
-                    extent=(positions[0] - 0.5, positions[-1] + 0.5, 3.5, -0.5))
-    ax2.set_yticks(range(4), list(BASES))
-    ax2.set_xlabel("position relative to the TSS (bp)")
-    fig.colorbar(im, ax=[ax1, ax2], label=unit, pad=0.01, fraction=0.03)
+    longest = max(sum(1 for jj, _, _ in sites if jj == j) for j in windows)
+    width = min(max(6.0, 0.06 * longest), 40.0)
+    fig, axes = plt.subplots(2 * len(windows), 1, figsize=(width, 4.2 * len(windows)), squeeze=False,
+                             gridspec_kw={"height_ratios": [1.3, 1] * len(windows)})
+    for n, j in enumerate(windows):
+        rows = [r for r, (jj, _, _) in enumerate(sites) if jj == j]
+        positions = np.array([sites[r][1] for r in rows])
+        m = matrix[rows]
+        ref = np.zeros_like(m)
+        for k, r in enumerate(rows):
+            b = BASES.index(seq[sites[r][2]])
+            ref[k, b] = m[k, b]
+        ax1, ax2 = axes[2 * n, 0], axes[2 * n + 1, 0]
+        logomaker.Logo(pd.DataFrame(ref, columns=list(BASES), index=positions), ax=ax1, color_scheme="classic")
+        ax1.axhline(0, color="black", lw=0.5)
+        ax1.set_ylabel(f"reference base\n{unit} vs mean base", fontsize=8)
+        where = f" {layout.names[j]}" if len(layout) > 1 else ""
+        ax1.set_title(f"{gid}{where}: in-silico mutagenesis (mean over outputs)", fontsize=9, loc="left")
+        im = ax2.imshow(m.T, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest",
+                        extent=(positions[0] - 0.5, positions[-1] + 0.5, 3.5, -0.5))
+        ax2.set_yticks(range(4), list(BASES))
+        ax2.set_xlabel(position_label(layout, j), fontsize=8)
+        ax1.set_xlim(ax2.get_xlim())
+        fig.colorbar(im, ax=[ax1, ax2], label=unit, pad=0.01, fraction=0.03)
     save_figure(fig, out, "ism_" + re.sub(r"[^A-Za-z0-9_.-]+", "_", gid))

@@ -2,7 +2,8 @@
 L-mer at each position is replaced by a random L-mer.
 
 For every promoter, every L in ``lengths`` and every position p in the region (TSS coordinates: -1 is
-the base next to the TSS, 0 the TSS itself when the window runs downstream), the bases at p .. p+L-1
+the base next to the TSS, 0 the TSS itself when the window runs downstream; for models that read several
+windows, each window's positions relative to its own landmark, TSS or TTS), the bases at p .. p+L-1
 are replaced by ``samples`` random L-mers, each different from the original; importance is
 mean |prediction(mutant) - prediction(original)| over promoters and samples, per output (ln TPM per
 tissue for regression models, class probability for classifiers) and averaged over outputs
@@ -18,18 +19,22 @@ from pathlib import Path
 
 import numpy as np
 
-from florabert.errors import FloraBertError
+from florabert.errors import FloraBertError, InputError
 from florabert.explain.common import (
     BASES,
-    model_downstream,
+    WindowMap,
+    parse_region,
+    position_label,
     progress,
     pyplot,
     read_sequences,
     save_figure,
     scores,
     targets,
+    window_regions,
 )
 from florabert.io import atomic_files
+from florabert.layout import LayoutError
 
 
 def _random_kmer(rng: np.random.Generator, original: str) -> str:
@@ -41,49 +46,51 @@ def _random_kmer(rng: np.random.Generator, original: str) -> str:
 
 def positional_importance(model_dir: str | Path, promoters: str | Path, out: str | Path, *,
                           lengths=(1, 2, 3, 4, 5, 6), samples: int = 3, max_sequences: int = 32,
-                          region: tuple[int, int] | None = None, step: int = 1, genes=None,
+                          region=None, step: int = 1, genes=None,
                           batch_size: int = 256, seed: int = 0, bf16: bool = False,
                           show_progress: bool = True) -> dict:
-    """Write ``positional_importance.csv`` (position, length, tissue, importance, n) and heatmaps to
-    ``out``; returns a summary (peak position per length, counts)."""
+    """Write ``positional_importance.csv`` (position, length, tissue, importance, n; a ``window`` column
+    first for multi-window models) and heatmaps (one panel per window) to ``out``; returns a summary (peak
+    position per length, counts). ``region``: :func:`~florabert.explain.common.parse_region` text or tuple."""
     from florabert.predict import Predictor
 
     if samples < 1 or step < 1 or max_sequences < 1:
         raise FloraBertError("--samples, --step and --max-sequences must be at least 1")
+    if isinstance(region, str):
+        region = parse_region(region)
+    elif region is not None and len(region) == 2:
+        region = (None, *region)
     predictor = Predictor(model_dir, batch_size=batch_size, bf16=bf16)
     config = predictor.config
+    layout = config.layout
     names = targets(config)
-    records = read_sequences(promoters, genes=genes, limit=max_sequences)
-    downstream = model_downstream(config)
+    records = read_sequences(promoters, genes=genes, limit=max_sequences, layout=layout)
+    maps = [_window_map(gid, seq, layout, promoters) for gid, seq in records]
     # by default every position the model reads: a model fine-tuned on a short window ignores the rest
-    longest = predictor.bases_read([s for _, s in records])
-    lo, hi = region or (-(longest - downstream), downstream)
-    positions = np.arange(lo, hi, step)
+    regions = window_regions(layout, predictor.bases_read([s for _, s in records]), region)
+    slots = [(j, p) for j, r in enumerate(regions) if r is not None for p in range(r[0], r[1], step)]
     lengths = sorted(lengths)
-    total = np.zeros((len(lengths), len(positions), len(names)))
-    count = np.zeros((len(lengths), len(positions)), dtype=np.int64)
+    total = np.zeros((len(lengths), len(slots), len(names)))
+    count = np.zeros((len(lengths), len(slots)), dtype=np.int64)
     rng = np.random.default_rng(seed)
 
-    jobs = []  # (sequence index, length index, position index)
-    for si, (_, seq) in enumerate(records):
-        tss = len(seq) - downstream
+    jobs = []  # (sequence index, length index, slot index, index of the first base in the sequence)
+    for si, wmap in enumerate(maps):
         for li, L in enumerate(lengths):
-            for pi, p in enumerate(positions):
-                if tss + p >= 0 and tss + p + L <= len(seq):
-                    jobs.append((si, li, pi))
+            for pi, (j, p) in enumerate(slots):
+                first, last = wmap.index(j, p), wmap.index(j, p + L - 1)
+                if first is not None and last is not None and last - first == L - 1:
+                    jobs.append((si, li, pi, first))
     if not jobs:
-        raise FloraBertError(f"no L-mer fits in region {lo}:{hi} of these promoters")
+        raise FloraBertError(f"no L-mer fits in the region {region or 'read by the model'} of these promoters")
     base = scores(predictor, [s for _, s in records], config)
     chunk = max(batch_size * 4, 1024)
     with progress(len(jobs) * samples, f"positional importance ({len(records)} promoters)",
                   show_progress) as advance:
         for start in range(0, len(jobs), chunk):
-            part = jobs[start:start + chunk]
             mutants, owners = [], []
-            for si, li, pi in part:
-                seq = records[si][1]
-                i = len(seq) - downstream + int(positions[pi])
-                L = lengths[li]
+            for si, li, pi, i in jobs[start:start + chunk]:
+                seq, L = records[si][1], lengths[li]
                 for _ in range(samples):
                     mutants.append(seq[:i] + _random_kmer(rng, seq[i:i + L]) + seq[i + L:])
                     owners.append((si, li, pi))
@@ -96,48 +103,73 @@ def positional_importance(model_dir: str | Path, promoters: str | Path, out: str
     with np.errstate(invalid="ignore", divide="ignore"):
         importance = total / count[..., None]
     mean = importance.mean(-1)
-    summary = {"promoters": len(records), "mutants": int(count.sum()), "region": [int(lo), int(hi)],
+    multi = len(layout) > 1
+
+    def where(pi):
+        j, p = slots[pi]
+        return f"{layout.windows[j].landmark}:{p:+d}" if multi else p
+
+    summary = {"promoters": len(records), "mutants": int(count.sum()), "layout": layout.spec,
+               "regions": {layout.names[j]: list(r) for j, r in enumerate(regions) if r is not None},
                "step": step, "samples": samples, "lengths": lengths, "outputs": names,
-               "peak_position": {str(L): int(positions[np.nanargmax(mean[li])]) if np.isfinite(mean[li]).any()
+               "peak_position": {str(L): where(int(np.nanargmax(mean[li]))) if np.isfinite(mean[li]).any()
                                  else None for li, L in enumerate(lengths)}}
+    if not multi:
+        summary["region"] = list(regions[0]) if regions[0] else None
     with atomic_files(out) as tmp:
         with open(tmp / "positional_importance.csv", "w", newline="") as fh:
             w = csv.writer(fh, lineterminator="\n")
-            w.writerow(["position", "length", "tissue", "importance", "n"])
+            w.writerow([*(["window"] if multi else []), "position", "length", "tissue", "importance", "n"])
             for li, L in enumerate(lengths):
-                for pi, p in enumerate(positions):
+                for pi, (j, p) in enumerate(slots):
                     if not count[li, pi]:
                         continue
+                    head = [layout.names[j]] if multi else []
                     for ti, t in enumerate(names):
-                        w.writerow([int(p), L, t, f"{importance[li, pi, ti]:.6g}", int(count[li, pi])])
-                    w.writerow([int(p), L, "mean", f"{mean[li, pi]:.6g}", int(count[li, pi])])
-        _heatmaps(tmp, positions, lengths, names, importance, mean, step, config)
+                        w.writerow([*head, p, L, t, f"{importance[li, pi, ti]:.6g}", int(count[li, pi])])
+                    w.writerow([*head, p, L, "mean", f"{mean[li, pi]:.6g}", int(count[li, pi])])
+        _heatmaps(tmp, slots, lengths, names, importance, mean, step, config)
         import json
 
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
 
-def _heatmaps(out: Path, positions, lengths, names, importance, mean, step, config) -> None:
-    """``positional_importance``: the mean over outputs; ``positional_importance_per_output``: one panel
-    per output (the first 12)."""
+def _window_map(gid: str, seq: str, layout, path) -> WindowMap:
+    try:
+        return WindowMap(seq, layout)
+    except LayoutError as exc:
+        raise InputError(path, f"{gid}: {exc}") from None
+
+
+def _heatmaps(out: Path, slots, lengths, names, importance, mean, step, config) -> None:
+    """``positional_importance``: the mean over outputs, one panel per window;
+    ``positional_importance_per_output``: one panel per output and window (the first 12)."""
+    layout = config.layout
     unit = "|Δ p|" if config.problem_type == "single_label_classification" else "|Δ ln(TPM)|"
-    extent = (positions[0] - 0.5, positions[-1] + step - 0.5, lengths[-1] + 0.5, lengths[0] - 0.5)
-    figures = [("positional_importance", [("mean over outputs", mean)])]
+    windows = sorted({j for j, _ in slots})
+    cols = {j: [pi for pi, (jj, _) in enumerate(slots) if jj == j] for j in windows}
+    multi = len(layout) > 1
+    figures = [("positional_importance",
+                [(f"{layout.names[j]}: mean over outputs" if multi else "mean over outputs", j, mean)
+                 for j in windows])]
     if len(names) > 1:
         figures.append(("positional_importance_per_output",
-                        [(t, importance[..., ti]) for ti, t in enumerate(names[:12])]))
+                        [(f"{t} {layout.names[j]}" if multi else t, j, importance[..., ti])
+                         for ti, t in enumerate(names) for j in windows][:12]))
     plt = pyplot()
     for stem, panels in figures:
-        fig, axes = plt.subplots(len(panels), 1, squeeze=False, sharex=True,
-                                 figsize=(10, (0.3 * len(lengths) + 1.0) * len(panels) + 0.6))
-        for ax, (title, values) in zip(axes[:, 0], panels, strict=True):
-            im = ax.imshow(np.ma.masked_invalid(values), aspect="auto", cmap="viridis", extent=extent,
+        fig, axes = plt.subplots(len(panels), 1, squeeze=False,
+                                 figsize=(10, (0.3 * len(lengths) + 1.2) * len(panels) + 0.6))
+        for ax, (title, j, values) in zip(axes[:, 0], panels, strict=True):
+            pos = [slots[pi][1] for pi in cols[j]]
+            extent = (pos[0] - 0.5, pos[-1] + step - 0.5, lengths[-1] + 0.5, lengths[0] - 0.5)
+            im = ax.imshow(np.ma.masked_invalid(values[:, cols[j]]), aspect="auto", cmap="viridis", extent=extent,
                            interpolation="nearest")
             ax.set_yticks(lengths)
             ax.set_ylabel("L-mer length")
             ax.set_title(title, fontsize=9, loc="left")
+            ax.set_xlabel(position_label(layout, j), fontsize=8)
             fig.colorbar(im, ax=ax, label=f"mean {unit}", pad=0.01)
-        axes[-1, 0].set_xlabel("position relative to the TSS (bp; -1 = base next to the TSS)")
         fig.tight_layout()
         save_figure(fig, out, stem)
