@@ -76,8 +76,8 @@ def test_clip_neighbors_cuts_a_tts_window_at_the_next_gene(data_dir):
                                       edge="pad").table)
     clipped = by_gene(extract_promoters(data_dir / "tiny.fa", data_dir / "tiny.gff3", layout="tts:-2:+10",
                                         clip_neighbors=True, edge="pad").table)
-    assert plain["gPlus"][:2] == (23, 35)
-    assert clipped["gPlus"] == (23, 32, "GRYTTTTAC")  # gRight starts at 32; the part inside gPlus stays
+    assert plain["gPlus"][:2] == ([23], [35])  # a TTS window: per-window coordinate lists
+    assert clipped["gPlus"] == ([23], [32], "GRYTTTTAC")  # gRight starts at 32; the part inside gPlus stays
 
 
 def test_one_window_layout_is_the_old_promoter_table(data_dir):

@@ -238,3 +238,37 @@ def test_explain_reports_each_window_in_its_own_landmark_coordinates(two_window,
     real = npz["end"] != npz["start"]
     assert set(npz["window"][real].tolist()) == {0, 1}
     assert npz["start"][real & (npz["window"] == 0)].min() == -30 and npz["end"][real].max() == 30
+
+
+def test_variant_effects_name_the_window_and_its_landmark_position(two_window, run_cli, tmp_path):
+    import csv
+
+    root, _ = two_window
+    genome = "".join((root / "genome.fa").read_text().splitlines()[1:])
+    gff = [x.split("\t") for x in (root / "genes.gff3").read_text().splitlines()[1:]]
+    plus = next(f for f in gff if "gene-g001;" in f[8])
+    minus = next(f for f in gff if "gene-g003;" in f[8])
+    assert minus[6] == "-"
+    p_start, p_end = int(plus[3]) - 1, int(plus[4])
+    m_start = int(minus[3]) - 1
+    sites = {"tss_hit": p_start - 10, "tts_hit": p_end + 12, "body": p_start + 150,
+             "minus_tts": m_start - 3}  # the base 3 bp past g003's 3' end (it runs leftwards)
+    lines = []
+    for vid, p in sorted(sites.items(), key=lambda x: x[1]):
+        ref = genome[p]
+        lines.append(f"chr1\t{p + 1}\t{vid}\t{ref}\t{'A' if ref != 'A' else 'C'}\t.\t.\t.")
+    vcf = tmp_path / "v.vcf"
+    vcf.write_text("##fileformat=VCFv4.2\n##contig=<ID=chr1>\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+                   + "\n".join(lines) + "\n")
+    code, _, err = run_cli("explain", "variants", "--model", root / "ft", "--vcf", vcf, "--genome",
+                           root / "genome.fa", "--annotation", root / "genes.gff3", "--out", tmp_path / "v")
+    assert code == 0, err
+    with open(tmp_path / "v" / "variants.tsv") as fh:
+        rows = {r["variant_id"]: r for r in csv.DictReader(fh, delimiter="\t")}
+    assert (rows["tss_hit"]["gene_id"], rows["tss_hit"]["window"], rows["tss_hit"]["position"]) == (
+        "g001", "tss:-30:+30", "-10")
+    assert (rows["tts_hit"]["window"], rows["tts_hit"]["position"]) == ("tts:-30:+30", "12")
+    assert (rows["minus_tts"]["gene_id"], rows["minus_tts"]["window"], rows["minus_tts"]["position"]) == (
+        "g003", "tts:-30:+30", "2")
+    assert rows["body"]["gene_id"] == "." and float(rows["body"]["max_abs_delta"]) == 0
+    assert float(rows["tts_hit"]["max_abs_delta"]) > 0

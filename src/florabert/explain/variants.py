@@ -120,9 +120,11 @@ def _segment(chrom_seq: bytes, lo: int, hi: int) -> str:
     return "N" * max(0, -lo) + inner + "N" * max(0, hi - max(n, lo))
 
 
-def mutant_window(chrom_seq: bytes, lo: int, hi: int, strand: str, v: Variant) -> tuple[str, str]:
-    """(reference, mutant) promoter sequences (5'->3' on the gene's strand) of the window [lo, hi) for
-    variant ``v``; the mutant keeps the window's length and its TSS-side end."""
+def mutant_window(chrom_seq: bytes, lo: int, hi: int, strand: str, v: Variant, anchor_right: bool = True
+                  ) -> tuple[str, str]:
+    """(reference, mutant) sequences (5'->3' on the gene's strand) of the window [lo, hi) for variant ``v``;
+    the mutant keeps the window's length and its anchored end (``anchor_right``: the 3' end on the gene's
+    strand, the TSS side of FloraBERT's promoters; else the 5' end)."""
     from florabert.genome.fasta import reverse_complement
 
     v0, rl, al = v.pos - 1, len(v.ref), len(v.alt)
@@ -132,15 +134,36 @@ def mutant_window(chrom_seq: bytes, lo: int, hi: int, strand: str, v: Variant) -
     seg = _segment(chrom_seq, seg_lo, seg_hi)
     alt_seg = seg[:v0 - seg_lo] + v.alt + seg[v0 + rl - seg_lo:]
     ref_win = seg[lo - seg_lo:hi - seg_lo]
-    if strand == "+":
+    if (strand == "+") == anchor_right:  # keep the genomic right end
         end = _mapped(hi, v0, rl, al) - seg_lo
         alt_win = alt_seg[end - width:end]
     else:
         start = _mapped(lo, v0, rl, al) - seg_lo
         alt_win = alt_seg[start:start + width]
+    if strand == "-":
         ref_win = reverse_complement(ref_win.encode()).decode()
         alt_win = reverse_complement(alt_win.encode()).decode()
     return ref_win, alt_win
+
+
+def _window_index(table, layout) -> dict[str, list[tuple]]:
+    """Per chromosome, sorted by start: (lo, hi, strand, gene_id, window index, genomic position of the
+    window's landmark-relative 0, the gene's window sequences) for every window of every gene."""
+    from florabert.genome.promoters import window_coords
+
+    out: dict[str, list[tuple]] = {}
+    cols = [table.column(c).to_pylist() for c in ("gene_id", "chrom", "strand", "tss", "sequence")]
+    tts = table.column("tts").to_pylist() if "tts" in table.column_names else [None] * table.num_rows
+    for (gid, chrom, strand, tss, seq), t, coords in zip(zip(*cols, strict=True), tts, window_coords(table),
+                                                          strict=True):
+        parts = tuple(seq.split("|"))
+        for j, (lo, hi) in enumerate(coords):
+            landmark = layout.windows[j].landmark
+            zero = tss if landmark == "tss" else (t + 1 if strand == "+" else t - 1)
+            out.setdefault(chrom, []).append((lo, hi, strand, gid, j, zero, parts))
+    for ws in out.values():
+        ws.sort(key=lambda w: w[:2])
+    return out
 
 
 def variant_effects(model_dir: str | Path, vcf: str | Path, genome: str | Path, annotation: str | Path,
@@ -148,31 +171,25 @@ def variant_effects(model_dir: str | Path, vcf: str | Path, genome: str | Path, 
                     show_progress: bool = True) -> dict:
     """Write ``variants.tsv`` (and ``variants_summary.json``) to the directory ``out``."""
     from florabert.genome.fasta import iter_fasta
-    from florabert.genome.promoters import extract_promoters
+    from florabert.genome.records import cut_as_trained
     from florabert.predict import Predictor
 
     predictor = Predictor(model_dir, batch_size=batch_size, bf16=bf16)
     config = predictor.config
     names = targets(config)
-    window = config.promoter_window
-    if not window:
+    if not config.promoter_window:
         raise FloraBertError(f"{model_dir}: the model does not record how its promoters were cut")
+    layout = config.layout
+    multi = len(layout) > 1
     variants, symbolic = read_vcf(vcf)
-    opts = {k: window[k] for k in ("upstream", "downstream", "feature", "biotype", "id_attribute", "edge",
-                                   "clip_neighbors") if k in window}
-    table = extract_promoters(genome, annotation, **opts).table
-    windows: dict[str, list[tuple[int, int, str, str, int]]] = {}
-    for gid, chrom, strand, tss, lo, hi in zip(*(table.column(c).to_pylist() for c in (
-            "gene_id", "chrom", "strand", "tss", "start", "end")), strict=True):
-        windows.setdefault(chrom, []).append((lo, hi, strand, gid, tss))
-    for ws in windows.values():
-        ws.sort()
+    table = cut_as_trained(genome, annotation, config.promoter_window).table
+    windows = _window_index(table, layout)
     longest = {c: max(hi - lo for lo, hi, *_ in ws) for c, ws in windows.items()}
 
     by_chrom: dict[str, list[Variant]] = {}
     for v in variants:
         by_chrom.setdefault(v.chrom, []).append(v)
-    jobs = []  # (variant, gene, strand, tss position, ref seq, alt seq)
+    jobs = []  # (variant, gene, strand, window index, landmark-relative position, ref seq, alt seq)
     seen: set[str] = set()
     for chrom, seq in iter_fasta(genome):
         if chrom not in by_chrom:
@@ -190,14 +207,18 @@ def variant_effects(model_dir: str | Path, vcf: str | Path, genome: str | Path, 
                 raise InputError(vcf, f"REF {v.ref} at {chrom}:{v.pos} does not match the genome ({found}); "
                                  "wrong genome build?", line=v.line)
             first = bisect.bisect_left(starts, v0 - longest.get(chrom, 0))
-            for lo, hi, strand, gid, tss in ws[first:bisect.bisect_left(starts, v1)]:
+            for lo, hi, strand, gid, j, zero, parts in ws[first:bisect.bisect_left(starts, v1)]:
                 if hi > v0 and lo < v1:
-                    ref_w, alt_w = mutant_window(seq, lo, hi, strand, v)
-                    jobs.append((v, gid, strand, v0 - tss if strand == "+" else tss - v0, ref_w, alt_w))
+                    w = layout.windows[j]
+                    ref_w, alt_w = mutant_window(seq, lo, hi, strand, v, anchor_right=w.anchor_right)
+                    rel = v0 - zero if strand == "+" else zero - v0
+                    ref_s, alt_s = list(parts), list(parts)
+                    ref_s[j], alt_s[j] = ref_w, alt_w
+                    jobs.append((v, gid, strand, j, rel, "|".join(ref_s), "|".join(alt_s)))
     if not seen:
         raise InputError(vcf, f"none of its chromosomes ({', '.join(list(by_chrom)[:3])}) is in {genome}")
     hit = {id(j[0]) for j in jobs}
-    unique = list(dict.fromkeys(s for j in jobs for s in (j[4], j[5])))
+    unique = list(dict.fromkeys(s for j in jobs for s in (j[5], j[6])))
     values: dict[str, np.ndarray] = {}
     step = max(batch_size * 8, 512)
     with progress(len(unique), f"variant effects ({len(jobs):,} variant-gene pairs)", show_progress) as advance:
@@ -206,22 +227,24 @@ def variant_effects(model_dir: str | Path, vcf: str | Path, genome: str | Path, 
             values.update(zip(part, scores(predictor, part, config), strict=True))
             advance(len(part))
     rows = []
-    for v, gid, strand, tss_pos, ref_w, alt_w in jobs:
+    for v, gid, strand, j, rel, ref_w, alt_w in jobs:
         r, a = values[ref_w], values[alt_w]
-        rows.append((float(np.abs(a - r).max()), v, gid, strand, tss_pos, r, a))
+        where = [layout.names[j], rel] if multi else [rel]
+        rows.append((float(np.abs(a - r).max()), v, gid, strand, where, r, a))
     zero = np.zeros(len(names))
-    rows += [(0.0, v, ".", ".", "", None, None) for v in variants if id(v) not in hit]
+    rows += [(0.0, v, ".", ".", [".", ""] if multi else [""], None, None) for v in variants if id(v) not in hit]
     rows.sort(key=lambda r: -r[0])
     with atomic_files(out) as tmp:
         with open(tmp / "variants.tsv", "w", newline="") as fh:
             w = csv.writer(fh, delimiter="\t", lineterminator="\n")
-            w.writerow(["variant_id", "chrom", "pos", "ref", "alt", "gene_id", "strand", "tss_position",
+            w.writerow(["variant_id", "chrom", "pos", "ref", "alt", "gene_id", "strand",
+                        *(["window", "position"] if multi else ["tss_position"]),
                         *(f"ref_{t}" for t in names), *(f"alt_{t}" for t in names),
                         *(f"delta_{t}" for t in names), "max_abs_delta"])
-            for effect, v, gid, strand, tss_pos, r, a in rows:
+            for effect, v, gid, strand, where, r, a in rows:
                 pred = [f"{x:.6g}" for x in (*r, *a)] if r is not None else [""] * (2 * len(names))
                 delta = (a - r) if r is not None else zero
-                w.writerow([v.vid, v.chrom, v.pos, v.ref, v.alt, gid, strand, tss_pos, *pred,
+                w.writerow([v.vid, v.chrom, v.pos, v.ref, v.alt, gid, strand, *where, *pred,
                             *(f"{x:.6g}" for x in delta), f"{effect:.6g}"])
         summary = {"alleles": len(variants), "in_promoters": len(hit), "variant_gene_pairs": len(jobs),
                    "outside_promoters": len(variants) - len(hit), "symbolic_skipped": symbolic,

@@ -154,10 +154,11 @@ def extract_promoters(
     (either strand, any biotype); such windows are shorter and still end (start) at the gene; a window left
     empty drops the gene (``clipped_empty``).
 
-    One window: columns as :data:`COLUMNS`, ``sequence`` the window. Several: ``start``/``end`` are lists
-    (one per window), ``sequence`` the windows joined by ``|`` in layout order, and a ``tts`` column (0-based
-    position of the last transcribed base) is added. Genes on sequences absent from the FASTA are dropped
-    (``missing_chrom``); when that is every gene, InputError. Rows keep the annotation's order.
+    One TSS window: columns as :data:`COLUMNS`, ``sequence`` the window. Several windows, or a TTS window:
+    ``start``/``end`` are lists (one per window), ``sequence`` the windows joined by ``|`` in layout order,
+    and a ``tts`` column (0-based position of the last transcribed base) is added. Genes on sequences absent
+    from the FASTA are dropped (``missing_chrom``); when that is every gene, InputError. Rows keep the
+    annotation's order.
     """
     if isinstance(layout, Layout):
         lay = layout
@@ -226,7 +227,7 @@ def _cut_gene(gene: Gene, seq: bytes, lay: Layout, neighbours: _Neighbours | Non
 
 def _table(rows: list[tuple[Gene, list]], species: str, lay: Layout) -> pa.Table:
     """The promoter table of ``rows`` (gene, windows cut), with the layout in its metadata."""
-    one = len(lay) == 1
+    one = len(lay) == 1 and lay.windows[0].landmark == "tss"  # FloraBERT's table; else per-window lists
     schema = SCHEMA if one else MULTI_SCHEMA
     cols: dict[str, list] = {name: [] for name in schema.names}
     for gene, cut in rows:
