@@ -415,3 +415,42 @@ def test_tracks_profile_peaks_where_the_tracks_peak(run_cli, synth, tmp_path):
         assert sorted(curve) == list(range(-UP, 0))
         assert max(curve, key=curve.get) == -10
     assert (tmp_path / "prof" / "profile.png").stat().st_size > 10_000
+
+
+def test_tracks_are_read_per_window_of_a_multi_window_layout(run_cli, tmp_path):
+    """One signal base 5 bp past every gene's 3' end (on its strand): in a tss:-20:0,tts:0:+20 table the
+    profile peaks at TTS +5 on both strands and is flat in the TSS window; tokens see it in window 2 only."""
+    from florabert.genome import extract_promoters, write_promoters
+    from florabert.tokenization import train_tokenizer
+
+    n = 20
+    write_genome(tmp_path, n)
+    rows = []
+    for _gid, strand, tss in gene_layout(n):
+        start, end = (tss, tss + 100) if strand == "+" else (tss - 100, tss)  # 0-based gene
+        p = end + 5 if strand == "+" else start - 6
+        rows.append(f"chr1\t{p}\t{p + 1}\t5\n")
+    (tmp_path / "leaf.bedGraph").write_text("".join(rows))
+    (tmp_path / "tracks.yaml").write_text("tracks:\n  - {tissue: leaf, mark: ATAC, file: leaf.bedGraph}\n")
+    table = extract_promoters(tmp_path / "genome.fa", tmp_path / "genes.gff3", layout="tss:-20:0,tts:0:+20").table
+    write_promoters(table, tmp_path / "p.parquet")
+    code, out, err = run_cli("tracks", "profile", "--tracks", tmp_path / "tracks.yaml", "--promoters",
+                             tmp_path / "p.parquet", "--out", tmp_path / "prof")
+    assert code == 0, out + err
+    with open(tmp_path / "prof" / "profile.tsv") as fh:
+        prof = list(csv.DictReader(fh, delimiter="\t"))
+    tts = {int(r["position"]): float(r["value"]) for r in prof if r["window"] == "tts:0:+20"}
+    tss = {int(r["position"]): float(r["value"]) for r in prof if r["window"] == "tss:-20:0"}
+    assert sorted(tts) == list(range(20)) and sorted(tss) == list(range(-20, 0))
+    assert max(tts, key=tts.get) == 5 and tts[5] > 0 and max(tss.values()) == 0
+    tok = train_tokenizer(None, kind="nucleotide")
+    from florabert.layout import Layout
+
+    tok.layout = Layout.parse("tss:-20:0,tts:0:+20")
+    ts = TrackSet.open(tmp_path / "tracks.yaml")
+    coords = coords_from_table(table)
+    for seq, c in zip(table.column("sequence").to_pylist(), coords, strict=True):
+        ids = tok(seq)["input_ids"]
+        values, _ = ts.tokens(tok, ids, "leaf", c)
+        hot = np.flatnonzero(values[:, 0] > 0).tolist()
+        assert hot == [1 + 20 + 1 + 5]  # <s>, 20 TSS-window bases, </s>, then TTS +0..+4

@@ -323,15 +323,28 @@ class PromoterCoords:
     length: int
 
 
-def coords_from_table(table, path="promoter table") -> list[PromoterCoords]:
-    """Coordinates of every row of a promoter/dataset table (columns chrom, strand, start, end, sequence)."""
+def coords_from_table(table, path="promoter table") -> list:
+    """Coordinates of every row of a promoter/dataset table (columns chrom, strand, start, end, sequence):
+    a :class:`PromoterCoords` per row for FloraBERT's one-window tables, a tuple of them (one per window)
+    for tables cut with a multi-window layout (:mod:`florabert.layout`)."""
+    import pyarrow as pa
+
+    from florabert.genome.promoters import window_coords
+
     missing = [c for c in ("chrom", "strand", "start", "end", "sequence") if c not in table.column_names]
     if missing:
         raise FloraBertError(f"{path}: no {', '.join(missing)} column(s): tracks need each promoter's genome "
                              "coordinates (rebuild it with florabert promoters / florabert expression)")
-    cols = [table.column(c).to_pylist() for c in ("chrom", "strand", "start", "end")]
-    lengths = [len(s) for s in table.column("sequence").to_pylist()]
-    return [PromoterCoords(str(c), s, int(a), int(b), n) for c, s, a, b, n in zip(*cols, lengths, strict=True)]
+    chroms, strands = table.column("chrom").to_pylist(), table.column("strand").to_pylist()
+    seqs = table.column("sequence").to_pylist()
+    plain = not isinstance(table.column("start").type, pa.ListType) and not any("|" in x for x in seqs[:1])
+    out = []
+    for c, s, wins, seq in zip(chroms, strands, window_coords(table), seqs, strict=True):
+        parts = [PromoterCoords(str(c), s, int(a), int(b), len(p))
+                 for (a, b), p in zip(wins, seq.split("|"), strict=True)]
+        out.append(parts[0] if plain else tuple(parts))
+    return out
+
 
 
 @dataclass
@@ -382,6 +395,7 @@ class TrackSet:
     def check_chromosomes(self, coords: list[PromoterCoords]) -> int:
         """Error if no promoter chromosome is in any track; else the number of promoters without data."""
         have = self.chroms
+        coords = [c[0] if isinstance(c, tuple) else c for c in coords]
         chroms = {c.chrom for c in coords}
         if chroms and not chroms & have:
             raise InputError(self.sheet.path, f"no promoter chromosome (e.g. {sorted(chroms)[0]!r}) is in the "
@@ -414,11 +428,34 @@ class TrackSet:
             st[:, j] = self._oriented(self.readers[(tissue, mark)], c)
         return sig, st
 
-    def tokens(self, tok, ids, tissue: str, c: PromoterCoords) -> tuple[np.ndarray, np.ndarray]:
+    def tokens(self, tok, ids, tissue: str, c) -> tuple[np.ndarray, np.ndarray]:
         """Per-token features for ``ids`` (the tokenized promoter, possibly 5'-truncated): mean signal and
-        most frequent state over each token's bases; special tokens get zeros."""
-        sig, st = self.bases(tissue, c)
-        return aggregate(tok, ids, sig, st)
+        most frequent state over each token's bases; special tokens get zeros. ``c``: the promoter's
+        :class:`PromoterCoords`, or a tuple of them for a multi-window gene (``<s> w1 </s> w2 </s>``): each
+        window's tokens then read that window's bases, laid out from its anchored end."""
+        if not isinstance(c, tuple):
+            sig, st = self.bases(tissue, c)
+            return aggregate(tok, ids, sig, st)
+        from florabert.tokenization.common import EOS_ID
+
+        ids = list(ids)
+        ends = [i for i, x in enumerate(ids) if x == EOS_ID]
+        if len(ends) != len(c):
+            raise FloraBertError(f"{len(ends)} windows in the tokens, {len(c)} in the coordinates")
+        anchors = tok.layout.anchors_right if tok.layout is not None else [True] * len(c)
+        values, states, lo = [], [], 0
+        for j, (end, w) in enumerate(zip(ends, c, strict=True)):
+            seg = ids[lo:end + 1]
+            sig, st = self.bases(tissue, w)
+            if anchors[j]:
+                v, s = aggregate(tok, seg, sig, st)
+            else:  # anchored at its 5' end: lay the tokens out from there (mirror image)
+                v, s = aggregate(tok, seg[::-1], sig[::-1], st[::-1])
+                v, s = v[::-1], s[::-1]
+            values.append(v)
+            states.append(s)
+            lo = end + 1
+        return np.concatenate(values), np.concatenate(states)
 
     def featurize(self, tok, sequences: list[str], coords: list[PromoterCoords], tissue: str, *,
                   max_length: int) -> tuple[list[list[int]], list[np.ndarray], list[np.ndarray]]:
@@ -470,23 +507,65 @@ def pad_tracks(batch_values: list, batch_states: list, length: int):
 
 def track_profile(sheet: str | Path, promoters: str | Path, out: str | Path) -> dict:
     """Quality check of a sheet against a promoter table: the mean normalized signal (and the share of bases
-    in each state) at every position relative to the TSS, per tissue and mark, over all promoters.
+    in each state) at every position relative to the TSS, per tissue and mark, over all promoters; for a
+    table of several windows, per window relative to its landmark (TSS or TTS).
 
-    Writes ``profile.tsv`` (position, tissue, mark, state, value; position -1 = the base next to the TSS)
-    and ``profile.png/.svg``; returns a summary with, per tissue and mark, how many promoters have any data.
-    A mark that should peak at the TSS (ATAC, H3K4me3) and does so in this plot is aligned on both strands.
+    Writes ``profile.tsv`` (position, tissue, mark, state, value; position -1 = the base next to the
+    landmark; a ``window`` column first for multi-window tables) and ``profile.png/.svg``; returns a summary
+    with, per tissue and mark, how many promoters have any data. A mark that should peak at the TSS (ATAC,
+    H3K4me3) and does so in this plot is aligned on both strands.
     """
     from florabert.explain.common import pyplot, save_figure
-    from florabert.genome.promoters import read_promoters, window_settings
+    from florabert.genome.promoters import read_promoters, table_layout
     from florabert.io import atomic_files
+    from florabert.layout import Layout
 
     tracks = TrackSet.open(sheet)
     table = read_promoters(promoters)
     coords = coords_from_table(table, promoters)
     tracks.check_chromosomes(coords)
-    downstream = int(window_settings(table).get("downstream", 0))
+    layout = table_layout(table) or Layout()
+    multi = bool(coords) and isinstance(coords[0], tuple)
+    per_window = [[c[j] for c in coords] for j in range(len(layout))] if multi else [coords]
+    marks = [*tracks.layout["signals"], *tracks.state_marks]
+    rows, covered = [], {}
+    plt = pyplot()
+    fig, axes = plt.subplots(len(marks), len(per_window), figsize=(8 * len(per_window), 2.6 * len(marks)),
+                             squeeze=False)
+    for j, wcoords in enumerate(per_window):
+        window = layout.windows[j]
+        positions, curves, has = _profile(tracks, wcoords, window)
+        name = layout.names[j] if multi else None
+        rows += [(name, *r) for r in _profile_rows(positions, curves)]
+        for tissue, h in has.items():
+            tot = covered.setdefault(tissue, dict.fromkeys(marks, 0))
+            for m, k in zip(marks, h, strict=True):
+                tot[m] = max(tot[m], int(k))
+        for ax, mark in zip(axes[:, j], marks, strict=True):
+            for (tissue, m, state), y in curves.items():
+                if m == mark and state != "no data":
+                    ax.plot(positions, y, lw=1.2, label=f"{tissue} {state}".strip())
+            ax.set_ylabel(mark if mark in tracks.layout["signals"] else f"{mark}: share")
+            ax.axvline(0, color="grey", lw=0.8, ls=":")
+            ax.legend(fontsize=7, ncol=3)
+            if name:
+                ax.set_title(name, fontsize=9, loc="left")
+        axes[-1, j].set_xlabel(f"position relative to the {window.landmark.upper()} (bp; -1 = base just 5' of it)")
+    fig.suptitle(f"Track profile over {len(coords):,} promoters")
+    with atomic_files(out) as tmp:
+        with open(tmp / "profile.tsv", "w") as fh:
+            fh.write(("window\t" if multi else "") + "position\ttissue\tmark\tstate\tvalue\n")
+            fh.writelines(("" if w is None else f"{w}\t") + f"{p}\t{t}\t{m}\t{s}\t{v:.6g}\n"
+                          for w, p, t, m, s, v in rows)
+        save_figure(fig, tmp, "profile")
+    return {"promoters": len(coords), "promoters_with_data": covered}
+
+
+def _profile(tracks: TrackSet, coords: list[PromoterCoords], window):
+    """(positions, {(tissue, mark, state): mean per position}, {tissue: promoters with data per mark}) for
+    one window; windows shorter than the longest are aligned at their anchored end."""
     length = max(c.length for c in coords)
-    rows, curves, covered = [], {}, {}
+    curves, covered = {}, {}
     for tissue in tracks.sheet.tissues:
         sig_sum = np.zeros((length, tracks.n_signals))
         state_counts = [np.zeros((length, len(v) + 1)) for v in tracks.layout["states"].values()]
@@ -494,42 +573,27 @@ def track_profile(sheet: str | Path, promoters: str | Path, out: str | Path) -> 
         has = np.zeros(tracks.n_signals + len(tracks.state_marks), dtype=np.int64)
         for c in coords:
             sig, st = tracks.bases(tissue, c)
-            lo = length - c.length  # right-align at the TSS end
-            sig_sum[lo:] += sig
-            n[lo:] += 1
+            at = slice(length - c.length, length) if window.anchor_right else slice(0, c.length)
+            sig_sum[at] += sig
+            n[at] += 1
             for j in range(st.shape[1]):
-                state_counts[j][np.arange(lo, length), st[:, j]] += 1
+                state_counts[j][np.arange(length)[at], st[:, j]] += 1
             has += np.concatenate([(sig != 0).any(0), (st != 0).any(0)])
-        positions = np.arange(length) - length + downstream
         for j, mark in enumerate(tracks.layout["signals"]):
-            mean = sig_sum[:, j] / np.maximum(n, 1)
-            curves[(tissue, mark, "")] = mean
-            rows += [(p, tissue, mark, "", v) for p, v in zip(positions, mean, strict=True)]
+            curves[(tissue, mark, "")] = sig_sum[:, j] / np.maximum(n, 1)
         for j, (mark, names) in enumerate(tracks.layout["states"].items()):
             share = state_counts[j] / np.maximum(n, 1)[:, None]
             for code, name in enumerate(["no data", *names]):
                 curves[(tissue, mark, name)] = share[:, code]
-                rows += [(p, tissue, mark, name, v) for p, v in zip(positions, share[:, code], strict=True)]
-        marks = [*tracks.layout["signals"], *tracks.state_marks]
-        covered[tissue] = {m: int(h) for m, h in zip(marks, has, strict=True)}
-    plt = pyplot()
-    marks = [*tracks.layout["signals"], *tracks.state_marks]
-    fig, axes = plt.subplots(len(marks), 1, figsize=(8, 2.6 * len(marks)), squeeze=False, sharex=True)
-    for ax, mark in zip(axes[:, 0], marks, strict=True):
-        for (tissue, m, state), y in curves.items():
-            if m == mark and state != "no data":
-                ax.plot(positions, y, lw=1.2, label=f"{tissue} {state}".strip())
-        ax.set_ylabel(mark if mark in tracks.layout["signals"] else f"{mark}: share")
-        ax.axvline(0, color="grey", lw=0.8, ls=":")
-        ax.legend(fontsize=7, ncol=3)
-    axes[-1, 0].set_xlabel("position relative to the TSS (bp; -1 = base next to the TSS)")
-    fig.suptitle(f"Track profile over {len(coords):,} promoters")
-    with atomic_files(out) as tmp:
-        with open(tmp / "profile.tsv", "w") as fh:
-            fh.write("position\ttissue\tmark\tstate\tvalue\n")
-            fh.writelines(f"{p}\t{t}\t{m}\t{s}\t{v:.6g}\n" for p, t, m, s, v in rows)
-        save_figure(fig, tmp, "profile")
-    return {"promoters": len(coords), "promoters_with_data": covered}
+        covered[tissue] = has
+    positions = (np.arange(length) - length + window.end) if window.anchor_right else \
+        (np.arange(length) + window.start)
+    return positions, curves, covered
+
+
+def _profile_rows(positions, curves):
+    for (tissue, mark, state), y in curves.items():
+        yield from ((int(p), tissue, mark, state, v) for p, v in zip(positions, y, strict=True))
 
 
 __all__ = ["BedGraphTrack", "BigWigTrack", "PromoterCoords", "StateTrack", "Track", "TrackSet", "TrackSheet",
