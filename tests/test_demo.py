@@ -18,7 +18,7 @@ def test_demo_stages_run_and_are_skipped_on_rerun(run_cli, tmp_path):
     assert AutoTokenizer.from_pretrained(tmp_path / "d" / "tokenizer").tokenize("ACGTTA") == ["ACG", "TTA"]
     from florabert.predict import Predictor
 
-    assert Predictor(tmp_path / "d" / "finetune").bases_read(["ACGT" * 250]) == 150  # the window nearest the TSS
+    assert Predictor(tmp_path / "d" / "finetune").bases_read(["ACGT" * 250]) == [150]  # the window nearest the TSS
     code, _, err = run_cli("demo", "--out", tmp_path / "d")
     assert code == 0 and err.count("already done") == 9
     audit = json.loads((tmp_path / "d" / "expression" / "audit.json").read_text())
