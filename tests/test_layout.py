@@ -122,3 +122,32 @@ def test_cut_windows_takes_sub_windows_from_their_anchored_end():
     assert cut_windows(seqs, have, Layout.parse("tts:0:+3,tss:0:+2")) == ["GTA|TT", "GTA|TT"]
     with pytest.raises(LayoutError, match="not inside"):
         cut_windows(seqs, have, Layout.parse("tss:-10:0"))
+
+
+CDS_GFF = """##gff-version 3
+chr1\tt\tgene\t1\t30\t.\t+\t.\tID=gene-gCod;gene_biotype=protein_coding
+chr1\tt\tmRNA\t1\t30\t.\t+\t.\tID=rna-gCod;Parent=gene-gCod
+chr1\tt\tCDS\t3\t8\t.\t+\t0\tID=cds-gCod;Parent=rna-gCod
+chr1\tt\tCDS\t13\t20\t.\t+\t0\tID=cds-gCod;Parent=rna-gCod
+chr1\tt\tgene\t21\t40\t.\t-\t.\tID=gene-gRev;gene_biotype=protein_coding
+chr1\tt\tmRNA\t21\t40\t.\t-\t.\tID=rna-gRev;Parent=gene-gRev
+chr1\tt\tCDS\t31\t38\t.\t-\t0\tID=cds-gRev;Parent=rna-gRev
+chr1\tt\tCDS\t22\t25\t.\t-\t0\tID=cds-gRev;Parent=rna-gRev
+chr2\tt\tgene\t1\t10\t.\t+\t.\tID=gene-gNoCDS;gene_biotype=protein_coding
+"""
+
+
+def test_cds_windows_are_spliced_and_read_from_the_start_codon_on_both_strands(data_dir, tmp_path):
+    gff = tmp_path / "cds.gff3"
+    gff.write_text(CDS_GFF)
+    # gCod +: CDS [2, 8) GTACGT + [12, 20) ggttAAcc; gRev -: [30, 38) ACACACAC and [21, 25) GGGR, 3' piece first
+    got = by_gene(extract_promoters(data_dir / "tiny.fa", gff, layout="cds:0:+100").table)
+    assert got["gCod"] == ([2], [20], "GTACGTGGTTAACC")
+    assert got["gRev"] == ([21], [38], "GTGTGTGTYCCC")
+    result = extract_promoters(data_dir / "tiny.fa", gff, layout="tss:-2:0,cds:+4:+9", edge="pad")
+    got = by_gene(result.table)
+    assert got["gCod"][2] == "NN|GTGGT"  # the TSS window runs off the start of chr1: padded
+    assert got["gRev"][2] == "NN|GTGTY"
+    assert result.dropped["no_cds"] == 1  # gNoCDS
+    with pytest.raises(LayoutError, match="START >= 0"):
+        Layout.parse("cds:-10:+100")

@@ -149,3 +149,34 @@ def test_tss_and_tts_windows_identical_to_bedtools(genomes, species, kind, layou
     mismatches = [k for k, v in ours.items() if v != "|".join(t[k] for t in theirs)]
     assert mismatches == []
     assert len(ours) + result.dropped["off_edge"] == len(ann.genes)
+
+
+@requires_bedtools
+@pytest.mark.parametrize("kind", ["gff", "gtf"])
+def test_cds_windows_identical_to_bedtools_getfasta_split(genomes, kind, tmp_path):
+    """Spliced CDS windows: the first 600 coding bases of every gene against bedtools getfasta -split -s on
+    a BED12 of the same CDS pieces (both strands)."""
+    g = genomes["Arabidopsis thaliana"]
+    ann = read_annotation(g.gff if kind == "gff" else g.gtf, cds=True)
+    result = extract_promoters(g.fasta, ann, layout="cds:0:+600")
+    ours = dict(zip(result.table.column("gene_id").to_pylist(), result.table.column("sequence").to_pylist(),
+                    strict=True))
+    fasta = tmp_path / "genome.fa"
+    with gzip.open(g.fasta, "rb") as src, open(fasta, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    rows = []
+    for gene in ann.genes:
+        if gene.cds:
+            lo, hi = gene.cds[0][0], gene.cds[-1][1]
+            sizes = ",".join(str(e - s) for s, e in gene.cds)
+            starts = ",".join(str(s - lo) for s, _ in gene.cds)
+            rows.append(f"{gene.chrom}\t{lo}\t{hi}\t{gene.gene_id}\t0\t{gene.strand}\t{lo}\t{hi}\t0\t"
+                        f"{len(gene.cds)}\t{sizes}\t{starts}\n")
+    (tmp_path / "cds.bed").write_text("".join(rows))
+    tab = subprocess.run(["bedtools", "getfasta", "-split", "-s", "-name", "-tab", "-fi", fasta, "-bed",
+                          tmp_path / "cds.bed"], check=True, capture_output=True, text=True).stdout
+    theirs = {line.split("\t")[0].split("::")[0].split("(")[0]: line.split("\t")[1].upper()[:600]
+              for line in tab.splitlines()}
+    assert len(ours) > 7000 and len(theirs) == len(ours)
+    assert [k for k, v in ours.items() if theirs[k] != v] == []
+    assert sum(v.startswith("ATG") for v in ours.values()) / len(ours) > 0.99

@@ -4,7 +4,10 @@ A window is a stretch of the gene's strand relative to a *landmark* boundary of 
 transcript):
 
 - ``tss``: the boundary between the last base before the gene and its first transcribed base;
-- ``tts``: the boundary between its last transcribed base and the first base after the gene.
+- ``tts``: the boundary between its last transcribed base and the first base after the gene;
+- ``cds``: the start of the coding sequence, spliced (exons joined, introns out): ``cds:0:+1500`` is the
+  first 1,500 coding bases from the A of the start codon, in frame (a shorter CDS gives what it has). The
+  CDS is the chosen transcript's (``--feature mRNA``) or the gene's longest one.
 
 Positions count from the boundary on the gene's strand: -1 is the base just 5' of it, 0 the base just 3'
 of it; a window ``LANDMARK:START:END`` holds positions START..END-1 (half-open, like Python slices). So
@@ -30,7 +33,7 @@ from dataclasses import dataclass, field, replace
 
 from florabert.errors import FloraBertError
 
-LANDMARKS = ("tss", "tts")
+LANDMARKS = ("tss", "tts", "cds")
 EDGES = ("drop", "pad")
 SEP = "|"  # joins the windows of one gene in a sequence string; never a base
 MAX_WINDOWS = 8
@@ -55,6 +58,9 @@ class Window:
                               f"(use {' or '.join(LANDMARKS)})")
         if self.end <= self.start:
             raise LayoutError(f"window {self.spec!r}: START must be below END (a window needs at least one base)")
+        if self.landmark == "cds" and self.start < 0:
+            raise LayoutError(f"window {self.spec!r}: a cds window starts at the start codon or after it "
+                              "(START >= 0)")
 
     @property
     def spec(self) -> str:
@@ -70,6 +76,8 @@ class Window:
         (as FloraBERT's promoters) unless they lie wholly downstream of the TSS, TTS windows at their 5' end
         unless they lie wholly upstream of the TTS. So the anchor end is the landmark itself or lies beyond
         it, and truncation of an over-long window removes bases from the other end."""
+        if self.landmark == "cds":
+            return False  # read from the start codon, in frame
         return self.start < 0 if self.landmark == "tss" else self.end <= 0
 
     def relative(self, offset: int) -> int:
@@ -78,7 +86,8 @@ class Window:
 
     def genomic(self, strand: str, tss: int, tts: int) -> tuple[int, int]:
         """The window on the + strand, 0-based half-open, for a gene on ``strand`` whose first transcribed
-        base is ``tss`` and last transcribed base is ``tts`` (both 0-based + strand positions)."""
+        base is ``tss`` and last transcribed base is ``tts`` (both 0-based + strand positions); TSS and TTS
+        windows only (a CDS window is spliced, see :func:`florabert.genome.promoters.extract_promoters`)."""
         if strand == "+":
             zero = tss if self.landmark == "tss" else tts + 1  # genomic position of relative position 0
             return zero + self.start, zero + self.end

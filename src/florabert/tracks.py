@@ -335,6 +335,12 @@ def coords_from_table(table, path="promoter table") -> list:
     if missing:
         raise FloraBertError(f"{path}: no {', '.join(missing)} column(s): tracks need each promoter's genome "
                              "coordinates (rebuild it with florabert promoters / florabert expression)")
+    from florabert.genome.promoters import table_layout
+
+    lay = table_layout(table)
+    if lay is not None and "cds" in lay.landmarks:
+        raise FloraBertError(f"{path}: tracks read contiguous windows; this layout ({lay.spec}) has a spliced "
+                             "cds window")
     chroms, strands = table.column("chrom").to_pylist(), table.column("strand").to_pylist()
     seqs = table.column("sequence").to_pylist()
     plain = not isinstance(table.column("start").type, pa.ListType) and not any("|" in x for x in seqs[:1])

@@ -159,6 +159,8 @@ def _window_index(table, layout) -> dict[str, list[tuple]]:
         parts = tuple(seq.split("|"))
         for j, (lo, hi) in enumerate(coords):
             landmark = layout.windows[j].landmark
+            if landmark == "cds":  # spliced: a variant's effect on the CDS window is not scored (yet)
+                continue
             zero = tss if landmark == "tss" else (t + 1 if strand == "+" else t - 1)
             out.setdefault(chrom, []).append((lo, hi, strand, gid, j, zero, parts))
     for ws in out.values():

@@ -54,6 +54,9 @@ class Gene:
     tss: int
     biotype: str | None = None
     transcript_id: str | None = None
+    # coding sequence (read with cds=True): the [start, end) pieces of the chosen transcript's CDS, or of the
+    # gene's transcript with the longest CDS, sorted by start (+ strand coordinates); () when none
+    cds: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass
@@ -156,6 +159,7 @@ def read_annotation(
     biotype: str | None = "protein_coding",
     id_attribute: str | None = None,
     format: str | None = None,
+    cds: bool = False,
 ) -> Annotation:
     """Read the genes of a GFF3 or GTF file (plain/gzip/bgzip).
 
@@ -166,6 +170,9 @@ def read_annotation(
 
     Raises InputError naming file and line for rows without 9 tab-separated columns, non-numeric or
     non-positive coordinates, start > end, or a strand other than + - . ?.
+
+    cds: also read the coding sequences (``Gene.cds``): the chosen transcript's with ``feature`` mRNA or
+    transcript, else the gene's transcript with the longest CDS (ties: transcript id).
     """
     if feature not in FEATURES:
         raise ValueError(f"feature must be one of {FEATURES}, not {feature!r}")
@@ -173,6 +180,9 @@ def read_annotation(
     fmt = format or detect_format(path)
     parse_attrs = _parse_gtf_attrs if fmt == "gtf" else _parse_gff3_attrs
     want_tx = feature != "gene"
+    parse_tx = want_tx or cds  # transcripts are read to pick one, or to find the gene of each CDS
+    cds_parts: dict[str, list[tuple[int, int]]] = {}  # transcript id -> CDS pieces
+    cds_gene: dict[str, str] = {}  # GTF: transcript id -> gene_id, from the CDS rows themselves
 
     # gene key -> [chrom, start, end, strand, attrs, ftype, lineno]; key = raw ID (GFF3) or gene_id (GTF)
     genes: dict[str, list] = {}
@@ -215,8 +225,13 @@ def read_annotation(
                 if fmt == "gtf" and btype != b"transcript":
                     if btype == b"exon" or (want_tx and btype == b"CDS"):
                         gtf_exons.append((bchrom, start, end, bstrand, battr, btype))  # decoded if needed
+                    if cds and btype in (b"CDS", b"stop_codon"):  # GTF's CDS leaves the stop codon out
+                        attrs = _parse_gtf_attrs(battr.decode("utf-8"))
+                        tid = attrs.get("transcript_id") or f"{attrs.get('gene_id')}.t"
+                        cds_parts.setdefault(tid, []).append((start, end))
+                        cds_gene[tid] = attrs.get("gene_id", "")
                     continue
-                if not want_tx or (btype in part_types and btype != b"CDS"):
+                if not parse_tx or (btype in part_types and btype != b"CDS"):
                     continue
             chrom, ftype, strand = bchrom.decode(), btype.decode(), bstrand.decode()
             attr_text = battr.decode("utf-8")
@@ -237,15 +252,19 @@ def read_annotation(
                     attrs = parse_attrs(attr_text)
                     tid = attrs.get("transcript_id") or f"{attrs.get('gene_id')}.t"
                     transcripts[tid] = [chrom, start, end, strand, attrs, ftype, attrs.get("gene_id")]
-            elif want_tx and ftype not in _PART_TYPES:
+            elif parse_tx and ftype not in _PART_TYPES:
                 attrs = parse_attrs(attr_text)
                 parent = attrs.get("Parent", "").split(",")[0]
                 if parent:
                     tid = attrs.get("ID") or f"{parent}.t{len(transcripts)}"
                     transcripts[tid] = [chrom, start, end, strand, attrs, ftype, parent]
-            elif want_tx and ftype == "CDS":
+            elif parse_tx and ftype == "CDS":
                 parent = attr_text.partition("Parent=")[2].split(";")[0]
-                cds_tx.update(unquote(p) for p in parent.split(","))
+                parents = [unquote(p) for p in parent.split(",")]
+                cds_tx.update(parents)
+                if cds:
+                    for p in parents:
+                        cds_parts.setdefault(p, []).append((start, end))
 
     ann = Annotation(path=str(path), format=fmt, genes=[], feature=feature, biotype=biotype,
                      id_attribute=id_attribute)
@@ -253,9 +272,14 @@ def read_annotation(
         _gtf_fill_from_exons(genes, gene_order, transcripts, cds_tx, gtf_exons, ann, want_tx=want_tx)
 
     by_gene: dict[str, list[str]] = {}
-    if want_tx:
+    if parse_tx:
         for tid, tx in transcripts.items():
             by_gene.setdefault(tx[6], []).append(tid)
+    cds_by_gene: dict[str, list[str]] = {}  # gene key -> transcripts with a CDS
+    for tid in cds_parts:
+        key = cds_gene.get(tid) or (transcripts[tid][6] if tid in transcripts else None)
+        if key is not None:
+            cds_by_gene.setdefault(key, []).append(tid)
 
     any_biotype = any(_biotype(genes[k][4], genes[k][5]) for k in gene_order)
     filter_biotype = biotype not in (None, "", "all")
@@ -297,8 +321,24 @@ def read_annotation(
             tid = _pick_transcript(candidates, transcripts)
             chrom, start, end, strand = transcripts[tid][:4]
         seen_ids.add(gid)
-        ann.genes.append(Gene(gid, chrom, start, end, strand, _tss(start, end, strand), btype, tid))
+        coding = _coding(tid, cds_by_gene.get(key, []), cds_parts) if cds else ()
+        ann.genes.append(Gene(gid, chrom, start, end, strand, _tss(start, end, strand), btype, tid, coding))
     return ann
+
+
+def _coding(tid: str | None, tids: list[str], parts: dict[str, list[tuple[int, int]]]) -> tuple:
+    """The CDS pieces of transcript ``tid`` when it has some, else of the longest CDS among ``tids``."""
+    if tid is None or tid not in parts:
+        if not tids:
+            return ()
+        tid = min(tids, key=lambda t: (-sum(e - s for s, e in parts[t]), t))
+    merged: list[list[int]] = []
+    for s, e in sorted(set(parts[tid])):  # touching pieces (a GTF CDS and its stop codon) become one
+        if merged and s <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], e)
+        else:
+            merged.append([s, e])
+    return tuple((s, e) for s, e in merged)
 
 
 def _pick_transcript(tids: list[str], transcripts: dict[str, list]) -> str:

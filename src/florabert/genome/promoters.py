@@ -167,7 +167,8 @@ def extract_promoters(
                    "clip_neighbors": clip_neighbors}
         lay = Layout.parse(layout, **options) if layout else Layout.promoter(upstream, downstream, **options)
     ann = annotation if isinstance(annotation, Annotation) else read_annotation(
-        annotation, feature=lay.feature, biotype=lay.biotype, id_attribute=lay.id_attribute)
+        annotation, feature=lay.feature, biotype=lay.biotype, id_attribute=lay.id_attribute,
+        cds="cds" in lay.landmarks)
     species = species or species_from_path(genome)
     result = PromoterSet(table=SCHEMA.empty_table(), species=species, genes_read=ann.n_read,
                          dropped=Counter(ann.dropped), warnings=list(ann.warnings))
@@ -213,6 +214,11 @@ def _cut_gene(gene: Gene, seq: bytes, lay: Layout, neighbours: _Neighbours | Non
     tts = _gene_tts(gene)
     out = []
     for w in lay.windows:
+        if w.landmark == "cds":
+            if not gene.cds:
+                return "no_cds"
+            out.append(_cds_window(seq, gene, w))
+            continue
         lo, hi = w.genomic(gene.strand, gene.tss, tts)
         if neighbours is not None:
             lo, hi = neighbours.clip(gene, w, lo, hi)
@@ -223,6 +229,28 @@ def _cut_gene(gene: Gene, seq: bytes, lay: Layout, neighbours: _Neighbours | Non
             return "off_edge"
         out.append(cut)
     return out
+
+
+def _cds_window(seq: bytes, gene: Gene, w: Window) -> tuple[bytes, int, int]:
+    """Bases ``w.start``..``w.end - 1`` of the gene's spliced CDS (5'->3' on its strand; fewer when the CDS
+    is shorter), and the + strand span [lo, hi) of the genome they come from."""
+    pieces = gene.cds if gene.strand == "+" else gene.cds[::-1]
+    want, got, parts, span = w.end - w.start, 0, [], []
+    skip = w.start
+    for s, e in pieces:
+        n = e - s
+        if skip >= n:
+            skip -= n
+            continue
+        take = min(n - skip, want - got)
+        lo, hi = (s + skip, s + skip + take) if gene.strand == "+" else (e - skip - take, e - skip)
+        piece = seq[lo:hi].upper()
+        parts.append(piece if gene.strand == "+" else reverse_complement(piece))
+        span += [lo, hi]
+        got, skip = got + take, 0
+        if got == want:
+            break
+    return b"".join(parts), (min(span) if span else 0), (max(span) if span else 0)
 
 
 def _table(rows: list[tuple[Gene, list]], species: str, lay: Layout) -> pa.Table:

@@ -1,0 +1,49 @@
+"""Sequence composition features: k-mer frequencies of each window (the "wide" path of the expression
+model, and a baseline on its own).
+
+For each window of a gene (:mod:`florabert.layout`) and each k in ``ks``, the frequency of every k-mer
+(counts divided by the number of k-mers in the window; k-mers with a base other than A/C/G/T are skipped):
+4 + 16 + 64 + 256 = 340 features per window for k = 1..4. Frequencies, not counts, so that windows of
+different lengths (clipped, padded) are comparable. NumPy only; ~10 µs per kilobase.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_CODE = np.full(256, -1, dtype=np.int64)
+for _i, _b in enumerate(b"ACGT"):
+    _CODE[_b] = _i
+    _CODE[_b + 32] = _i
+
+
+def n_features(ks: list[int], n_windows: int) -> int:
+    return n_windows * sum(4 ** k for k in ks)
+
+
+def kmer_frequencies(seq: str, ks: list[int]) -> np.ndarray:
+    """k-mer frequencies of one sequence for each k in ``ks``, concatenated (k-mers in lexicographic order
+    of A<C<G<T)."""
+    codes = _CODE[np.frombuffer(seq.encode("ascii"), dtype=np.uint8)]
+    out = []
+    for k in ks:
+        n = len(codes) - k + 1
+        freq = np.zeros(4 ** k)
+        if n > 0:
+            idx = np.zeros(n, dtype=np.int64)
+            valid = np.ones(n, dtype=bool)
+            for j in range(k):
+                c = codes[j:j + n]
+                idx = idx * 4 + np.maximum(c, 0)
+                valid &= c >= 0
+            if valid.any():
+                freq = np.bincount(idx[valid], minlength=4 ** k) / valid.sum()
+        out.append(freq)
+    return np.concatenate(out)
+
+
+def window_features(sequences: list[str], ks: list[int]) -> np.ndarray:
+    """(genes, windows x sum(4^k)) float32: :func:`kmer_frequencies` of each window (``|``-joined) side by
+    side."""
+    return np.asarray([np.concatenate([kmer_frequencies(w, ks) for w in s.split("|")]) for s in sequences],
+                      dtype=np.float32)
