@@ -14,7 +14,8 @@ from florabert.training.finetune import finetune
 
 def cfg(**kw):
     base = {"max_steps": 300, "eval_steps": 50, "batch_size": 16, "learning_rate": 3e-3, "warmup_steps": 10,
-            "unfreeze_every": 60, "early_stopping_patience": 20, "max_length": 64, "logging_steps": 25}
+            "unfreeze_every": 60, "early_stopping_patience": 20, "max_length": 64, "logging_steps": 25,
+            "wide_kmers": []}  # the transformer alone; the wide path has its own tests
     return load_config(FinetuneConfig, overrides={**base, **kw})
 
 
@@ -192,3 +193,49 @@ def test_prediction_reads_the_window_the_model_was_fine_tuned_on(planted, tmp_pa
     assert np.array_equal(a, b) and not np.array_equal(a, c)
     with pytest.raises(FloraBertError, match="longer than"):
         finetune(planted / "pre", planted / "data", tmp_path / "x", cfg(max_length=100), log=lambda m: None)
+
+
+def test_wide_path_starts_at_the_ridge_fit_and_round_trips(planted, tmp_path, run_cli):
+    """Default fine-tuning has the wide path: before any step the model predicts exactly what ridge regression
+    on the training genes' composition features predicts; the saved model predicts from sequences alone."""
+    from sklearn.linear_model import RidgeCV
+
+    from florabert.data.dataset import load_expression_dataset
+    from florabert.features import window_features
+    from florabert.training.finetune import _tokenized, fit_wide
+
+    data = load_expression_dataset(planted / "data")
+    tok_dir = planted / "pre"
+    from florabert.tokenization import DNATokenizer
+
+    tok = DNATokenizer.load(tok_dir)
+    parts = {p: _tokenized(data.part(p), tok, 64, False, [1, 2, 3], data.layout)
+             for p in ("train", "validation")}
+    n = len(parts["train"]["wide_features"][0])
+    model = FloraBertForExpression.from_pretrained(tok_dir, num_labels=2, targets=["leaf", "root"],
+                                                   wide_kmers=[1, 2, 3], wide_features=n).eval()
+    info = fit_wide(model, parts, log=lambda m: None)
+    x = np.asarray(parts["train"]["wide_features"], dtype=np.float64)
+    y = np.asarray(parts["train"]["labels"])
+    mean, std = x.mean(0), x.std(0)
+    std[std == 0] = 1
+    ridge = RidgeCV(alphas=np.logspace(-1, 6, 15), alpha_per_target=True).fit((x - mean) / std, y)
+    seqs = data.part("validation").column("sequence").to_pylist()[:20]
+    batch = tok(seqs, padding=True, return_tensors="pt")
+    batch["wide_features"] = torch.from_numpy(window_features(seqs, [1, 2, 3]))
+    with torch.no_grad():
+        got = model(**batch).logits.numpy()
+    want = ridge.predict((window_features(seqs, [1, 2, 3]) - mean) / std)
+    assert np.allclose(got, want, atol=1e-4)
+    assert info["validation_r2"] > 0.2  # TATAAA's 3-mers carry the planted signal
+    with pytest.raises(ValueError, match="wide_features"):
+        model(**{k: v for k, v in batch.items() if k != "wide_features"})
+    # end to end with the defaults: wide on, predictions from sequences alone
+    ft_cfg = cfg(wide_kmers=[1, 2, 3, 4], max_steps=30, eval_steps=10, optimizer="adamw")
+    metrics = finetune(planted / "pre", planted / "data", tmp_path / "ft", ft_cfg, log=lambda m: None)
+    assert metrics["wide"]["features"] == 340 and metrics["test"]["test_r2_all"] > 0.3
+    (tmp_path / "x.tsv").write_text("gene_id\tsequence\n" + "".join(f"s{i}\t{s}\n" for i, s in enumerate(seqs)))
+    code, _, err = run_cli("predict", "--model", tmp_path / "ft", "--tsv", tmp_path / "x.tsv", "--out",
+                           tmp_path / "p.tsv")
+    assert code == 0, err
+    assert len((tmp_path / "p.tsv").read_text().splitlines()) == 21

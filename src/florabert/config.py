@@ -186,5 +186,10 @@ class FinetuneConfig:
     eval_steps: int = 100
     logging_steps: int = 20
     early_stopping_patience: int = 5  # evaluations without a better validation loss
+    # the wide path: k-mer frequencies (these k) of every window, and codon usage of coding windows, go
+    # through a linear layer fitted by ridge regression on the training genes (penalty by cross-validation)
+    # and added to the transformer's output, which then learns what the composition does not explain.
+    # [] = the transformer alone (FloraBERT).
+    wide_kmers: list[int] = field(default_factory=lambda: [1, 2, 3, 4])
     seed: int = 42
     bf16: str = "auto"

@@ -3,7 +3,8 @@ model, and a baseline on its own).
 
 For each window of a gene (:mod:`florabert.layout`) and each k in ``ks``, the frequency of every k-mer
 (counts divided by the number of k-mers in the window; k-mers with a base other than A/C/G/T are skipped):
-4 + 16 + 64 + 256 = 340 features per window for k = 1..4. Frequencies, not counts, so that windows of
+4 + 16 + 64 + 256 = 340 features per window for k = 1..4. A coding window (``cds:...``) adds its codon usage:
+the frequencies of the 64 codons read in frame from its first base. Frequencies, not counts, so that windows of
 different lengths (clipped, padded) are comparable. NumPy only; ~10 µs per kilobase.
 """
 
@@ -17,8 +18,17 @@ for _i, _b in enumerate(b"ACGT"):
     _CODE[_b + 32] = _i
 
 
-def n_features(ks: list[int], n_windows: int) -> int:
-    return n_windows * sum(4 ** k for k in ks)
+def n_features(ks: list[int], layout) -> int:
+    """Features per gene for a :class:`~florabert.layout.Layout`."""
+    return sum(sum(4 ** k for k in ks) + (64 if w.landmark == "cds" else 0) for w in layout.windows)
+
+
+def codon_usage(seq: str) -> np.ndarray:
+    """Frequencies of the 64 codons read in frame from the first base (codons with non-ACGT bases skipped)."""
+    codes = _CODE[np.frombuffer(seq[:len(seq) - len(seq) % 3].encode("ascii"), dtype=np.uint8)].reshape(-1, 3)
+    ok = (codes >= 0).all(1)
+    idx = codes[ok] @ np.array([16, 4, 1])
+    return np.bincount(idx, minlength=64) / max(int(ok.sum()), 1)
 
 
 def kmer_frequencies(seq: str, ks: list[int]) -> np.ndarray:
@@ -42,8 +52,15 @@ def kmer_frequencies(seq: str, ks: list[int]) -> np.ndarray:
     return np.concatenate(out)
 
 
-def window_features(sequences: list[str], ks: list[int]) -> np.ndarray:
-    """(genes, windows x sum(4^k)) float32: :func:`kmer_frequencies` of each window (``|``-joined) side by
-    side."""
-    return np.asarray([np.concatenate([kmer_frequencies(w, ks) for w in s.split("|")]) for s in sequences],
-                      dtype=np.float32)
+def window_features(sequences: list[str], ks: list[int], layout=None) -> np.ndarray:
+    """(genes, :func:`n_features`) float32: :func:`kmer_frequencies` of each window (``|``-joined) side by
+    side, each coding window (``layout``) followed by its :func:`codon_usage`."""
+    coding = [w.landmark == "cds" for w in layout.windows] if layout is not None else None
+
+    def one(s: str) -> np.ndarray:
+        parts = s.split("|")
+        flags = coding or [False] * len(parts)
+        return np.concatenate([np.concatenate([kmer_frequencies(w, ks), codon_usage(w)]) if c
+                               else kmer_frequencies(w, ks) for w, c in zip(parts, flags, strict=True)])
+
+    return np.asarray([one(s) for s in sequences], dtype=np.float32)

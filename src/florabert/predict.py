@@ -77,8 +77,14 @@ class Predictor:
         out = np.zeros((len(sequences), self.config.num_labels), dtype=np.float32)
         for i in range(0, len(order), self.batch_size):
             idx = order[i:i + self.batch_size]
-            batch = self.tok([sequences[j] for j in idx], padding=True, truncation=True,
-                             max_length=self.max_length, return_tensors="pt")
+            seqs = [sequences[j] for j in idx]
+            batch = self.tok(seqs, padding=True, truncation=True, max_length=self.max_length,
+                             return_tensors="pt")
+            if self.config.wide_features:
+                from florabert.features import window_features
+
+                batch["wide_features"] = torch.from_numpy(
+                    window_features(seqs, self.config.wide_kmers, self.config.layout))
             if features is not None:
                 batch["track_values"], batch["track_states"] = pad_tracks(
                     [features[j][0] for j in idx], [features[j][1] for j in idx], batch["input_ids"].shape[1])

@@ -20,7 +20,8 @@ class FloraBertConfig(RobertaConfig):
     ``problem_type``, ``head_hidden_size``/``head_dropout`` and ``target_transform`` (how predictions map
     back to TPM); these are saved with the model. ``input_length``: the longest input (tokens with
     ``<s>``/``</s>``) the model was fine-tuned on; prediction truncates there too (None = the positions'
-    maximum, :attr:`max_input_length`).
+    maximum, :attr:`max_input_length`). ``wide_kmers``/``wide_features``: the wide path of the expression
+    head (:class:`~florabert.modeling.FloraBertForExpression`); empty/0 for none.
     """
 
     model_type = "florabert"
@@ -28,7 +29,8 @@ class FloraBertConfig(RobertaConfig):
     def __init__(self, *, targets: list[str] | None = None, head_hidden_size: int | None = None,
                  head_dropout: float = 0.2, target_transform: dict | None = None,
                  sparse_prediction: bool = True, loss: str = "mse", promoter_window: dict | None = None,
-                 tracks: dict | None = None, input_length: int | None = None, **kwargs):
+                 tracks: dict | None = None, input_length: int | None = None, wide_kmers: list | None = None,
+                 wide_features: int = 0, **kwargs):
         kwargs.setdefault("max_position_embeddings", 258)
         kwargs.setdefault("type_vocab_size", 1)
         super().__init__(**kwargs)
@@ -41,6 +43,9 @@ class FloraBertConfig(RobertaConfig):
         self.promoter_window = promoter_window or {}  # how training promoters were cut (for predict)
         self.tracks = tracks or {}  # epigenetic channel layout (EBERT); {} = none
         self.input_length = input_length  # fine-tuned on at most this many tokens (None: all positions)
+        # the wide path (florabert.features): k-mer sizes and the number of composition features; 0 = none
+        self.wide_kmers = list(wide_kmers or [])
+        self.wide_features = int(wide_features)
 
     @property
     def positions_length(self) -> int:

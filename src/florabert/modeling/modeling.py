@@ -189,6 +189,12 @@ class FloraBertForExpression(RobertaPreTrainedModel):
     """Expression from promoter DNA: mean of the final hidden states over the real tokens (not padding,
     not ``<s>``/``</s>``) -> dense -> GELU -> dropout (``config.head_dropout``, 0.2) -> dense(n outputs).
 
+    With ``config.wide_features`` > 0 the model also has a wide path: the gene's composition features
+    (``wide_features``, (batch, n): :func:`florabert.features.window_features` of the same windows, every
+    base of them, not only the tokens the transformer reads) are standardized with the training genes' mean
+    and sd (buffers ``wide_mean``/``wide_std``) and go through a linear layer whose output is added to the
+    head's: prediction = wide(features) + head(pooled).
+
     ``config.problem_type``: "regression" (one output per target, e.g. ln(TPM + 1) per tissue; loss
     ``config.loss`` = "mse" or "poisson", Poisson reading the outputs as log rates of TPM + offset) or
     "single_label_classification" (``num_labels`` classes, cross-entropy). The backbone attribute is
@@ -205,6 +211,11 @@ class FloraBertForExpression(RobertaPreTrainedModel):
         self.head = torch.nn.Sequential(
             torch.nn.Linear(config.hidden_size, hidden), torch.nn.GELU(), torch.nn.Dropout(config.head_dropout),
             torch.nn.Linear(hidden, config.num_labels))
+        n_wide = getattr(config, "wide_features", 0)
+        if n_wide:
+            self.wide = torch.nn.Linear(n_wide, config.num_labels)
+            self.register_buffer("wide_mean", torch.zeros(n_wide))
+            self.register_buffer("wide_std", torch.ones(n_wide))
         self.post_init()
 
     def pool(self, hidden: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -212,7 +223,7 @@ class FloraBertForExpression(RobertaPreTrainedModel):
         return mean_pool(self.config, hidden, input_ids, attention_mask)
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, labels=None, track_values=None,
-                track_states=None, token_type_ids=None, **kwargs):
+                track_states=None, token_type_ids=None, wide_features=None, **kwargs):
         if attention_mask is None:
             attention_mask = (input_ids != self.config.pad_token_id).long()
         if position_ids is None:
@@ -222,6 +233,12 @@ class FloraBertForExpression(RobertaPreTrainedModel):
                               position_ids=position_ids, token_type_ids=token_type_ids, inputs_embeds=embeds,
                               **kwargs)[0]
         logits = self.head(self.pool(hidden, input_ids, attention_mask)).float()
+        if hasattr(self, "wide"):
+            if wide_features is None:
+                raise ValueError("this model has a wide path: pass wide_features (florabert.features."
+                                 "window_features of the same sequences)")
+            z = (wide_features.to(self.wide_std.dtype) - self.wide_mean) / self.wide_std
+            logits = logits + self.wide(z.to(self.wide.weight.dtype)).float()
         loss = None
         if labels is not None:
             if self.config.problem_type == "single_label_classification":

@@ -76,14 +76,52 @@ def regression_metrics(pred) -> dict:
             "pearson_mean": float(np.mean(r))}
 
 
-def _tokenized(part, tok, max_length: int, classification: bool):
+def _tokenized(part, tok, max_length: int, classification: bool, wide_kmers=(), layout=None):
+    """Dataset of ``input_ids``, ``labels``, ``length`` (and ``wide_features`` with a wide path)."""
     import datasets
 
-    ids = tok(part.column("sequence").to_pylist(), truncation=True, max_length=max_length)["input_ids"]
+    seqs = part.column("sequence").to_pylist()
+    ids = tok(seqs, truncation=True, max_length=max_length)["input_ids"]
     labels = part.column("labels").to_pylist()
     if classification:
         labels = [int(v[0]) for v in labels]
-    return datasets.Dataset.from_dict({"input_ids": ids, "labels": labels, "length": [len(x) for x in ids]})
+    columns = {"input_ids": ids, "labels": labels, "length": [len(x) for x in ids]}
+    if wide_kmers:
+        from florabert.features import window_features
+
+        columns["wide_features"] = window_features(seqs, list(wide_kmers), layout).tolist()
+    return datasets.Dataset.from_dict(columns)
+
+
+def fit_wide(model, parts: dict, log=print) -> dict:
+    """Fit the wide path by ridge regression on the training genes (standardized features, the penalty per
+    target by efficient leave-one-out cross-validation on them), freeze it, and zero the transformer head's
+    output layer so that fine-tuning starts exactly at the ridge model; returns its validation R² (all
+    cells)."""
+    from sklearn.linear_model import RidgeCV
+
+    x = np.asarray(parts["train"]["wide_features"], dtype=np.float64)
+    y = np.asarray(parts["train"]["labels"], dtype=np.float64)
+    mean, std = x.mean(0), x.std(0)
+    std[std == 0] = 1.0
+    ridge = RidgeCV(alphas=np.logspace(-1, 6, 15), alpha_per_target=True).fit((x - mean) / std, y)
+    with torch.no_grad():
+        model.wide_mean.copy_(torch.as_tensor(mean))
+        model.wide_std.copy_(torch.as_tensor(std))
+        model.wide.weight.copy_(torch.as_tensor(ridge.coef_.reshape(y.shape[1], -1)))
+        model.wide.bias.copy_(torch.as_tensor(np.atleast_1d(ridge.intercept_)))
+        model.head[-1].weight.zero_()
+        model.head[-1].bias.zero_()
+    for p in model.wide.parameters():
+        p.requires_grad_(False)
+    xv = np.asarray(parts["validation"]["wide_features"], dtype=np.float64)
+    yv = np.asarray(parts["validation"]["labels"], dtype=np.float64)
+    pred = ridge.predict((xv - mean) / std).reshape(yv.shape)
+    r2 = float(1 - ((yv - pred) ** 2).sum() / max(((yv - yv.mean()) ** 2).sum(), 1e-12))
+    log(f"wide path: ridge on {x.shape[1]:,} composition features of {x.shape[0]:,} training genes "
+        f"(penalty {np.median(np.atleast_1d(ridge.alpha_)):.3g}); validation R² {r2:.4f} before fine-tuning")
+    return {"features": int(x.shape[1]), "validation_r2": r2,
+            "alpha": [float(a) for a in np.atleast_1d(ridge.alpha_)]}
 
 
 def finetune(model_dir: str | Path, data_dir: str | Path, out: str | Path, config: FinetuneConfig, *,
@@ -142,6 +180,12 @@ def finetune(model_dir: str | Path, data_dir: str | Path, out: str | Path, confi
         targets, parts = expression_pairs(data, tok, trackset, max_length=max_length,
                                           classification=classification, log=log)
         n_labels = n_labels if classification else 1
+    wide_kmers = list(config.wide_kmers) if not classification and not tracks else []
+    if config.wide_kmers and not wide_kmers:
+        log("wide path: off (regression without tracks only)")
+    from florabert.features import n_features
+
+    n_wide = n_features(wide_kmers, data.layout) if wide_kmers else 0
     torch.manual_seed(config.seed)
     with quiet_loading():  # the expected "MLM head unused, new head" report is checked below instead
         model, info = FloraBertForExpression.from_pretrained(
@@ -149,7 +193,7 @@ def finetune(model_dir: str | Path, data_dir: str | Path, out: str | Path, confi
             problem_type="single_label_classification" if classification else "regression",
             loss=config.loss, head_dropout=config.head_dropout, head_hidden_size=config.head_hidden_size,
             target_transform=data.transform, promoter_window=data.promoter_window, tracks=layout,
-            input_length=max_length,
+            input_length=max_length, wide_kmers=wide_kmers, wide_features=n_wide,
             output_loading_info=True)
     if data.promoter_window:
         if data.layout.spec != pre_config.layout.spec:
@@ -159,8 +203,8 @@ def finetune(model_dir: str | Path, data_dir: str | Path, out: str | Path, confi
         raise FloraBertError(f"{data_dir}: records no layout, but {model_dir} reads {pre_config.layout.spec}; "
                              "build the dataset from a promoter table cut with that --layout")
     new_channel = bool(layout) and not known_layout
-    missing = [k for k in info["missing_keys"]
-               if not k.startswith("head.") and not (new_channel and ".embeddings.tracks." in k)]
+    missing = [k for k in info["missing_keys"] if not k.startswith(("head.", "wide"))
+               and not (new_channel and ".embeddings.tracks." in k)]
     if missing:
         raise FloraBertError(f"{model_dir}: the encoder weights are incomplete ({len(missing)} missing, e.g. "
                              f"{missing[0]}); is this a florabert pre-trained model?")
@@ -168,9 +212,10 @@ def finetune(model_dir: str | Path, data_dir: str | Path, out: str | Path, confi
         + ("new regression head" if not classification else "new classification head")
         + (", MLM head dropped" if any(k.startswith("lm_head.") for k in info["unexpected_keys"]) else ""))
     if parts is None:
-        parts = {p: _tokenized(t, tok, max_length, classification)
+        parts = {p: _tokenized(t, tok, max_length, classification, wide_kmers, data.layout)
                  for p, t in (("train", train_t), ("validation", val_t), ("test", test_t))}
-    if not classification:  # start at the constant-mean baseline: the head only has to learn deviations
+    wide_info = {**fit_wide(model, parts, log), "kmers": wide_kmers} if n_wide else None
+    if not classification and not n_wide:  # start at the constant-mean baseline: learn deviations only
         with torch.no_grad():
             mean = np.asarray(parts["train"]["labels"], dtype=np.float64).mean(axis=0)
             model.head[-1].bias.copy_(torch.as_tensor(mean, dtype=model.head[-1].bias.dtype))
@@ -180,7 +225,7 @@ def finetune(model_dir: str | Path, data_dir: str | Path, out: str | Path, confi
         p.requires_grad_(True)  # the epigenetic channel trains with the head
     stages = unfreezing_stages(model, config)
     head = [p for n, p in model.named_parameters()
-            if not n.startswith("roberta.") or n.startswith("roberta.embeddings.tracks.")]
+            if (not n.startswith(("roberta.", "wide.")) or n.startswith("roberta.embeddings.tracks."))]
     encoder = [p for n, p in model.named_parameters() if n.startswith("roberta.encoder.")]
     wd = config.weight_decay
     groups = [
@@ -244,6 +289,7 @@ def finetune(model_dir: str | Path, data_dir: str | Path, out: str | Path, confi
     tok.write_files(out)
     dump_config(config, out / "config.yaml")
     (out / "seed.txt").write_text(f"{config.seed}\n")
+    metrics["wide"] = wide_info
     write_json(out / "metrics.json", {**metrics, "parameters": n_params, "dataset": str(data_dir),
                                       "pretrained": str(model_dir), "tracks": str(tracks) if tracks else None,
                                       "environment": environment()})
@@ -261,7 +307,10 @@ def _model_card(out: Path, data, metrics: dict, model_dir, tracks=None) -> None:
              f"- Fine-tuned from `{model_dir}` on `{data.path}` ({len(data.targets)} targets: "
              f"{', '.join(data.targets[:10])}{', ...' if len(data.targets) > 10 else ''})",
              f"- Targets: ln(TPM + {data.transform.get('offset')}); predictions map back with exp(y) - offset",
-             f"- Promoter window: {data.promoter_window or 'unknown'}",
+             f"- Layout (windows read): {data.layout.spec if data.promoter_window else 'unknown'}",
+             *([f"- Wide path: k-mer frequencies (k = {', '.join(map(str, metrics['wide'].get('kmers', [])))}) "
+                f"and codon usage, {metrics['wide']['features']} features, ridge-fitted (validation R² "
+                f"{metrics['wide']['validation_r2']:.4f} alone)"] if metrics.get("wide") else []),
              *([f"- EBERT: one output per (gene, tissue) from the tissue's tracks (`{tracks[0]}`; signals "
                 f"{', '.join(tracks[1]['signals']) or 'none'}; states "
                 f"{', '.join(tracks[1]['states']) or 'none'}); predict with `--tracks`"] if tracks else []),
