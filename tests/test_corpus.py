@@ -138,7 +138,8 @@ def test_identical_sequences_within_a_species_are_reported(tmp_path, data_dir):
     ("text", "fragment"),
     [
         ("genomes: []\n", "top-level 'genomes:' list"),
-        ("genomes:\n  - species: a\n    fasta: x.fa\n", "lacks annotation"),
+        ("genomes:\n  - species: a\n", "lacks fasta"),
+        ("genomes:\n  - species: a\n    fasta: x.fa\n    tile: {length: 5}\n", "tile takes stride"),
         ("genomes: [\n", "genomes.yaml:"),
     ],
 )
@@ -153,3 +154,16 @@ def test_corpus_cli(run_cli, tmp_path, data_dir):
                                 tmp_path / "c", "--upstream", 5, "--workers", 2)
     assert code == 0, err
     assert "Species one" in stdout and (tmp_path / "c" / "manifest.json").exists()
+
+
+def test_a_genome_without_annotation_is_tiled_for_pretraining(tmp_path, data_dir):
+    fa, gff = data_dir / "tiny.fa", data_dir / "tiny.gff3"
+    (tmp_path / "m.yaml").write_text(
+        f"genomes:\n  - species: annotated\n    fasta: {fa}\n    annotation: {gff}\n"
+        f"  - species: tiled\n    fasta: {fa}\n    tile: {{stride: 4, strands: '+'}}\n")
+    info = build_corpus(tmp_path / "m.yaml", tmp_path / "c", workers=2, layout="tss:-4:0,tts:0:+4",
+                        log=lambda m: None)
+    tiled = pq.read_table(corpus_files(tmp_path / "c", species=["tiled"])).to_pylist()
+    assert info["species"][1]["written"] == len(tiled) > 0
+    assert all(len(r["sequence"]) == 9 and r["sequence"][4] == "|" and r["strand"] == "+" for r in tiled)
+    assert tiled[0]["gene_id"] == "chr1:0-8(+)" and tiled[0]["sequence"] == "ACGT|ACGT"

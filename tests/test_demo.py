@@ -18,9 +18,14 @@ def test_demo_stages_run_and_are_skipped_on_rerun(run_cli, tmp_path):
     assert AutoTokenizer.from_pretrained(tmp_path / "d" / "tokenizer").tokenize("ACGTTA") == ["ACG", "TTA"]
     from florabert.predict import Predictor
 
-    assert Predictor(tmp_path / "d" / "finetune").bases_read(["ACGT" * 250]) == [150]  # the window nearest the TSS
+    from florabert.demo import DEMO_LAYOUT
+
+    model = Predictor(tmp_path / "d" / "finetune")
+    assert model.config.layout.spec == DEMO_LAYOUT and model.config.wide_features > 0
+    # the transformer reads the 150 bases of each window nearest its anchor
+    assert model.bases_read(["|".join(["ACGT" * 250] * 4)]) == [150] * 4
     code, _, err = run_cli("demo", "--out", tmp_path / "d")
-    assert code == 0 and err.count("already done") == 9
+    assert code == 0 and err.count("already done") == 11
     audit = json.loads((tmp_path / "d" / "expression" / "audit.json").read_text())
     assert audit["families_in_train_and_test"] == 0
     metrics = json.loads((tmp_path / "d" / "finetune" / "metrics.json").read_text())
@@ -29,14 +34,15 @@ def test_demo_stages_run_and_are_skipped_on_rerun(run_cli, tmp_path):
 
     with open(tmp_path / "d" / "evaluation" / "metrics.csv") as fh:
         models = {r["model"] for r in csv.DictReader(fh)}
-    assert models == {"const_mean", "kmer_linear", "motif_lgbm", "kmer_linear@150", "finetune"}
+    assert models == {"const_mean", "kmer_linear", "motif_lgbm", "kmer_linear@tss:-150:0", "finetune",
+                      "finetune_promoter"}
     for stage in ("stage1", "stage2"):
         assert (tmp_path / "d" / "pretrain" / stage / "model.safetensors").exists()
     assert json.loads((tmp_path / "d" / "pretrain" / "stage2" / "metrics.json").read_text())["species"] == [
         "Arabidopsis thaliana"]
     d = tmp_path / "d"
     pos = (d / "explain" / "positional" / "positional_importance.csv").read_text().splitlines()
-    assert pos[0] == "position,length,tissue,importance,n" and len(pos) > 100
+    assert pos[0] == "window,position,length,tissue,importance,n" and len(pos) > 100
     species = json.loads((d / "explain" / "species" / "species_summary.json").read_text())
     assert set(species["species"]) == {"Arabidopsis thaliana", "Arabidopsis arenosa"}
     html = (d / "report.html").read_text()

@@ -151,3 +151,25 @@ def test_cds_windows_are_spliced_and_read_from_the_start_codon_on_both_strands(d
     assert result.dropped["no_cds"] == 1  # gNoCDS
     with pytest.raises(LayoutError, match="START >= 0"):
         Layout.parse("cds:-10:+100")
+
+
+def test_tiles_over_an_unannotated_assembly_both_strands(data_dir):
+    from florabert.genome.fasta import read_fasta, reverse_complement
+    from florabert.genome.tiles import tile_genome
+
+    genome = read_fasta(data_dir / "tiny.fa")
+    result = tile_genome(data_dir / "tiny.fa", species="tiny", layout=Layout.parse("tss:-6:0"), stride=5)
+    rows = result.table.to_pylist()
+    # chr1 (40 bp): tiles at 0, 5, ..., 30, less the two holding R/Y (20, 25); chr2 (16 bp): 0, 5, 10; both strands
+    assert len(rows) == 2 * (7 - 2 + 3) and result.dropped["too_many_n"] == 2
+    for r in rows:
+        piece = genome[r["chrom"]][r["start"]:r["end"]].upper()
+        assert r["sequence"].encode() == (piece if r["strand"] == "+" else reverse_complement(piece))
+    two = tile_genome(data_dir / "tiny.fa", species="tiny", layout=Layout.parse("tss:-4:0,tts:0:+6"),
+                      strands="+").table.to_pylist()
+    assert two[0]["sequence"] == "ACGT|ACGTAA" and two[0]["start"] == [0, 4] and two[0]["end"] == [4, 10]
+    minus = tile_genome(data_dir / "tiny.fa", species="tiny", layout=Layout.parse("tss:-4:0,tts:0:+6")).table
+    m = next(r for r in minus.to_pylist() if r["strand"] == "-")
+    assert m["sequence"] == "TTAC|GTACGT" and m["start"] == [6, 0] and m["end"] == [10, 6]  # revcomp of ACGTACGTAA
+    strict = tile_genome(data_dir / "tiny.fa", species="tiny", layout=Layout.parse("tss:-10:0"), max_n=0)
+    assert strict.dropped["too_many_n"] == 1  # chr1 20..30 holds R and Y

@@ -18,14 +18,19 @@ from rich.console import Console
 from florabert.genome.bundled import bundled_genomes
 
 A_THALIANA = "Arabidopsis thaliana"
-DONE_FORMAT = 3  # bump when a stage's summary or settings change: older .done files then mean "redo"
-# The demo's models read the 150 bases nearest the TSS: on the bundled leaf data that window carries most of
-# what k-mers can tell (ridge on 1-4-mer frequencies, validation-free test split: R² 0.086 for the last 150 bp
-# vs 0.024 for the whole kilobase), and 3-mer tokens give a tiny CPU model composition to work with.
+DONE_FORMAT = 4  # bump when a stage's summary or settings change: older .done files then mean "redo"
+# The demo's layout: windows around the TSS (promoter + 5' UTR and start of the gene, then the rest of the
+# first kilobase), around the gene's 3' end, and the first 3 kb of the spliced CDS. Ridge regression on their
+# composition, fitted on the demo's training genes: test R² 0.38 vs 0.08 for the 150 bases before the TSS and
+# 0.02 for FloraBERT's kilobase (benchmarks/check_accuracy.py; the README's accuracy table).
+DEMO_LAYOUT = "tss:-150:+300,tss:+300:+1000,tts:-500:+500,cds:0:+3000"
+PROMOTER_LAYOUT = "tss:-150:0"  # FloraBERT's input, cut to the 150 bases that carry most of its k-mer signal
+# The transformer reads the 150 bases of each window nearest its anchor as 3-mers (52 tokens with <s> </s>);
+# the wide path reads every base of every window.
 DEMO_BASES = 150
-DEMO_TOKENS = DEMO_BASES // 3 + 2  # non-overlapping 3-mers + <s> </s>
+DEMO_TOKENS = DEMO_BASES // 3 + 2  # non-overlapping 3-mers + <s> </s>, per window
 # A fresh head under LAMB moves by ~learning_rate x its own (small) norm per step: 1e-3 leaves it at the
-# training mean after 600 steps; 1e-2 with the embeddings joining the layers learns (test R² ~0.05).
+# training mean after 600 steps; 1e-2 with the embeddings joining the layers learns.
 DEMO_FINETUNE = {"learning_rate": 1e-2, "freeze_embeddings": False}
 
 
@@ -70,6 +75,8 @@ def run_demo(out: str | Path = "demo_out", *, quick: bool = False, force: bool =
     from florabert.explain.positional import positional_importance
     from florabert.explain.species import species_embeddings
     from florabert.genome.corpus import build_corpus, corpus_files
+    from florabert.genome.promoters import extract_promoters, write_promoters
+    from florabert.layout import Layout
     from florabert.tokenization import length_stats, train_tokenizer
     from florabert.training.finetune import finetune
     from florabert.training.pretrain import pretrain
@@ -84,10 +91,11 @@ def run_demo(out: str | Path = "demo_out", *, quick: bool = False, force: bool =
     ft_dir, eval_dir = out / "finetune", out / "evaluation"
 
     def corpus() -> dict:
-        info = build_corpus(write_demo_manifest(out / "genomes.yaml"), corpus_dir, workers=2, log=say)
+        info = build_corpus(write_demo_manifest(out / "genomes.yaml"), corpus_dir, workers=2, layout=DEMO_LAYOUT,
+                            log=say)
         return {"species": info["species"], "total": info["total"]}
 
-    res["corpus"] = _stage(console, "1. promoters -> multi-species corpus", corpus_dir, force, corpus)
+    res["corpus"] = _stage(console, "1. gene windows -> multi-species corpus", corpus_dir, force, corpus)
     for s in res["corpus"]["species"]:
         dropped = ", ".join(f"{k} {v}" for k, v in s["dropped"].items()) or "none"
         say(f"  {s['species']}: {s['genes_read']:,} genes read, {s['written']:,} promoters written, "
@@ -96,17 +104,19 @@ def run_demo(out: str | Path = "demo_out", *, quick: bool = False, force: bool =
     def tokenizer() -> dict:
         tok = train_tokenizer(corpus_dir, kind="kmer", k=3, stride=3, show_progress=False)
         tok.save(tok_dir)
+        tok.layout = Layout.parse(DEMO_LAYOUT)
         return length_stats(tok, corpus_dir, max_length=DEMO_TOKENS)
 
     st = res["tokenizer"] = _stage(console, "2. 3-mer tokenizer (non-overlapping, TSS-anchored)", tok_dir, force,
                                    tokenizer)
-    say(f"  vocabulary {st['vocab_size']:,}; the models read the {DEMO_BASES} bases nearest the TSS of each "
-        f"promoter ({DEMO_TOKENS} tokens with <s> </s>)")
+    say(f"  vocabulary {st['vocab_size']:,}; the transformer reads the {DEMO_BASES} bases of each window nearest "
+        f"its anchor ({DEMO_TOKENS} tokens with <s> </s>; {st['truncated_fraction']:.0%} of the windows are "
+        "longer); the wide path reads every base")
 
     stage1, stage2 = out / "pretrain" / "stage1", out / "pretrain" / "stage2"
     for name, title, stage_dir, steps, extra, kwargs in (
-        ("stage1", "3a. MLM pre-training, stage 1: both species", stage1, 60 if quick else 600, {}, {}),
-        ("stage2", f"3b. MLM pre-training, stage 2: {A_THALIANA} only", stage2, 20 if quick else 200,
+        ("stage1", "3a. MLM pre-training, stage 1: both species", stage1, 60 if quick else 300, {}, {}),
+        ("stage2", f"3b. MLM pre-training, stage 2: {A_THALIANA} only", stage2, 20 if quick else 100,
          {"learning_rate": 5e-4, "warmup_steps": 10}, {"init_from": stage1, "species": [A_THALIANA]}),
     ):
         cfg = load_config(PretrainConfig, preset="tiny", overrides={
@@ -128,21 +138,42 @@ def run_demo(out: str | Path = "demo_out", *, quick: bool = False, force: bool =
                                        "split", data_dir, force, expression)
     say(f"  split: {audit['counts']}; families in train and test: {audit['families_in_train_and_test']}")
 
+    prom_data = out / "expression_promoter"
+
+    def promoter_dataset() -> dict:
+        at = next(g for g in bundled_genomes() if g.species == A_THALIANA)
+        prom_data.mkdir(parents=True, exist_ok=True)
+        table = extract_promoters(at.fasta, at.gff, species=A_THALIANA, layout=PROMOTER_LAYOUT).table
+        write_promoters(table, prom_data / "promoters.parquet")
+        info = build_expression_dataset(bundled.path("arabidopsis_leaf_tpm_train.tsv"),
+                                        prom_data / "promoters.parquet", prom_data, split=data_dir / "split.tsv",
+                                        log=say)
+        return info["audit"]
+
+    res["expression_promoter"] = _stage(console, f"4b. the same genes and split, FloraBERT's input only "
+                                        f"({PROMOTER_LAYOUT})", prom_data, force, promoter_dataset)
+
     steps = 40 if quick else 600
-    ft_cfg = load_config(FinetuneConfig, overrides={"max_steps": steps, "eval_steps": steps // 4,
-                                                    "unfreeze_every": steps // 3, **DEMO_FINETUNE})
-    m = res["finetune"] = _stage(console, "5. fine-tuning on leaf expression (14 runs), from the stage-2 model",
-                                 ft_dir, force, lambda: finetune(stage2, data_dir, ft_dir, ft_cfg, log=say))
-    t = m.get("test", {})
-    say(f"  test genes: R² (all cells) {t.get('test_r2_all', float('nan')):.4f}, mean Pearson r "
-        f"{t.get('test_pearson_mean', float('nan')):.4f} -> {ft_dir}")
+    ft_prom_dir = out / "finetune_promoter"
+    for key, title, d, data, extra in (
+        ("finetune", "5. fine-tuning on leaf expression (14 runs): gene structure, transformer + wide path",
+         ft_dir, data_dir, {}),
+        ("finetune_promoter", "5b. fine-tuning FloraBERT's way: the promoter, the transformer alone",
+         ft_prom_dir, prom_data, {"wide_kmers": []}),
+    ):
+        ft_cfg = load_config(FinetuneConfig, overrides={"max_steps": steps, "eval_steps": steps // 4,
+                                                        "unfreeze_every": steps // 3, **DEMO_FINETUNE, **extra})
+        m = res[key] = _stage(console, title, d, force,
+                              lambda c=ft_cfg, d=d, data=data: finetune(stage2, data, d, c, log=say))
+        t = m.get("test", {})
+        say(f"  test genes: R² (all cells) {t.get('test_r2_all', float('nan')):.4f}, mean Pearson r "
+            f"{t.get('test_pearson_mean', float('nan')):.4f} -> {d}")
 
     def evaluation() -> dict:
-        near = f"@{DEMO_BASES}"  # the same baselines on the window the model reads
-        baselines = ("const_mean", "kmer_linear", "motif_lgbm", "kmer_linear" + near) if quick else (
-            "const_mean", "kmer_linear", "kmer_lgbm", "motif_lgbm", "kmer_linear" + near, "kmer_lgbm" + near,
-            "motif_lgbm" + near)
-        rows = evaluate(data_dir, eval_dir, models=[ft_dir], baselines=baselines,
+        prom = f"@{PROMOTER_LAYOUT}"  # the same baselines on FloraBERT's input
+        baselines = ("const_mean", "kmer_linear", "motif_lgbm", "kmer_linear" + prom) if quick else (
+            "const_mean", "kmer_linear", "kmer_lgbm", "motif_lgbm", "kmer_linear" + prom, "kmer_lgbm" + prom)
+        rows = evaluate(data_dir, eval_dir, models=[ft_dir, ft_prom_dir], baselines=baselines,
                         bootstrap=100 if quick else 1000, log=say)
         return {"all": [r for r in rows if r["tissue"] == "All"]}
 
@@ -183,6 +214,21 @@ def run_demo(out: str | Path = "demo_out", *, quick: bool = False, force: bool =
     return res
 
 
+def verdict(rows: list[dict]) -> str:
+    """One plain sentence: which model wins on the test genes, and by how much."""
+    r2 = {r["model"]: float(r["r2"]) for r in rows}
+    best = max(r2, key=r2.get)
+    model, base = r2.get("finetune"), r2.get("kmer_linear")
+    parts = [f"Best on the test genes: {best} (R² {r2[best]:.4f})."]
+    if model is not None and base is not None:
+        parts.append(f"The gene-structure model {'beats' if model > base else 'does not beat'} ridge on k-mer "
+                     f"counts of the same windows ({model:.4f} vs {base:.4f})")
+    if model is not None and "finetune_promoter" in r2:
+        parts.append(f"and reaches {model - r2['finetune_promoter']:+.4f} R² over FloraBERT's promoter-only "
+                     f"model ({r2['finetune_promoter']:.4f}).")
+    return " ".join(parts)
+
+
 def write_demo_report(out: Path, res: dict, total: float, *, quick: bool = False) -> tuple[Path, Path]:
     """report.html + report.md from the stage summaries and the files the stages wrote."""
     import csv
@@ -191,18 +237,23 @@ def write_demo_report(out: Path, res: dict, total: float, *, quick: bool = False
 
     n_targets = len(json.loads((out / "expression" / "targets.json").read_text())["targets"])
     secs = lambda k: f"{res[k].get('seconds', 0):.0f} s" if res.get(k, {}).get("seconds") else "earlier run"  # noqa: E731
-    stages = [("1. promoters -> corpus", "corpus"), ("2. 3-mer tokenizer", "tokenizer"),
+    stages = [("1. gene windows -> corpus", "corpus"), ("2. 3-mer tokenizer", "tokenizer"),
               ("3a. pre-training stage 1", "stage1"), ("3b. pre-training stage 2", "stage2"),
-              ("4. expression dataset", "expression"), ("5. fine-tuning", "finetune"),
+              ("4. expression dataset", "expression"), ("4b. promoter-only dataset", "expression_promoter"),
+              ("5. fine-tuning (gene structure)", "finetune"),
+              ("5b. fine-tuning (promoter only)", "finetune_promoter"),
               ("6. evaluation", "evaluation"), ("7a. positional importance", "positional"),
               ("7b. species embeddings", "species")]
     overview = Section("Pipeline", [
-        "FloraBERT's pipeline on real data bundled with the package: promoters (1 kb upstream of each "
-        "protein-coding gene's TSS) of Arabidopsis thaliana chromosome 1 and Arabidopsis arenosa chromosomes "
-        f"1-2; a 3-mer tokenizer; models that read the {DEMO_BASES} bases nearest the TSS; masked-LM pre-training "
-        "on both species, then on A. thaliana; fine-tuning on "
-        f"leaf expression (ln(TPM + 1), {n_targets} RNA-seq runs) with a paralog-family-aware split; "
-        "evaluation on held-out test genes against baselines; explanations."
+        "FloraBERT's pipeline on real data bundled with the package, reading the gene's structure instead of "
+        f"the promoter alone: the windows {DEMO_LAYOUT} (around the TSS, around the gene's 3' end, and the "
+        "spliced coding sequence from the start codon) of every protein-coding gene of Arabidopsis thaliana "
+        "chromosome 1 and Arabidopsis arenosa chromosomes 1-2; a 3-mer tokenizer; masked-LM pre-training on "
+        "both species, then on A. thaliana; fine-tuning on leaf expression "
+        f"(ln(TPM + 1), {n_targets} RNA-seq runs) with a paralog-family-aware split: the gene-structure model "
+        "(transformer + the ridge-fitted wide path on the windows' composition) and, for comparison, "
+        f"FloraBERT's own (the transformer alone on the promoter, {PROMOTER_LAYOUT}); evaluation on held-out "
+        "test genes against baselines that read the same windows; explanations."
         + (" This was a --quick run: every stage is smaller." if quick else "")],
         tables=[(["stage", "time"], [[name, secs(key)] for name, key in stages]
                  + [["all stages", f"{sum(res[k].get('seconds', 0) for _, k in stages):.0f} s"],
@@ -213,10 +264,10 @@ def write_demo_report(out: Path, res: dict, total: float, *, quick: bool = False
           ", ".join(f"{k} {v}" for k, v in s["dropped"].items()) or "-"] for s in res["corpus"]["species"]])])
     st = res["tokenizer"]
     tok = Section("2. Tokenizer", [
-        f"Non-overlapping 3-mers read from the TSS outwards ({st['vocab_size']:,} tokens with specials and "
-        f"N-containing 3-mers). The models read the {DEMO_BASES} bases nearest the TSS ({st['max_length']} tokens "
-        "with <s> and </s>): on this data that window carries most of the k-mer signal; the evaluation below "
-        f"scores the baselines on the whole promoter and on the model's window (`@{DEMO_BASES}`)."])
+        f"Non-overlapping 3-mers read from each window's anchor outwards ({st['vocab_size']:,} tokens with "
+        f"specials and N-containing 3-mers). The transformer reads the {DEMO_BASES} bases of each window nearest "
+        f"its anchor ({st['max_length']} tokens per window with its special tokens; "
+        f"{st['truncated_fraction']:.0%} of the windows are longer); the wide path reads every base."])
     pre = Section("3. Pre-training (masked language model)", tables=[(
         ["stage", "data", "steps", "held-out MLM loss (nats)", "perplexity", "masked-token accuracy"],
         [[k, "both species" if k == "stage1" else "A. thaliana", res[k].get("steps", ""),
@@ -224,19 +275,27 @@ def write_demo_report(out: Path, res: dict, total: float, *, quick: bool = False
          for k in ("stage1", "stage2")])],
         figures=[(out / "pretrain" / k / "logs" / "loss.png", f"MLM loss, {k}") for k in ("stage1", "stage2")])
     audit = res["expression"]
-    ft = res["finetune"].get("test", {})
+    ft, fp = res["finetune"].get("test", {}), res["finetune_promoter"].get("test", {})
+    wide = res["finetune"].get("wide") or {}
     fine = Section("4-5. Expression data and fine-tuning", [
         f"Genes per split: {', '.join(f'{k} {v:,}' for k, v in audit['counts'].items())}; gene families shared "
-        f"by train and test: {audit['families_in_train_and_test']}. Test genes: R² over all cells "
-        f"{ft.get('test_r2_all', float('nan')):.4f}, mean Pearson r "
-        f"{ft.get('test_pearson_mean', float('nan')):.4f}."],
-        figures=[(out / "finetune" / "logs" / "loss.png", "fine-tuning loss (training and validation)")])
+        f"by train and test: {audit['families_in_train_and_test']}; the promoter-only dataset has the same genes "
+        "and split. Gene-structure model, test genes: R² over all cells "
+        f"{ft.get('test_r2_all', float('nan')):.4f}, "
+        f"mean Pearson r {ft.get('test_pearson_mean', float('nan')):.4f} (its wide path alone, before "
+        f"fine-tuning: validation R² {wide.get('validation_r2', float('nan')):.4f}). FloraBERT's promoter-only "
+        f"model: R² {fp.get('test_r2_all', float('nan')):.4f}, mean Pearson r "
+        f"{fp.get('test_pearson_mean', float('nan')):.4f}."],
+        figures=[(out / "finetune" / "logs" / "loss.png", "fine-tuning loss, gene-structure model"),
+                 (out / "finetune_promoter" / "logs" / "loss.png", "fine-tuning loss, promoter-only model")])
     ev_dir = out / "evaluation"
     with open(ev_dir / "metrics.csv", newline="") as fh:
         rows = [r for r in csv.DictReader(fh) if r["tissue"] == "All"]
     ev = Section("6. Evaluation on held-out test genes", [
         "All test cells together (tissue 'All'); 95 % bootstrap confidence intervals over test genes. Per-tissue "
-        "numbers are in evaluation/metrics.csv and metrics.md."],
+        "numbers are in evaluation/metrics.csv and metrics.md. `finetune` is the gene-structure model, "
+        f"`finetune_promoter` FloraBERT's (transformer alone on {PROMOTER_LAYOUT}); baselines without `@` read "
+        f"the gene-structure windows, `@{PROMOTER_LAYOUT}` the promoter only.", verdict(rows)],
         tables=[(["model", "R²", "R² 95 % CI", "Pearson r", "Spearman r", "MSE (log)", "MAE (TPM)"],
                  [[r["model"], float(r["r2"]), f"{float(r['r2_lo']):+.4f} to {float(r['r2_hi']):+.4f}",
                    float(r["pearson"]), float(r["spearman"]), float(r["mse"]), float(r["mae_tpm"])]

@@ -7,6 +7,9 @@ Manifest format::
         fasta: path/or/URL.fa.gz          # relative paths are relative to the manifest file
         annotation: path/or/URL.gff3.gz   # or .gtf(.gz)
         sha256: {fasta: "...", annotation: "..."}   # optional
+      - species: Arabidopsis lyrata       # no annotation: windows tiled over the assembly (pre-training only)
+        fasta: Alyr.fa.gz
+        tile: {stride: 1000, max_n: 0.1, strands: both}   # optional (these are the defaults for 1 kb)
 
 Output directory: ``<species-slug>-<nnnnn>.parquet`` shards (columns of the promoter table) and
 ``manifest.json`` (options, per-species counts, shards in order). Genomes are processed in parallel
@@ -53,14 +56,20 @@ def load_manifest(path: str | Path) -> list[dict]:
     for i, g in enumerate(genomes, 1):
         if not isinstance(g, dict):
             raise InputError(path, f"genome #{i} must be a mapping with species, fasta, annotation")
-        missing = [k for k in ("species", "fasta", "annotation") if not g.get(k)]
+        missing = [k for k in ("species", "fasta") if not g.get(k)]
         if missing:
             raise InputError(path, f"genome #{i} lacks {', '.join(missing)}")
+        tile = g.get("tile") or {}
+        unknown = sorted(set(tile) - {"stride", "max_n", "strands"}) if isinstance(tile, dict) else ["?"]
+        if unknown:
+            raise InputError(path, f"genome #{i}: tile takes stride, max_n and strands (not {', '.join(unknown)})")
         if g["species"] in seen:
             raise InputError(path, f"species {g['species']!r} is listed twice")
         seen.add(g["species"])
-        entry = {"species": str(g["species"]), "sha256": dict(g.get("sha256") or {})}
+        entry = {"species": str(g["species"]), "sha256": dict(g.get("sha256") or {}), "tile": dict(tile)}
         for key in ("fasta", "annotation"):
+            if not g.get(key):
+                continue
             loc = str(g[key])
             if "://" not in loc and not Path(loc).is_absolute():
                 loc = str((path.parent / loc).resolve())
@@ -74,8 +83,15 @@ def _build_one(entry: dict, out: str, cache: str, options: dict, shard_rows: int
     from florabert.genome.promoters import extract_promoters
 
     fasta = fetch(entry["fasta"], cache, sha256=entry["sha256"].get("fasta"))
-    annotation = fetch(entry["annotation"], cache, sha256=entry["sha256"].get("annotation"))
-    result = extract_promoters(fasta, annotation, species=entry["species"], **options)
+    if entry.get("annotation"):
+        annotation = fetch(entry["annotation"], cache, sha256=entry["sha256"].get("annotation"))
+        result = extract_promoters(fasta, annotation, species=entry["species"], **options)
+    else:  # no annotation: tiles in the layout's shape, for pre-training
+        from florabert.genome.tiles import tile_genome
+        from florabert.layout import Layout
+
+        result = tile_genome(fasta, species=entry["species"], layout=Layout.parse(options["layout"]),
+                             **entry.get("tile", {}))
     shards = _write_shards(result.table, Path(out), slug(entry["species"]), shard_rows)
     return {"summary": result.summary(), "warnings": result.warnings, "shards": shards}
 

@@ -234,7 +234,7 @@ def train_tokenizer(
     if kind == "bpe":
         if corpus is None:
             raise FloraBertError("BPE needs --corpus to learn its merges")
-        tok = train_bpe(iter_corpus_sequences(corpus, species=species), vocab_size=vocab_size,
+        tok = train_bpe(iter_corpus_sequences(corpus, species=species, windows=True), vocab_size=vocab_size,
                         length=count_sequences(corpus, species=species), show_progress=show_progress)
         return DNATokenizer(to_transformers(tok, model_max_length=model_max_length), kind="bpe")
     if kind == "nucleotide":
@@ -250,11 +250,16 @@ def train_tokenizer(
 def length_stats(tokenizer: DNATokenizer, corpus: str | Path, *, max_length: int = 256,
                  species: list[str] | None = None) -> dict:
     """Encoded lengths (with <s> and </s>) of every promoter in ``corpus``: mean, median, p95, max, and
-    how many exceed ``max_length`` (they would lose their 5' end)."""
+    how many exceed ``max_length`` (they would lose their 5' end). Multi-window sequences count each window
+    (its tokens with its special tokens), since ``max_length`` bounds each window."""
     lengths = []
     for batch in iter_corpus_sequences(corpus, species=species):
-        enc = tokenizer(batch, add_special_tokens=True, verbose=False)["input_ids"]
-        lengths.extend(len(ids) for ids in enc)
+        enc = tokenizer(batch, add_special_tokens=True, verbose=False)
+        if "token_type_ids" in enc:
+            for types in enc["token_type_ids"]:
+                lengths.extend(np.bincount(types).tolist())
+        else:
+            lengths.extend(len(ids) for ids in enc["input_ids"])
     if not lengths:
         raise FloraBertError(f"{corpus}: no sequences")
     arr = np.asarray(lengths)

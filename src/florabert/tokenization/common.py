@@ -77,9 +77,10 @@ def read_info(path: Path) -> dict:
     return json.loads(file.read_text()) if file.exists() else {"kind": "bpe"}
 
 
-def iter_corpus_sequences(corpus: str | Path, *, batch_size: int = 4096,
-                          species: list[str] | None = None) -> Iterator[list[str]]:
-    """Batches of promoter sequences streamed from a corpus (Parquet file or shard directory)."""
+def iter_corpus_sequences(corpus: str | Path, *, batch_size: int = 4096, species: list[str] | None = None,
+                          windows: bool = False) -> Iterator[list[str]]:
+    """Batches of promoter sequences streamed from a corpus (Parquet file or shard directory); ``windows``:
+    each window of a multi-window gene on its own (what a tokenizer learns from)."""
     import pyarrow.parquet as pq
 
     from florabert.genome.corpus import corpus_files
@@ -87,7 +88,8 @@ def iter_corpus_sequences(corpus: str | Path, *, batch_size: int = 4096,
     for file in corpus_files(corpus, species=species):
         pf = pq.ParquetFile(file)
         for batch in pf.iter_batches(batch_size=batch_size, columns=["sequence"]):
-            yield batch.column(0).to_pylist()
+            seqs = batch.column(0).to_pylist()
+            yield [w for s in seqs for w in s.split("|")] if windows else seqs
 
 
 def count_sequences(corpus: str | Path, species: list[str] | None = None) -> int:

@@ -106,3 +106,19 @@ def tensorboard_dir(path: Path):
             os.environ.pop("TENSORBOARD_LOGGING_DIR", None)
         else:
             os.environ["TENSORBOARD_LOGGING_DIR"] = previous
+
+
+def show_bars() -> bool:
+    """Progress bars only where someone watches them: a terminal on stderr (logs and CI stay readable)."""
+    import sys
+
+    return sys.stderr.isatty()
+
+
+def quiet_trainer(trainer) -> None:
+    """Without progress bars, HF's Trainer prints every log dict to stdout instead; ``logs/log.csv`` (the
+    CSVLogger) keeps them, so drop that printer."""
+    from transformers.trainer_callback import PrinterCallback
+
+    if not show_bars():
+        trainer.remove_callback(PrinterCallback)

@@ -24,7 +24,9 @@ from florabert.training.callbacks import CSVLogger, plot_loss_curve
 from florabert.training.common import (
     build_optimizer,
     environment,
+    quiet_trainer,
     reporters,
+    show_bars,
     tensorboard_dir,
     use_bf16,
     write_json,
@@ -255,6 +257,7 @@ def finetune(model_dir: str | Path, data_dir: str | Path, out: str | Path, confi
         greater_is_better=False, logging_steps=config.logging_steps, report_to=reporters(), seed=config.seed,
         data_seed=config.seed, bf16=use_bf16(config.bf16), train_sampling_strategy="group_by_length",
         length_column_name="length", remove_unused_columns=False, use_cpu=not torch.cuda.is_available(),
+        disable_tqdm=not show_bars(),
     )
     n_params = sum(p.numel() for p in model.parameters())
     if layout:
@@ -275,6 +278,7 @@ def finetune(model_dir: str | Path, data_dir: str | Path, out: str | Path, confi
                        EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience),
                        *(callbacks or [])],
         )
+        quiet_trainer(trainer)
         trainer.train()
     trainer.remove_callback(EarlyStoppingCallback)  # the final evaluations below use other metric names
     metrics = {"validation": trainer.evaluate(val_ds, metric_key_prefix="validation")}

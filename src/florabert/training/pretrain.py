@@ -26,8 +26,10 @@ from florabert.training.callbacks import CSVLogger, plot_loss_curve
 from florabert.training.common import (
     build_optimizer,
     environment,
+    quiet_trainer,
     rank,
     reporters,
+    show_bars,
     tensorboard_dir,
     use_bf16,
     weights_digest,
@@ -222,7 +224,7 @@ def pretrain(
         dataloader_num_workers=config.dataloader_num_workers,
         ddp_backend="gloo" if world_size() > 1 and not torch.cuda.is_available() else None,
         use_cpu=not torch.cuda.is_available(),
-        disable_tqdm=rank() != 0,
+        disable_tqdm=rank() != 0 or not show_bars(),
     )
     with tensorboard_dir(out / "logs" / "tensorboard"):
         trainer = _trainer_class()(
@@ -232,6 +234,7 @@ def pretrain(
             preprocess_logits_for_metrics=_predicted_tokens,
             callbacks=[CSVLogger(out / "logs" / "log.csv")],
         )
+        quiet_trainer(trainer)
         trainer.train(resume_from_checkpoint=last if resume else None)
     metrics = trainer.evaluate()
     metrics["eval_perplexity"] = math.exp(metrics["eval_loss"]) if metrics["eval_loss"] < 50 else float("inf")
