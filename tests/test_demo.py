@@ -16,9 +16,8 @@ def test_demo_stages_run_and_are_skipped_on_rerun(run_cli, tmp_path):
     from transformers import AutoTokenizer
 
     assert AutoTokenizer.from_pretrained(tmp_path / "d" / "tokenizer").tokenize("ACGTTA") == ["ACG", "TTA"]
-    from florabert.predict import Predictor
-
     from florabert.demo import DEMO_LAYOUT
+    from florabert.predict import Predictor
 
     model = Predictor(tmp_path / "d" / "finetune")
     assert model.config.layout.spec == DEMO_LAYOUT and model.config.wide_features > 0
