@@ -25,10 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-GENE_LAYOUT = "tss:-150:+300,tss:+300:+1000,tts:-500:+500,cds:0:+3000"
-PROMOTER_LAYOUT = "tss:-150:0"  # what the old demo model read: the 150 bases before the TSS
-TOKENS = 52  # tokens per window with <s>/</s>: 3-mers of the 150 bases nearest each window's anchor
-FINETUNE = {"learning_rate": 1e-2, "freeze_embeddings": False}
+from florabert import demo  # the demo's settings: its model is the "[demo]" row
+
+GENE_LAYOUT, PROMOTER_LAYOUT, TOKENS = demo.DEMO_LAYOUT, demo.PROMOTER_LAYOUT, demo.DEMO_TOKENS
 
 
 def build(out: Path, layout: str, quick: bool, log) -> dict:
@@ -48,7 +47,7 @@ def build(out: Path, layout: str, quick: bool, log) -> dict:
                      log=log)
     if not (paths["tokenizer"] / "tokenizer.json").exists():
         train_tokenizer(None, kind="kmer", k=3, stride=3).save(paths["tokenizer"])
-    steps1, steps2 = (60, 20) if quick else (600, 200)
+    steps1, steps2 = (60, 20) if quick else demo.DEMO_PRETRAIN_STEPS
     for name, steps, extra, kw in (("stage1", steps1, {}, {}),
                                    ("stage2", steps2, {"learning_rate": 5e-4, "warmup_steps": 10},
                                     {"init_from": paths["stage1"], "species": [A_THALIANA]})):
@@ -98,7 +97,7 @@ def run_finetune(model_dir, data_dir, out: Path, seed: int, steps: int, wide: bo
     shutil.rmtree(out, ignore_errors=True)
     cfg = load_config(FinetuneConfig, overrides={
         "max_steps": steps, "eval_steps": max(steps // 4, 1), "unfreeze_every": max(steps // 3, 1), "seed": seed,
-        **FINETUNE, **({} if wide else {"wide_kmers": []})})
+        **demo.DEMO_FINETUNE, **({} if wide else {"wide_kmers": []})})
     t0 = time.perf_counter()
     finetune(model_dir, data_dir, out, cfg, log=lambda m: None)
     seconds = time.perf_counter() - t0
@@ -110,7 +109,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("bench_out/accuracy"))
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=600, help="fine-tuning steps")
+    parser.add_argument("--steps", type=int, default=demo.DEMO_FINETUNE_STEPS, help="fine-tuning steps")
     parser.add_argument("--quick", action="store_true", help="short pre-training (a smoke test)")
     parser.add_argument("--baselines", default="kmer_linear,kmer_lgbm",
                         help="evaluate baselines to run on both layouts (kmer_lgbm takes ~5 min)")
