@@ -21,8 +21,9 @@ def test_demo_stages_run_and_are_skipped_on_rerun(run_cli, tmp_path):
 
     model = Predictor(tmp_path / "d" / "finetune")
     assert model.config.layout.spec == DEMO_LAYOUT and model.config.wide_features > 0
-    # the transformer reads the 150 bases of each window nearest its anchor
-    assert model.bases_read(["|".join(["ACGT" * 250] * 4)]) == [150] * 4
+    # the transformer reads the 150 bases of each window nearest its anchor (50 3-mers next to <s> </s>, 51
+    # next to </s>: a 1,000-base window anchored at its 5' end reads 51 3-mers; at its 3' end, 50)
+    assert model.bases_read(["|".join(["ACGT" * 250] * 4)]) == [150, 153, 153, 153]
     code, _, err = run_cli("demo", "--out", tmp_path / "d")
     assert code == 0 and err.count("already done") == 11
     audit = json.loads((tmp_path / "d" / "expression" / "audit.json").read_text())

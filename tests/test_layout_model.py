@@ -28,6 +28,10 @@ def test_tokenizer_joins_windows_with_segments_and_truncates_away_from_the_ancho
     assert cut["input_ids"] == [0, v["CCC"], 2, v["GGG"], v["TTT"], 2]
     batch = tok3(["AAACCC|GGGTTT", "CCC|GGG"], padding=True, return_tensors="pt")
     assert batch["input_ids"].shape == (2, 7) and batch["token_type_ids"][1].tolist() == [0, 0, 0, 0, 0, 1, 1]
+    # a window anchored at its 5' end reads its 3-mers from there (the leftover base is the last token)
+    grid = tok3("AAACCC|GGGTTTA", truncation=True, max_length=3)
+    assert grid["input_ids"][3:] == [v["GGG"], v["TTT"], 2]
+    assert tok3("AAACCC|GGGTTTA")["input_ids"][-2] == v["A"]
     with pytest.raises(Exception, match="expected 2"):
         tok3("AAACCC")
     tok3.layout = None

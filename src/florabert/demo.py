@@ -18,7 +18,7 @@ from rich.console import Console
 from florabert.genome.bundled import bundled_genomes
 
 A_THALIANA = "Arabidopsis thaliana"
-DONE_FORMAT = 4  # bump when a stage's summary or settings change: older .done files then mean "redo"
+DONE_FORMAT = 5  # bump when a stage's summary or settings change: older .done files then mean "redo"
 # The demo's layout: windows around the TSS (promoter + 5' UTR and start of the gene, then the rest of the
 # first kilobase), around the gene's 3' end, and the first 3 kb of the spliced CDS. Ridge regression on their
 # composition, fitted on the demo's training genes: test R² 0.38 vs 0.08 for the 150 bases before the TSS and

@@ -125,6 +125,15 @@ class DNATokenizer:
                                  f"expected {n}" + (f" (layout {self.layout.spec})" if self.layout else ""))
         right = self.layout.anchors_right if self.layout is not None else [True] * n
         flat = self._ids([w for p in parts for w in p])
+        k = self.k or 1
+        if self.kind != "bpe" and not self.overlapping and k > 1 and not all(right):
+            # a window anchored at its 5' end gets its k-mer grid from that end (in frame for a cds window):
+            # full k-mers from the first base, the len % k leftover bases as one short last token
+            for i, p in enumerate(parts):
+                for j, w in enumerate(p):
+                    cut = len(w) - len(w) % k
+                    if not right[j] and cut != len(w):
+                        flat[i * n + j] = [*self._ids([w[:cut]])[0], *self._ids([w[cut:]])[0]]
         limit = max_length or self.hf.model_max_length
         ids, types = [], []
         for i in range(len(parts)):
