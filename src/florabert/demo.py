@@ -151,7 +151,7 @@ def run_demo(out: str | Path = "demo_out", *, quick: bool = False, force: bool =
         write_promoters(table, prom_data / "promoters.parquet")
         info = build_expression_dataset(bundled.path("arabidopsis_leaf_tpm_train.tsv"),
                                         prom_data / "promoters.parquet", prom_data, split=data_dir / "split.tsv",
-                                        log=say)
+                                        families=bundled.path("arabidopsis_chr1_families.tsv"), log=say)
         return info["audit"]
 
     res["expression_promoter"] = _stage(console, f"4b. the same genes and split, FloraBERT's input only "
