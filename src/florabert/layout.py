@@ -29,7 +29,7 @@ window.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from florabert.errors import FloraBertError
 
@@ -79,10 +79,6 @@ class Window:
         if self.landmark == "cds":
             return False  # read from the start codon, in frame
         return self.start < 0 if self.landmark == "tss" else self.end <= 0
-
-    def relative(self, offset: int) -> int:
-        """Landmark-relative position of base ``offset`` (0-based index into the window's sequence)."""
-        return self.start + offset
 
     def genomic(self, strand: str, tss: int, tts: int) -> tuple[int, int]:
         """The window on the + strand, 0-based half-open, for a gene on ``strand`` whose first transcribed
@@ -177,9 +173,6 @@ class Layout:
                  clip_neighbors=self.clip_neighbors)
         return {**self.extra, **d}
 
-    def with_options(self, **options) -> Layout:
-        return replace(self, **options)
-
     # -- description --------------------------------------------------------------------------------------
     @property
     def spec(self) -> str:
@@ -248,11 +241,6 @@ def cut_windows(sequences: list[str], have: Layout, want: Layout) -> list[str]:
                 cut.append(p[lo:hi])
         out.append(SEP.join(cut))
     return out
-
-
-def split_windows(sequence: str) -> list[str]:
-    """The windows of a joined sequence string (one element for a plain promoter)."""
-    return sequence.split(SEP)
 
 
 def layout_of(obj) -> Layout:

@@ -74,6 +74,15 @@ def parse_region(text: str | None) -> tuple[str | None, int, int] | None:
     return landmark, lo, hi
 
 
+def as_region(region) -> tuple[str | None, int, int] | None:
+    """A region given as ``parse_region`` text, a (start, end) pair or a (landmark, start, end) triple."""
+    if isinstance(region, str):
+        return parse_region(region)
+    if region is not None and len(region) == 2:
+        return (None, *region)
+    return region
+
+
 class WindowMap:
     """Where the bases of one gene's sequence (its windows joined by ``|``) lie: window j and position
     relative to that window's landmark (-1 = the base just 5' of it). Positions are counted from each

@@ -21,7 +21,7 @@ from florabert.errors import FloraBertError, InputError
 from florabert.explain.common import (
     BASES,
     WindowMap,
-    parse_region,
+    as_region,
     position_label,
     progress,
     pyplot,
@@ -43,10 +43,7 @@ def saturation_mutagenesis(model_dir: str | Path, promoters: str | Path, out: st
     base of every window. Multi-window models get a ``window`` column before ``position``."""
     from florabert.predict import Predictor
 
-    if isinstance(region, str):
-        region = parse_region(region)
-    elif region is not None and len(region) == 2:
-        region = (None, *region)
+    region = as_region(region)
     predictor = Predictor(model_dir, batch_size=batch_size, bf16=bf16)
     config = predictor.config
     layout = config.layout

@@ -23,7 +23,7 @@ from florabert.errors import FloraBertError, InputError
 from florabert.explain.common import (
     BASES,
     WindowMap,
-    parse_region,
+    as_region,
     position_label,
     progress,
     pyplot,
@@ -56,10 +56,7 @@ def positional_importance(model_dir: str | Path, promoters: str | Path, out: str
 
     if samples < 1 or step < 1 or max_sequences < 1:
         raise FloraBertError("--samples, --step and --max-sequences must be at least 1")
-    if isinstance(region, str):
-        region = parse_region(region)
-    elif region is not None and len(region) == 2:
-        region = (None, *region)
+    region = as_region(region)
     predictor = Predictor(model_dir, batch_size=batch_size, bf16=bf16)
     config = predictor.config
     layout = config.layout
