@@ -56,18 +56,18 @@ def test_bad_input_one_line_error_no_output(run_cli, data_dir, tmp_path):
 
 def test_failed_run_keeps_the_previous_output(run_cli, data_dir, tmp_path):
     out = tmp_path / "p.tsv"
-    out.write_text("previous results\n")
+    out.write_text("gene_id\tsequence\nprevious\tACGT\n")  # a florabert table: a rerun may replace it
     (tmp_path / "bad.gff3").write_text("chr1\tt\tgene\n")
     code, _, err = run_cli("promoters", "--genome", data_dir / "tiny.fa", "--annotation",
                            tmp_path / "bad.gff3", "--out", out)
     assert code == 1 and "bad.gff3:1:" in err
-    assert out.read_text() == "previous results\n"
+    assert out.read_text() == "gene_id\tsequence\nprevious\tACGT\n"
 
 
 def test_bad_option_values_are_usage_errors(run_cli, data_dir, tmp_path):
     code, _, err = run_cli("promoters", "--genome", data_dir / "tiny.fa", "--annotation",
                            data_dir / "tiny.gff3", "--out", tmp_path / "p.parquet", "--edge", "wrap")
-    assert code == 2 and "wrap" in err
+    assert code == 1 and "wrap" in err and len(err.strip().splitlines()) == 1
     code, _, err = run_cli("promoters", "--genome", data_dir / "tiny.fa", "--annotation",
                            data_dir / "tiny.gff3", "--out", tmp_path / "p.bed")
     assert code == 1 and ".parquet, .tsv or .fa" in err

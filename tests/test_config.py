@@ -27,8 +27,8 @@ def test_paper_preset_is_floraberts_architecture():
     ("kwargs", "error", "fragment"),
     [
         ({"preset": "huge"}, FloraBertError, "unknown preset 'huge'"),
-        ({"overrides": {"model.hiden_size": 3}}, FloraBertError, "unknown option 'hiden_size'"),
-        ({"overrides": {"masking.strategy": "whole-word"}}, FloraBertError, "masking strategy"),
+        ({"overrides": {"model.hiden_size": 3}}, FloraBertError, "unknown option 'model.hiden_size'"),
+        ({"overrides": {"masking.strategy": "whole-word"}}, FloraBertError, "masking.strategy: must be one of"),
     ],
 )
 def test_config_errors(kwargs, error, fragment):

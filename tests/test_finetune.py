@@ -87,8 +87,13 @@ def test_cli_finetune_and_errors(run_cli, planted, tmp_path):
     assert code == 0, err
     assert "test: loss" in out or "test: loss" in err
     code, _, err = run_cli("finetune", "--model", planted / "pre", "--data", planted / "data", "--out",
-                           tmp_path / "c", "--max-steps", 5)
-    assert code == 1 and "earlier run" in err
+                           tmp_path / "c", "--max-steps", 5, "--eval-steps", 5)
+    assert code == 0, err  # an earlier finetune output is replaced as a whole
+    assert json.loads((tmp_path / "c" / "metrics.json").read_text())["steps"] == 5
+    assert not list(tmp_path.glob(".c.*"))
+    code, _, err = run_cli("finetune", "--model", planted / "pre", "--data", planted / "data", "--out",
+                           tmp_path / "c", "--max-steps", 5, "--resume")
+    assert code == 0 and "complete" in err
     code, _, err = run_cli("finetune", "--model", planted / "pre", "--data", tmp_path, "--out", tmp_path / "x")
     assert code == 1 and "not an expression dataset" in err
 

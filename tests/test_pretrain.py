@@ -5,7 +5,6 @@ import json
 import math
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -122,26 +121,28 @@ def test_killed_run_resumes_to_the_same_weights(corpus, tmp_path):
 
     proc = subprocess.Popen(_cli(data, tok, tmp_path / "killed"), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, env=env)
-    state = tmp_path / "killed" / "checkpoints" / "checkpoint-8" / "trainer_state.json"
+    state = tmp_path / ".killed.partial" / "checkpoints" / "checkpoint-8" / "trainer_state.json"
     deadline = time.time() + 300
     while not state.exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
-    assert not (tmp_path / "killed" / "model.safetensors").exists()
+    assert not (tmp_path / "killed").exists()  # nothing at --out until the run is complete
     resumed = subprocess.run(_cli(data, tok, tmp_path / "killed", "--resume"), capture_output=True, text=True,
                              env=env, check=False)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert digest(tmp_path / "killed") == digest(tmp_path / "full")
+    assert not (tmp_path / ".killed.partial").exists()
 
-    again = subprocess.run(_cli(data, tok, tmp_path / "full"), capture_output=True, text=True, env=env,
-                           check=False)
-    assert again.returncode == 1 and "use --resume" in again.stderr
-    shutil.rmtree(tmp_path / "full" / "checkpoints")
-    nothing = subprocess.run(_cli(data, tok, tmp_path / "full", "--resume"), capture_output=True, text=True,
+    before = (tmp_path / "full" / "model.safetensors").stat().st_mtime_ns
+    done = subprocess.run(_cli(data, tok, tmp_path / "full", "--resume"), capture_output=True, text=True,
+                          env=env, check=False)
+    assert done.returncode == 0 and "complete" in done.stderr, done.stderr[-2000:]
+    assert (tmp_path / "full" / "model.safetensors").stat().st_mtime_ns == before  # untouched
+    nothing = subprocess.run(_cli(data, tok, tmp_path / "other", "--resume"), capture_output=True, text=True,
                              env=env, check=False)
-    assert nothing.returncode == 1 and "no checkpoint" in nothing.stderr
+    assert nothing.returncode == 1 and "no unfinished run" in nothing.stderr
 
 
 @pytest.mark.slow

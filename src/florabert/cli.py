@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -31,6 +32,9 @@ class Edge(str, Enum):
     drop = "drop"
     pad = "pad"
 
+
+_FORCE = typer.Option(False, "--force", help="Write into an --out that holds other files (nothing there is "
+                      "deleted; same-named files are replaced). See README 'Errors and outputs'.")
 
 LAYOUT_HELP = ("Windows to cut, comma-separated LANDMARK:START:END relative to the TSS or TTS on the gene's "
                "strand, e.g. tss:-1000:0 (FloraBERT, the default) or tss:-1000:+500,tts:-500:+1000 (deepCRE). "
@@ -66,16 +70,18 @@ def promoters(
     clip_neighbors: bool = typer.Option(False, "--clip-neighbors", help="Cut each window where it runs "
                                         "into another gene (FloraBERT's option)."),
     layout: str = typer.Option(None, "--layout", help=LAYOUT_HELP),
+    force: bool = _FORCE,
 ) -> None:
     """Extract gene windows (one row per gene): TSS-anchored promoters, or any layout of windows around the
     TSS and the TTS."""
-    from florabert.genome.promoters import extract_promoters, write_promoters
+    from florabert.genome.promoters import check_output, extract_promoters, write_promoters
 
     _check_layout_options(layout, upstream, downstream)
+    check_output(out, force=force)
     result = extract_promoters(genome, annotation, species=species, upstream=upstream,
                                downstream=downstream, layout=layout, feature=feature.value, biotype=biotype,
                                id_attribute=id_attribute, edge=edge.value, clip_neighbors=clip_neighbors)
-    write_promoters(result.table, out)
+    write_promoters(result.table, out, force=force)
     for w in result.warnings:
         console.print(f"[yellow]warning:[/] {w}", highlight=False)
     _print_summary([result.summary()], out)
@@ -98,7 +104,7 @@ def _print_summary(summaries: list[dict], out: Path) -> None:
 def corpus(
     manifest: Path = typer.Option(..., "--manifest", help="YAML listing genomes (species, fasta, annotation)."),
     out: Path = typer.Option(..., "--out", help="Output directory for Parquet shards + manifest.json."),
-    workers: int = typer.Option(0, help="Parallel processes [default: number of cores]."),
+    workers: int = typer.Option(0, min=0, help="Parallel processes [default: number of cores]."),
     cache: Path = typer.Option(None, help="Download cache [default: OUT/downloads]."),
     upstream: int = typer.Option(1000, min=0),
     downstream: int = typer.Option(0, min=0),
@@ -108,7 +114,8 @@ def corpus(
     layout: str = typer.Option(None, "--layout", help=LAYOUT_HELP),
     dedup: bool = typer.Option(False, "--dedup", help="Drop promoters whose sequence already occurs "
                                "anywhere earlier in the corpus."),
-    shard_rows: int = typer.Option(50_000, help="Rows per Parquet shard."),
+    shard_rows: int = typer.Option(50_000, min=1, help="Rows per Parquet shard."),
+    force: bool = _FORCE,
 ) -> None:
     """Build a multi-species promoter corpus (Parquet shards) from a genome manifest."""
     from florabert.genome.corpus import build_corpus
@@ -117,6 +124,7 @@ def corpus(
     info = build_corpus(manifest, out, workers=workers or None, cache=cache, upstream=upstream,
                         downstream=downstream, biotype=biotype, edge=edge.value,
                         clip_neighbors=clip_neighbors, layout=layout, dedup=dedup, shard_rows=shard_rows,
+                        force=force,
                         log=lambda msg: console.print(msg, highlight=False))
     _print_summary(info["species"], out)
     if dedup:
@@ -142,17 +150,20 @@ def tokenizer_train(
     out: Path = typer.Option(..., "--out", help="Output directory (loads with AutoTokenizer)."),
     vocab_size: int = typer.Option(5000, "--vocab-size", min=16, help="BPE vocabulary incl. specials."),
     k: int = typer.Option(6, "--k", min=1, max=8, help="k-mer length."),
-    stride: int = typer.Option(None, "--stride", help="k-mer stride: 1 = overlapping, k = non-overlapping "
+    stride: int = typer.Option(None, "--stride", min=1, help="k-mer stride: 1 = overlapping, k = non-overlapping "
                                "[default: k]."),
-    max_length: int = typer.Option(256, "--max-length", help="model_max_length stored in the tokenizer."),
+    max_length: int = typer.Option(256, "--max-length", min=8, help="model_max_length stored in the tokenizer."),
     species: list[str] = typer.Option(None, "--species", help="Train on these species only (repeatable)."),
+    force: bool = _FORCE,
 ) -> None:
     """Build a tokenizer and save it with save_pretrained."""
+    from florabert.outputs import claim_dir
     from florabert.tokenization import train_tokenizer
 
+    claim_dir(out, "tokenizer train", force=force)
     tok = train_tokenizer(corpus, kind=kind.value, vocab_size=vocab_size, k=k, stride=stride,
                           model_max_length=max_length, species=species or None)
-    tok.save(out)
+    tok.save(out, force=force)
     console.print(f"{kind.value} tokenizer, vocabulary {len(tok.hf):,} -> {out}", highlight=False)
     if corpus is not None:
         _print_length_stats(tok, corpus, max_length, species)
@@ -162,7 +173,7 @@ def tokenizer_train(
 def tokenizer_stats(
     tokenizer: Path = typer.Option(..., "--tokenizer", help="Tokenizer directory."),
     corpus: Path = typer.Option(..., "--corpus", help="Corpus: a Parquet file or a shard directory."),
-    max_length: int = typer.Option(256, "--max-length", help="Count promoters longer than this."),
+    max_length: int = typer.Option(256, "--max-length", min=1, help="Count promoters longer than this."),
     species: list[str] = typer.Option(None, "--species", help="Only these species (repeatable)."),
 ) -> None:
     """Encoded length distribution of a corpus's promoters, and how many would be truncated."""
@@ -200,7 +211,7 @@ def pretrain(
     max_steps: int = typer.Option(None, "--max-steps"),
     save_steps: int = typer.Option(None, "--save-steps"),
     eval_steps: int = typer.Option(None, "--eval-steps"),
-    batch_size: int = typer.Option(None, "--batch-size"),
+    batch_size: int = typer.Option(None, "--batch-size", min=1),
     learning_rate: float = typer.Option(None, "--learning-rate"),
     warmup_steps: int = typer.Option(None, "--warmup-steps"),
     optimizer: str = typer.Option(None, "--optimizer", help="lamb | adamw"),
@@ -212,6 +223,7 @@ def pretrain(
                                 "tissue epigenetic state) pairs; see the README's EBERT section."),
     mask_tracks: float = typer.Option(None, "--mask-tracks", help="With --tracks: probability that a masked "
                                       "token's epigenetic input is hidden too [default 0]."),
+    force: bool = _FORCE,
 ) -> None:
     """Masked-LM pre-training (stage 1 on all species; stage 2 with --init-from and --species)."""
     from florabert.config import PretrainConfig, load_config
@@ -222,7 +234,7 @@ def pretrain(
         "learning_rate": learning_rate, "warmup_steps": warmup_steps, "optimizer": optimizer,
         "masking.strategy": masking, "masking.tracks": mask_tracks, "bf16": bf16, "seed": seed})
     metrics = run(corpus, tokenizer, out, cfg, init_from=init_from, species=species or None, resume=resume,
-                  tracks=tracks, log=lambda m: console.print(m, highlight=False))
+                  tracks=tracks, force=force, log=lambda m: console.print(m, highlight=False))
     console.print(f"held-out MLM loss {metrics['eval_loss']:.4f}, perplexity {metrics['eval_perplexity']:.3f}, "
                   f"masked-token accuracy {metrics.get('eval_masked_accuracy', float('nan')):.4f} -> {out}",
                   highlight=False)
@@ -244,6 +256,7 @@ def expression(
     holdout_chromosome: list[str] = typer.Option(None, "--holdout-chromosome", help="Test = these chromosomes."),
     holdout_species: list[str] = typer.Option(None, "--holdout-species", help="Test = these species."),
     seed: int = typer.Option(0, "--seed"),
+    force: bool = _FORCE,
 ) -> None:
     """Build a fine-tuning dataset: log expression joined to promoters, a leakage-free split, its audit."""
     from florabert.data.dataset import build_expression_dataset
@@ -252,6 +265,7 @@ def expression(
         tpm, promoters, out, samples=samples, families=families, split=split, offset=offset,
         gene_column=gene_column, test_fraction=test_fraction, validation_fraction=validation_fraction,
         holdout_chromosomes=holdout_chromosome or None, holdout_species=holdout_species or None, seed=seed,
+        force=force,
         log=lambda m: console.print(m, highlight=False))
     a = info["audit"]
     counts = ", ".join(f"{k} {v:,}" for k, v in sorted(a["counts"].items()))
@@ -271,7 +285,7 @@ def finetune(
     config: Path = typer.Option(None, "--config", help="YAML with fine-tuning options (see FinetuneConfig)."),
     max_steps: int = typer.Option(None, "--max-steps"),
     eval_steps: int = typer.Option(None, "--eval-steps"),
-    batch_size: int = typer.Option(None, "--batch-size"),
+    batch_size: int = typer.Option(None, "--batch-size", min=1),
     learning_rate: float = typer.Option(None, "--learning-rate", help="The head's peak learning rate."),
     unfreeze_every: int = typer.Option(None, "--unfreeze-every", help="Steps between unfreezing stages."),
     problem: str = typer.Option(None, "--problem", help="regression | classification"),
@@ -281,6 +295,8 @@ def finetune(
     seed: int = typer.Option(None, "--seed"),
     tracks: Path = typer.Option(None, "--tracks", help="Track sheet (YAML): EBERT fine-tuning, one example per "
                                 "(gene, tissue) with that tissue's epigenetic state."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its last checkpoint."),
+    force: bool = _FORCE,
 ) -> None:
     """Fine-tune a pre-trained model to predict expression per tissue (or a class) from promoters."""
     from florabert.config import FinetuneConfig, load_config
@@ -290,7 +306,8 @@ def finetune(
         "max_steps": max_steps, "eval_steps": eval_steps, "batch_size": batch_size,
         "learning_rate": learning_rate, "unfreeze_every": unfreeze_every, "problem": problem, "loss": loss,
         "optimizer": optimizer, "seed": seed})
-    metrics = run(model, data, out, cfg, tracks=tracks, log=lambda m: console.print(m, highlight=False))
+    metrics = run(model, data, out, cfg, tracks=tracks, resume=resume, force=force,
+                  log=lambda m: console.print(m, highlight=False))
     for part in ("validation", "test"):
         m = metrics.get(part)
         if m and f"{part}_r2_all" in m:
@@ -309,16 +326,17 @@ def predict(
     genome: Path = typer.Option(None, "--genome", help="Genome FASTA (with --annotation)."),
     annotation: Path = typer.Option(None, "--annotation", help="GFF3/GTF: promoters are cut as in training."),
     tsv: Path = typer.Option(None, "--tsv", help="TSV with gene_id and sequence columns."),
-    batch_size: int = typer.Option(64, "--batch-size"),
+    batch_size: int = typer.Option(64, "--batch-size", min=1),
     bf16: bool = typer.Option(False, "--bf16", help="bf16 autocast (faster on CPUs with native bf16)."),
     tracks: Path = typer.Option(None, "--tracks", help="Track sheet for a model fine-tuned with --tracks (with "
                                 "--genome/--annotation): one column per tissue of the sheet."),
+    force: bool = _FORCE,
 ) -> None:
     """Predict expression (log and TPM per target) for promoters."""
     from florabert.predict import predict as run
 
     n = run(model, out, fasta=fasta, genome=genome, annotation=annotation, tsv=tsv, tracks=tracks,
-            batch_size=batch_size, bf16=bf16)
+            batch_size=batch_size, bf16=bf16, force=force)
     console.print(f"{n:,} predictions -> {out}")
 
 
@@ -331,16 +349,19 @@ def evaluate(
                                   "--baselines", help="Comma-separated baselines ('' for none): const_mean, "
                                   "kmer_linear, kmer_lgbm, motif_lgbm, cnn; NAME@N reads only the N bases nearest "
                                   "the TSS (kmer_linear@150)."),
-    bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples for the 95 % CIs (0: none)."),
+    bootstrap: int = typer.Option(1000, "--bootstrap", min=0, help="Bootstrap resamples for the 95 % CIs "
+                                  "(0: none)."),
     seed: int = typer.Option(0, "--seed"),
     seeds: int = typer.Option(1, "--seeds", min=1, help="Refit seeded baselines (LightGBM, CNN) with N seeds; "
                               "metrics_seeds.csv gets mean ± sd."),
+    force: bool = _FORCE,
 ) -> None:
     """Score models and baselines on the test genes: metrics.csv/.md, predictions/, figures."""
     from florabert.evaluation.report import evaluate as run
 
     rows = run(data, out, models=models or [], baselines=[b for b in baselines.split(",") if b],
-               bootstrap=bootstrap, seed=seed, seeds=seeds, log=lambda m: console.print(m, highlight=False))
+               bootstrap=bootstrap, seed=seed, seeds=seeds, force=force,
+               log=lambda m: console.print(m, highlight=False))
     for r in rows:
         if r["tissue"] == "All":
             console.print(f"{r['model']:>20s}  R² {r['r2']:+.4f}  Pearson {r['pearson']:.3f}  MSE {r['mse']:.4f}",
@@ -358,12 +379,13 @@ def tracks_profile(
     tracks: Path = typer.Option(..., "--tracks", help="Track sheet (YAML)."),
     promoters: Path = typer.Option(..., "--promoters", help="Promoter table (florabert promoters, .parquet)."),
     out: Path = typer.Option(..., "--out", help="Output folder (profile.tsv, profile.png/.svg)."),
+    force: bool = _FORCE,
 ) -> None:
     """Mean signal (and state shares) by position relative to the TSS, per tissue and mark: a quick check
     that the tracks line up with the promoters on both strands."""
     from florabert.tracks import track_profile
 
-    summary = track_profile(tracks, promoters, out)
+    summary = track_profile(tracks, promoters, out, force=force)
     console.print(f"{summary['promoters']:,} promoters; with any data: " + "; ".join(
         f"{t}: " + ", ".join(f"{m} {n:,}" for m, n in marks.items())
         for t, marks in summary["promoters_with_data"].items()), highlight=False)
@@ -395,9 +417,10 @@ def explain_positional(
     step: int = typer.Option(1, "--step", min=1, help="Test every STEP-th position."),
     region: str = _REGION,
     genes: list[str] = _GENES,
-    batch_size: int = typer.Option(256, "--batch-size"),
+    batch_size: int = typer.Option(256, "--batch-size", min=1),
     seed: int = typer.Option(0, "--seed"),
     bf16: bool = typer.Option(False, "--bf16", help="bf16 autocast (faster on CPUs with native bf16)."),
+    force: bool = _FORCE,
 ) -> None:
     """Mean |Δ prediction| when the L-mer at each TSS-relative position is replaced by a random one."""
     from florabert.explain.common import parse_lengths, parse_region
@@ -405,7 +428,8 @@ def explain_positional(
 
     s = positional_importance(model, promoters, out, lengths=parse_lengths(lengths), samples=samples,
                               max_sequences=max_sequences, region=parse_region(region), step=step,
-                              genes=_gene_list(genes), batch_size=batch_size, seed=seed, bf16=bf16)
+                              genes=_gene_list(genes), batch_size=batch_size, seed=seed, bf16=bf16,
+                              force=force)
     peaks = ", ".join(f"L={L}: {p}" for L, p in s["peak_position"].items())
     console.print(f"{s['mutants']:,} mutants of {s['promoters']} promoters; peak position {peaks}",
                   highlight=False)
@@ -420,15 +444,17 @@ def explain_ism(
     genes: list[str] = _GENES,
     max_sequences: int = typer.Option(3, "--max-sequences", min=1, help="Without --genes: the first N."),
     region: str = _REGION,
-    batch_size: int = typer.Option(256, "--batch-size"),
+    batch_size: int = typer.Option(256, "--batch-size", min=1),
     bf16: bool = typer.Option(False, "--bf16"),
+    force: bool = _FORCE,
 ) -> None:
     """In-silico saturation mutagenesis: every single-base substitution, Δ per output."""
     from florabert.explain.common import parse_region
     from florabert.explain.ism import saturation_mutagenesis
 
     s = saturation_mutagenesis(model, promoters, out, genes=_gene_list(genes), max_sequences=max_sequences,
-                               region=parse_region(region), batch_size=batch_size, bf16=bf16)
+                               region=parse_region(region), batch_size=batch_size, bf16=bf16,
+                               force=force)
     for gid, g in s["genes"].items():
         console.print(f"{gid}: {g['positions']} positions, largest |Δ| {g['max_abs_delta']:.4f}, "
                       f"strongest position {g['peak_position']}", highlight=False)
@@ -442,13 +468,15 @@ def explain_variants(
     genome: Path = typer.Option(..., "--genome", help="Genome FASTA the VCF refers to."),
     annotation: Path = typer.Option(..., "--annotation", help="GFF3/GTF: promoters cut as in training."),
     out: Path = typer.Option(..., "--out", help="Output directory (variants.tsv, variants_summary.json)."),
-    batch_size: int = typer.Option(64, "--batch-size"),
+    batch_size: int = typer.Option(64, "--batch-size", min=1),
     bf16: bool = typer.Option(False, "--bf16"),
+    force: bool = _FORCE,
 ) -> None:
     """Predicted expression change (alt - ref) of every variant in a promoter window, per output."""
     from florabert.explain.variants import variant_effects
 
-    s = variant_effects(model, vcf, genome, annotation, out, batch_size=batch_size, bf16=bf16)
+    s = variant_effects(model, vcf, genome, annotation, out, batch_size=batch_size, bf16=bf16,
+                        force=force)
     console.print(f"{s['alleles']:,} alleles: {s['in_promoters']:,} in promoter windows "
                   f"({s['variant_gene_pairs']:,} variant-gene pairs), {s['outside_promoters']:,} outside"
                   + (f", {s['symbolic_skipped']} symbolic skipped" if s["symbolic_skipped"] else ""),
@@ -466,11 +494,12 @@ def explain_attention(
     out: Path = typer.Option(..., "--out", help="Output directory (.npz arrays + figures)."),
     genes: list[str] = _GENES,
     max_sequences: int = typer.Option(2, "--max-sequences", min=1, help="Without --genes: the first N."),
+    force: bool = _FORCE,
 ) -> None:
     """Attention of every layer and head for a few promoters, as arrays and a plot."""
     from florabert.explain.attention import attention_maps
 
-    s = attention_maps(model, promoters, out, genes=_gene_list(genes), max_sequences=max_sequences)
+    s = attention_maps(model, promoters, out, genes=_gene_list(genes), max_sequences=max_sequences, force=force)
     for gid, shape in s.items():
         console.print(f"{gid}: {shape['layers']} layers x {shape['heads']} heads x {shape['tokens']} tokens",
                       highlight=False)
@@ -485,13 +514,15 @@ def explain_species(
     out: Path = typer.Option(..., "--out", help="Output directory (species_pca.png/.svg, TSV, summary)."),
     per_species: int = typer.Option(200, "--per-species", min=2, help="Promoters sampled per species."),
     k: int = typer.Option(4, "--k", min=2, max=8, help="k of the k-mer composition comparison."),
-    batch_size: int = typer.Option(64, "--batch-size"),
+    batch_size: int = typer.Option(64, "--batch-size", min=1),
     seed: int = typer.Option(0, "--seed"),
+    force: bool = _FORCE,
 ) -> None:
     """PCA of mean-pooled model embeddings per species, next to 1-mer and k-mer composition."""
     from florabert.explain.species import species_embeddings
 
-    s = species_embeddings(model, corpus, out, per_species=per_species, k=k, batch_size=batch_size, seed=seed)
+    s = species_embeddings(model, corpus, out, per_species=per_species, k=k, batch_size=batch_size, seed=seed,
+                           force=force)
     for name, info in s["representations"].items():
         console.print(f"{name:>22s}: silhouette {info['silhouette_cosine']:+.3f}", highlight=False)
     console.print(f"-> {out}/species_pca.png")
@@ -509,16 +540,61 @@ def demo(
     run_demo(out, quick=quick, force=force, console=console)
 
 
+@app.callback()
+def _root(debug: bool = typer.Option(False, "--debug", help="On an error, show the full traceback (for bug "
+                                     "reports); FLORABERT_DEBUG=1 does the same.")) -> None:
+    """Predict tissue-specific plant gene expression from promoter DNA (FloraBERT)."""
+    if debug:
+        os.environ["FLORABERT_DEBUG"] = "1"
+
+
+def _debugging() -> bool:
+    return os.environ.get("FLORABERT_DEBUG", "") not in ("", "0")
+
+
 def main() -> None:
-    """Console-script entry point: user errors become one line on stderr and exit code 1."""
+    """Console-script entry point: every error becomes one line on stderr and exit code 1 (a finished run
+    asked to --resume: its one line and exit code 0). ``--debug`` shows tracebacks instead."""
+    try:  # typer >= 0.20 carries its own copy of click
+        from typer._click.exceptions import ClickException, NoArgsIsHelpError
+    except ImportError:  # pragma: no cover
+        from click.exceptions import ClickException, NoArgsIsHelpError
+
+    from florabert.errors import describe
+    from florabert.outputs import RunComplete
+
     try:
-        app()
-    except FloraBertError as exc:
-        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
+    except typer.Exit as exc:  # --help, --version
+        sys.exit(exc.exit_code)
+    except NoArgsIsHelpError as exc:
+        console.print(exc.ctx.get_help() if exc.ctx else str(exc), highlight=False, markup=False)
+        sys.exit(0)
+    except ClickException as exc:  # a wrong option: one line, like every other error
+        command = f" {exc.ctx.command_path}" if getattr(exc, "ctx", None) else ""
+        console.print(f"[bold red]error:[/]{command.replace('[', '')}: {exc.format_message()} (see --help)",
+                      highlight=False, soft_wrap=True, markup=True)
         sys.exit(1)
+    except typer.Abort as exc:  # click turns EOFError into Abort too: that one is an input error
+        if isinstance(exc.__context__, EOFError) and not _debugging():
+            console.print(f"[bold red]error:[/] {describe(exc.__context__)}", highlight=False, soft_wrap=True)
+            sys.exit(1)
+        console.print("[bold red]interrupted[/]")
+        sys.exit(130)
+    except RunComplete as exc:
+        console.print(str(exc), highlight=False, soft_wrap=True, markup=False)
+        sys.exit(0)
     except KeyboardInterrupt:
         console.print("[bold red]interrupted[/]")
         sys.exit(130)
+    except Exception as exc:
+        if _debugging():
+            raise
+        from rich.markup import escape
+
+        console.print(f"[bold red]error:[/] {escape(describe(exc))}", highlight=False, soft_wrap=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ configuration as ``config.yaml`` in its output directory.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -89,13 +90,117 @@ class PretrainConfig:
     dataloader_num_workers: int = 0
 
 
-def _merge(base: dict, update: dict, where: str) -> dict:
+def show(value, limit: int = 60) -> str:
+    """A short repr of a user-given value for an error message (a huge or self-referencing one is cut)."""
+    import reprlib
+
+    r = reprlib.Repr()
+    r.maxlevel, r.maxlist, r.maxdict, r.maxstring, r.maxother = 2, 4, 4, limit, limit
+    return r.repr(value)[:limit + 10]
+
+
+def _merge(base: dict, update: dict, where: str, origins: dict, prefix: str = "") -> dict:
+    """``base`` with ``update``'s keys replaced (recursively for nested option groups); ``origins[key]``
+    records where each given option came from."""
+    if not isinstance(update, dict):
+        raise FloraBertError(f"{where}: {prefix.rstrip('.') or 'options'}: expected a mapping of options, got "
+                             f"{show(update)}")
     out = dict(base)
     for key, value in update.items():
         if key not in base:
-            raise FloraBertError(f"{where}: unknown option {key!r} (known: {', '.join(sorted(base))})")
-        out[key] = _merge(base[key], value, f"{where}.{key}") if isinstance(base[key], dict) and isinstance(
-            value, dict) else value
+            raise FloraBertError(f"{where}: unknown option {show(prefix + str(key))} (known: "
+                                 f"{', '.join(sorted(base))})")
+        if isinstance(base[key], dict):
+            out[key] = _merge(base[key], value, where, origins, f"{prefix}{key}.")
+        else:
+            out[key] = value
+            origins[prefix + key] = where
+    return out
+
+
+# Allowed values, checked (with the option's type from the dataclass) before a config is built:
+# (low, high) inclusive bounds (None: open), ">0" strictly positive, or a tuple of choices.
+RULES: dict[str, object] = {
+    "batch_size": (1, None), "max_steps": (1, None), "eval_steps": (1, None), "save_steps": (1, None),
+    "logging_steps": (1, None), "gradient_accumulation_steps": (1, None), "save_total_limit": (1, None),
+    "warmup_steps": (0, None), "max_eval_sequences": (1, None), "seed": (0, 2**32 - 1),
+    "dataloader_num_workers": (0, 256), "unfreeze_every": (1, None), "unfreeze_layers": (1, None),
+    "early_stopping_patience": (1, None), "learning_rate": ">0", "eps": ">0", "weight_decay": (0, None),
+    "beta1": (0, 0.999999), "beta2": (0, 0.999999999), "layer_lr_factor": (0, None), "head_dropout": (0, 0.99),
+    "eval_fraction": (1e-9, 0.9), "head_hidden_size": (1, 1 << 16), "max_length": (8, 1 << 17),
+    "hidden_size": (1, 1 << 16), "num_hidden_layers": (1, 256), "num_attention_heads": (1, 1024),
+    "intermediate_size": (1, 1 << 18), "hidden_dropout_prob": (0, 0.99), "attention_probs_dropout_prob": (0, 0.99),
+    "fraction": (1e-9, 0.999), "span": (1, 512), "phases": (1, 1000), "span_start": (1, 512),
+    "span_step": (0, 512), "mask_replace": (0, 1), "random_replace": (0, 1), "tracks": (0, 1),
+    "optimizer": ("lamb", "adamw"), "bf16": ("auto", "on", "off"), "problem": ("regression", "classification"),
+    "loss": ("mse", "poisson"), "attn_implementation": ("sdpa", "eager", "flash_attention_2"),
+    "strategy": STRATEGIES, "wide_kmers": (1, 8),
+}
+
+
+def _check(cls, values: dict, origins: dict, prefix: str = "") -> dict:
+    """Type- and range-check ``values`` for dataclass ``cls``; returns them (numbers given as strings such as
+    YAML's ``1e-3`` converted to float). Errors name the option and where it came from."""
+    import typing
+
+    hints = typing.get_type_hints(cls)
+    out = dict(values)
+    for f in dataclasses.fields(cls):
+        if f.name not in values:
+            continue
+        key, v, hint = prefix + f.name, values[f.name], hints[f.name]
+        if dataclasses.is_dataclass(hint):
+            out[f.name] = _check(hint, v, origins, key + ".")
+            continue
+
+        def bad(msg: str, key=key, v=v) -> FloraBertError:
+            return FloraBertError(f"{origins.get(key, 'defaults')}: {key}: {msg}, got {show(v)}")
+
+        args = typing.get_args(hint)
+        optional = type(None) in args
+        base = next((a for a in args if a is not type(None)), hint) if optional else hint
+        if v is None:
+            if not optional:
+                raise bad("needs a value")
+            continue
+        rule = RULES.get(f.name)
+        if typing.get_origin(base) is list:
+            if not isinstance(v, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in v):
+                raise bad("expected a list of integers")
+            if rule and any(not rule[0] <= x <= rule[1] for x in v):
+                raise bad(f"each value must be between {rule[0]} and {rule[1]}")
+            continue
+        if base is bool:
+            if not isinstance(v, bool):
+                raise bad("expected true or false")
+            continue
+        if base is int:
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise bad("expected a whole number")
+        elif base is float:
+            if isinstance(v, str):
+                try:
+                    v = out[f.name] = float(v)  # PyYAML reads 1e-3 (no dot) as a string
+                except ValueError:
+                    raise bad("expected a number") from None
+            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+                raise bad("expected a finite number")
+        elif base is str and not isinstance(v, str):
+            raise bad("expected text")
+        if isinstance(rule, tuple) and rule and isinstance(rule[0], str):
+            if v not in rule:
+                raise bad(f"must be one of {', '.join(rule)}")
+        elif rule == ">0":
+            if not v > 0:
+                raise bad("must be > 0")
+        elif isinstance(rule, tuple):
+            lo, hi = rule
+            if (lo is not None and v < lo) or (hi is not None and v > hi):
+                raise bad(f"must be >= {lo}" if hi is None else f"must be between {lo} and {hi}")
+    if {"hidden_size", "num_attention_heads"} <= set(out) and out["hidden_size"] % out["num_attention_heads"]:
+        raise FloraBertError(f"{origins.get(prefix + 'hidden_size', 'defaults')}: {prefix}hidden_size "
+                             f"({out['hidden_size']}) must be divisible by {prefix}num_attention_heads "
+                             f"({out['num_attention_heads']})")
     return out
 
 
@@ -141,10 +246,11 @@ def load_config(cls, *, preset: str | None = None, file: str | Path | None = Non
                 overrides: dict[str, Any] | None = None):
     """``cls`` defaults <- preset YAML <- ``file`` <- ``overrides`` (dotted keys like ``model.hidden_size``)."""
     values = dataclasses.asdict(cls())
+    origins: dict[str, str] = {}
     if preset:
-        values = _merge(values, _read_yaml(preset_path(preset)), f"preset {preset}")
+        values = _merge(values, _read_yaml(preset_path(preset)), f"preset {preset}", origins)
     if file:
-        values = _merge(values, _read_yaml(Path(file)), str(file))
+        values = _merge(values, _read_yaml(Path(file)), str(file), origins)
     for key, value in (overrides or {}).items():
         if value is None:
             continue
@@ -152,8 +258,8 @@ def load_config(cls, *, preset: str | None = None, file: str | Path | None = Non
         nested: dict = {leaf: value}
         for p in reversed(parents):
             nested = {p: nested}
-        values = _merge(values, nested, "command line")
-    return _build(cls, values)
+        values = _merge(values, nested, "command line", origins)
+    return _build(cls, _check(cls, values, origins))
 
 
 def dump_config(config, path: Path) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from rich.console import Console
 
 from florabert.genome.bundled import bundled_genomes
+from florabert.outputs import OutputError, claim_dir, marker, write_marker
 
 A_THALIANA = "Arabidopsis thaliana"
 DONE_FORMAT = 5  # bump when a stage's summary or settings change: older .done files then mean "redo"
@@ -57,6 +58,8 @@ def _stage(console: Console, title: str, stage_dir: Path, force: bool, run: Call
     else:
         if done.exists() and not force:
             console.print(f"{stage_dir} was finished by an older florabert: redoing it")
+        if stage_dir.exists() and not (done.exists() or marker(stage_dir)) and any(stage_dir.iterdir()):
+            raise OutputError(f"{stage_dir}: holds files florabert did not write; the demo needs this folder")
         shutil.rmtree(stage_dir, ignore_errors=True)  # a half-finished earlier attempt starts over
         t0 = time.perf_counter()
         summary = run()
@@ -86,7 +89,10 @@ def run_demo(out: str | Path = "demo_out", *, quick: bool = False, force: bool =
     console = console or Console(stderr=True)
     say = lambda m: console.print(m, highlight=False)  # noqa: E731
     out = Path(out)
+    claim_dir(out, "demo", force=force)  # finished stages of an earlier demo are kept (see _stage)
     out.mkdir(parents=True, exist_ok=True)
+    if not marker(out):
+        write_marker(out, "demo")
     t0 = time.perf_counter()
     res: dict = {}
     corpus_dir, tok_dir, data_dir = out / "corpus", out / "tokenizer", out / "expression"
@@ -146,11 +152,10 @@ def run_demo(out: str | Path = "demo_out", *, quick: bool = False, force: bool =
 
     def promoter_dataset() -> dict:
         at = next(g for g in bundled_genomes() if g.species == A_THALIANA)
-        prom_data.mkdir(parents=True, exist_ok=True)
         table = extract_promoters(at.fasta, at.gff, species=A_THALIANA, layout=PROMOTER_LAYOUT).table
-        write_promoters(table, prom_data / "promoters.parquet")
+        write_promoters(table, out / "promoters_at.parquet")
         info = build_expression_dataset(bundled.path("arabidopsis_leaf_tpm_train.tsv"),
-                                        prom_data / "promoters.parquet", prom_data, split=data_dir / "split.tsv",
+                                        out / "promoters_at.parquet", prom_data, split=data_dir / "split.tsv",
                                         families=bundled.path("arabidopsis_chr1_families.tsv"), log=say)
         return info["audit"]
 
@@ -196,12 +201,12 @@ def run_demo(out: str | Path = "demo_out", *, quick: bool = False, force: bool =
 
         test = load_expression_dataset(data_dir).part("test").select(["gene_id", "species", "sequence"])
         table = test.slice(0, 4 if quick else 8)
-        pos_dir.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, pos_dir / "test_promoters.parquet")
-        return positional_importance(ft_dir, pos_dir / "test_promoters.parquet", pos_dir, samples=2,
+        pq.write_table(table, out / "explain" / "test_promoters.parquet")
+        return positional_importance(ft_dir, out / "explain" / "test_promoters.parquet", pos_dir, samples=2,
                                      step=25 if quick else 10, max_sequences=8)
 
     pos_dir, sp_dir = out / "explain" / "positional", out / "explain" / "species"
+    pos_dir.parent.mkdir(exist_ok=True)
     pi = res["positional"] = _stage(console, "7a. positional importance: L-mers replaced along test promoters",
                                     pos_dir, force, positional)
     say(f"  {pi['mutants']:,} mutants of {pi['promoters']} test promoters; strongest position per L-mer "

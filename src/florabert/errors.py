@@ -22,3 +22,41 @@ class InputError(FloraBertError):
         if column is not None:
             where += f" (column {column!r})"
         super().__init__(f"{where}: {message}")
+        self.message = message
+
+    def __reduce__(self):  # rebuilt in a parent process (errors raised in worker processes)
+        return _rebuild_input_error, (self.path, self.message, self.line, self.column)
+
+
+def _rebuild_input_error(path, message, line, column):
+    return InputError(path, message, line=line, column=column)
+
+
+MAX_MESSAGE = 400  # characters of an error line; longer ones (a huge value echoed back) are cut
+
+
+def one_line(text: str, limit: int = MAX_MESSAGE) -> str:
+    """``text`` on one line, at most ``limit`` characters."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit - 25] + f" ... ({len(text):,} characters)"
+
+
+def describe(exc: BaseException) -> str:
+    """One line for any exception: florabert's own errors as they are; system errors with the file they are
+    about; anything else (a bug) with its type and a pointer to --debug."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    if isinstance(exc, FloraBertError):
+        return one_line(str(exc))
+    if isinstance(exc, OSError) and not isinstance(exc, BrokenProcessPool):
+        where = f"{exc.filename}: " if exc.filename else ""
+        if exc.filename2:
+            where = f"{exc.filename} -> {exc.filename2}: "
+        return one_line(where + (exc.strerror or str(exc)))
+    if isinstance(exc, EOFError):
+        return "a file ended early (truncated or corrupt compressed input?); rerun with --debug to see which"
+    if isinstance(exc, MemoryError):
+        return "out of memory (try a smaller --batch-size or fewer sequences)"
+    if isinstance(exc, BrokenProcessPool):
+        return "a worker process died (out of memory, or killed); rerun with --workers 1 to see which input"
+    return one_line(f"unexpected {type(exc).__name__}: {exc}", 300) + " (a bug: rerun with --debug and report it)"

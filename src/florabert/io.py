@@ -89,6 +89,38 @@ def open_text(path: str | Path) -> IO[str]:
     return io.TextIOWrapper(open_binary(path), encoding="utf-8", newline=None)
 
 
+def parquet_schema(path: str | Path, *, needs: tuple[str, ...] = ()):
+    """The schema of Parquet file ``path`` (read from its footer: cheap), checked to hold the columns
+    ``needs``; InputError for a missing, truncated or non-Parquet file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "file not found" if not path.exists() else "is not a file")
+    try:
+        schema = pq.read_schema(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(path, f"not a readable Parquet file ({' '.join(str(exc).split())[:160]})") from None
+    missing = [c for c in needs if c not in schema.names]
+    if missing:
+        raise InputError(path, f"no {', '.join(map(repr, missing))} column (columns: "
+                         f"{', '.join(schema.names[:8])})")
+    return schema
+
+
+def read_parquet(path: str | Path, *, columns: list[str] | None = None, needs: tuple[str, ...] = ()):
+    """A Parquet file as a pyarrow Table; InputError (naming the file) when it cannot be read."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    parquet_schema(path, needs=needs)
+    try:
+        return pq.read_table(path, columns=columns)
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(path, f"unreadable Parquet data ({' '.join(str(exc).split())[:160]})") from None
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.

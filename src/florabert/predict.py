@@ -44,20 +44,19 @@ class Predictor:
     """A fine-tuned model ready for inference (``predict(sequences) -> (n, outputs)``)."""
 
     def __init__(self, model_dir: str | Path, *, batch_size: int = 64, bf16: bool = False):
-        from transformers.utils import logging as hf_logging
-
-        from florabert.modeling import FloraBertForExpression
-        from florabert.tokenization import DNATokenizer
+        from florabert.modeling import FloraBertForExpression, loading
+        from florabert.tokenization import DNATokenizer, check_vocabulary
 
         model_dir = Path(model_dir)
         if not (model_dir / "config.json").exists():
             raise FloraBertError(f"{model_dir}: not a model directory (no config.json)")
-        hf_logging.disable_progress_bar()  # no "Loading weights" bar for a model that loads in milliseconds
-        self.model = FloraBertForExpression.from_pretrained(str(model_dir)).eval()
+        with loading(model_dir):
+            self.model = FloraBertForExpression.from_pretrained(str(model_dir)).eval()
         if not self.model.config.targets and self.model.config.problem_type != "single_label_classification":
             raise FloraBertError(f"{model_dir}: not a fine-tuned expression model (no targets); see florabert "
                                  "finetune")
         self.tok = DNATokenizer.load(model_dir)
+        check_vocabulary(self.tok, self.model.config, model_dir)
         self.config = self.model.config
         self.max_length = self.config.max_input_length
         self.batch_size = batch_size
@@ -163,12 +162,19 @@ def _track_setup(predictor: Predictor, model_dir, tracks, genome, annotation):
 
 
 def predict(model_dir: str | Path, out: str | Path, *, fasta=None, genome=None, annotation=None, tsv=None,
-            tracks=None, batch_size: int = 64, bf16: bool = False, progress: bool = True) -> int:
+            tracks=None, batch_size: int = 64, bf16: bool = False, progress: bool = True, force: bool = False
+            ) -> int:
     """Write predictions for every input promoter to ``out`` (TSV); returns how many were written.
-    ``tracks``: the track sheet a track model (EBERT) reads; one column per tissue it has tracks for."""
+    ``tracks``: the track sheet a track model (EBERT) reads; one column per tissue it has tracks for.
+    An existing ``out`` is replaced (atomically) only when florabert wrote it, or with ``force``."""
+    from florabert.outputs import claim_file
+
     given = [x is not None for x in (fasta, genome or annotation, tsv)]
     if sum(given) != 1 or (genome is None) != (annotation is None):
         raise FloraBertError("give exactly one input: --fasta, --tsv, or --genome with --annotation")
+    if batch_size < 1:
+        raise FloraBertError(f"--batch-size must be >= 1 (got {batch_size})")
+    claim_file(out, force=force)
     predictor = Predictor(model_dir, batch_size=batch_size, bf16=bf16)
     trackset = None
     if tracks is not None or predictor.config.has_tracks:
@@ -198,7 +204,6 @@ def predict(model_dir: str | Path, out: str | Path, *, fasta=None, genome=None, 
             writer.writerows(predictor.rows(list(ids), values))
             n += len(chunk)
             bar.update(task, description=f"predicting: {n:,} promoters")
-    if n == 0:
-        Path(out).unlink(missing_ok=True)
-        raise FloraBertError("no promoters in the input")
+        if n == 0:  # inside the block: an earlier output at `out` stays as it was
+            raise FloraBertError(f"{fasta or tsv or annotation}: no promoters to predict")
     return n

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import html
 import platform
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,23 @@ td:first-child, th:first-child { text-align: left; }
 figure { margin: 1em 0; } img { max-width: 100%; border: 1px solid #eee; }
 figcaption { font-size: .85em; color: #555; } .meta { color: #666; font-size: .9em; }
 """
+
+
+# backslash, code, emphasis (``_`` inside a word is literal in CommonMark), links, table cells, strikethrough, HTML
+_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*[]|~"} | {"<": "&lt;", ">": "&gt;", "&": "&amp;"})
+
+
+def md_escape(text) -> str:
+    """User text (tissue names, model names) safe inside Markdown: no markup, no HTML, one line."""
+    return " ".join(str(text).split()).translate(_MD_SPECIAL)
+
+
+def md_code(text) -> str:
+    """``text`` (a path) as one Markdown code span, whatever backticks it holds."""
+    text = " ".join(str(text).split())
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def _cell(value) -> str:
@@ -65,9 +83,9 @@ def render_markdown(title: str, meta: str, sections: list[Section], base: Path) 
         for t in s.text:
             lines += [t, ""]
         for header, rows in s.tables:
-            lines.append("| " + " | ".join(header) + " |")
+            lines.append("| " + " | ".join(map(md_escape, header)) + " |")
             lines.append("|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|")
-            lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+            lines += ["| " + " | ".join(md_escape(_cell(c)) for c in row) + " |" for row in rows]
             lines.append("")
         for path, caption in s.figures:
             if path.exists():

@@ -511,7 +511,7 @@ def pad_tracks(batch_values: list, batch_states: list, length: int):
 
 
 
-def track_profile(sheet: str | Path, promoters: str | Path, out: str | Path) -> dict:
+def track_profile(sheet: str | Path, promoters: str | Path, out: str | Path, *, force: bool = False) -> dict:
     """Quality check of a sheet against a promoter table: the mean normalized signal (and the share of bases
     in each state) at every position relative to the TSS, per tissue and mark, over all promoters; for a
     table of several windows, per window relative to its landmark (TSS or TTS).
@@ -523,8 +523,10 @@ def track_profile(sheet: str | Path, promoters: str | Path, out: str | Path) -> 
     """
     from florabert.explain.common import pyplot, save_figure
     from florabert.genome.promoters import read_promoters, table_layout
-    from florabert.io import atomic_files
     from florabert.layout import Layout
+    from florabert.outputs import claim_dir, output_dir
+
+    claim_dir(out, "tracks profile", force=force)
 
     tracks = TrackSet.open(sheet)
     table = read_promoters(promoters)
@@ -558,7 +560,7 @@ def track_profile(sheet: str | Path, promoters: str | Path, out: str | Path) -> 
                 ax.set_title(name, fontsize=9, loc="left")
         axes[-1, j].set_xlabel(f"position relative to the {window.landmark.upper()} (bp; -1 = base just 5' of it)")
     fig.suptitle(f"Track profile over {len(coords):,} promoters")
-    with atomic_files(out) as tmp:
+    with output_dir(out, "tracks profile", force=force) as tmp:
         with open(tmp / "profile.tsv", "w") as fh:
             fh.write(("window\t" if multi else "") + "position\ttissue\tmark\tstate\tvalue\n")
             fh.writelines(("" if w is None else f"{w}\t") + f"{p}\t{t}\t{m}\t{s}\t{v:.6g}\n"

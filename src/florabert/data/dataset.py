@@ -32,7 +32,8 @@ from florabert.data.splits import (
 )
 from florabert.errors import FloraBertError, InputError
 from florabert.genome.promoters import read_promoters, window_settings
-from florabert.io import atomic_dir
+from florabert.io import read_parquet
+from florabert.outputs import claim_dir, output_dir
 
 
 @dataclass
@@ -61,9 +62,14 @@ def load_expression_dataset(path: str | Path) -> ExpressionDataset:
     path = Path(path)
     if not (path / "dataset.parquet").exists():
         raise FloraBertError(f"{path}: not an expression dataset (no dataset.parquet; see florabert expression)")
-    meta = json.loads((path / "targets.json").read_text())
-    return ExpressionDataset(path, pq.read_table(path / "dataset.parquet"), meta["targets"], meta["transform"],
-                             meta.get("promoter_window", {}))
+    try:
+        meta = json.loads((path / "targets.json").read_text())
+        targets, transform = list(meta["targets"]), dict(meta["transform"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(path / "targets.json", f"missing or not a dataset description ({type(exc).__name__}: "
+                         f"{str(exc)[:80]})") from None
+    table = read_parquet(path / "dataset.parquet", needs=("gene_id", "sequence", "split", "labels"))
+    return ExpressionDataset(path, table, targets, transform, meta.get("promoter_window", {}))
 
 
 def build_expression_dataset(
@@ -81,6 +87,7 @@ def build_expression_dataset(
     holdout_chromosomes: list[str] | None = None,
     holdout_species: list[str] | None = None,
     seed: int = 0,
+    force: bool = False,
     log=print,
 ) -> dict:
     """Join a TPM table to promoters, transform to ln(TPM + offset), split, audit; write ``out``.
@@ -90,6 +97,11 @@ def build_expression_dataset(
     """
     if offset <= 0:
         raise FloraBertError("--offset must be > 0")
+    if not 0 < test_fraction < 1:
+        raise FloraBertError(f"--test-fraction must be between 0 and 1 (got {test_fraction:g})")
+    if not 0 <= validation_fraction < 1:
+        raise FloraBertError(f"--validation-fraction must be in [0, 1) (got {validation_fraction:g})")
+    claim_dir(out, "expression", force=force)
     table = read_tpm(tpm, gene_column=gene_column)
     if samples:
         table = average_by_tissue(table, read_sample_sheet(samples), sheet_path=str(samples))
@@ -159,7 +171,7 @@ def build_expression_dataset(
     meta = {"targets": table.targets, "transform": {"kind": "log", "offset": offset},
             "tpm": str(tpm), "promoters": str(promoters), "samples": str(samples) if samples else None,
             "seed": seed, "promoter_window": window_settings(prom)}
-    with atomic_dir(out) as tmp:
+    with output_dir(out, "expression", force=force) as tmp:
         pq.write_table(pa.table(columns), tmp / "dataset.parquet")
         (tmp / "targets.json").write_text(json.dumps(meta, indent=2) + "\n")
         (tmp / "split.tsv").write_text("gene_id\tsplit\n" + "".join(f"{g}\t{assignment[g]}\n" for g in genes))

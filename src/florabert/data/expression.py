@@ -47,9 +47,10 @@ def read_tpm(path: str | Path, *, gene_column: str | None = None) -> ExpressionT
         except UnicodeDecodeError:
             raise InputError(path, "not a text table") from None
         header = [h.strip() for h in header]
-        gcol = header.index(gene_column) if gene_column else 0
         if gene_column and gene_column not in header:
-            raise InputError(path, f"no column {gene_column!r} (columns: {', '.join(header[:8])}...)", line=1)
+            raise InputError(path, f"no column {gene_column[:80]!r} (columns: {', '.join(header[:8])}"
+                             f"{', ...' if len(header) > 8 else ''})", line=1)
+        gcol = header.index(gene_column) if gene_column else 0
         samples = [h for i, h in enumerate(header) if i != gcol]
         if not samples:
             raise InputError(path, "no sample columns besides the gene id", line=1)
@@ -96,10 +97,10 @@ def read_sample_sheet(path: str | Path) -> dict[str, str]:
     if len(rows) < 2:
         raise InputError(path, "expected a header and at least one sample")
     header = [h.strip().lower() for h in rows[0]]
-    si = header.index("sample") if "sample" in header else 0
-    ti = header.index("tissue") if "tissue" in header else 1
-    if len(header) < 2:
-        raise InputError(path, "expected two columns: sample, tissue", line=1)
+    if "sample" not in header or "tissue" not in header:
+        raise InputError(path, f"expected a header with columns 'sample' and 'tissue' (found: "
+                         f"{', '.join(repr(h[:40]) for h in header[:4])})", line=1)
+    si, ti = header.index("sample"), header.index("tissue")
     sheet = {}
     for lineno, row in enumerate(rows[1:], start=2):
         if len(row) <= max(si, ti):

@@ -29,15 +29,17 @@ PARTS = ("train", "validation", "test")
 
 
 def read_families(path: str | Path, genes: list[str]) -> dict[str, str]:
-    """gene -> family from a TSV/CSV with ``gene_id`` and ``family_id`` columns (else the first two)."""
+    """gene -> family from a TSV/CSV whose header names the ``gene_id`` and ``family_id`` columns."""
     path = Path(path)
     with open_text(path) as fh:
         rows = list(csv.reader(fh, delimiter="," if path.name.lower().endswith(".csv") else "\t"))
     if not rows:
         raise InputError(path, "empty family table")
     header = [h.strip() for h in rows[0]]
-    gi = header.index("gene_id") if "gene_id" in header else 0
-    fi = header.index("family_id") if "family_id" in header else 1
+    if "gene_id" not in header or "family_id" not in header:
+        raise InputError(path, f"expected a header with columns 'gene_id' and 'family_id' (found: "
+                         f"{', '.join(repr(h[:40]) for h in header[:4])})", line=1)
+    gi, fi = header.index("gene_id"), header.index("family_id")
     table = {}
     for lineno, row in enumerate(rows[1:], start=2):
         if not row:

@@ -30,18 +30,29 @@ def _write_predictions(path: Path, genes, y_hat, targets, offset) -> None:
 
 
 def evaluate(data_dir, out, *, models=(), baselines=DEFAULT_BASELINES, bootstrap: int = 1000, seed: int = 0,
-             seeds: int = 1, log=print) -> list[dict]:
+             seeds: int = 1, force: bool = False, log=print) -> list[dict]:
     """Fit ``baselines`` on the training genes, predict the test genes with them and with every model
     directory in ``models``, score everything, write the report into ``out``; returns the metric rows.
 
     ``seeds`` > 1 refits every seeded baseline (LightGBM, CNN) with seeds ``seed`` .. ``seed + seeds - 1``
     and writes ``metrics_seeds.csv`` (mean and sd over the fits, per model and tissue); metrics.csv and
-    predictions/ stay those of the first seed, so they remain recomputable from each other."""
+    predictions/ stay those of the first seed, so they remain recomputable from each other. Models are named
+    by their folder (``a/model`` and ``b/model``: ``a-model``, ``b-model``). ``out``: the ``--out`` rule of
+    :mod:`florabert.outputs`."""
     from florabert.data.dataset import load_expression_dataset
     from florabert.errors import FloraBertError
     from florabert.evaluation.baselines import make_baseline
+    from florabert.outputs import claim_dir, output_dir
     from florabert.predict import Predictor
 
+    if seeds < 1:
+        raise FloraBertError("--seeds must be at least 1")
+    if bootstrap < 0:
+        raise FloraBertError(f"--bootstrap must be >= 0 (got {bootstrap})")
+    if not baselines and not models:
+        raise FloraBertError("nothing to evaluate: give --models and/or --baselines")
+    claim_dir(out, "evaluate", force=force)
+    labels = model_labels(models, reserved=baselines)
     data = load_expression_dataset(data_dir)
     train, test = data.part("train"), data.part("test")
     if test.num_rows == 0:
@@ -50,12 +61,8 @@ def evaluate(data_dir, out, *, models=(), baselines=DEFAULT_BASELINES, bootstrap
     genes = test.column("gene_id").to_pylist()
     seqs_te, y_te = test.column("sequence").to_pylist(), data.labels("test")
     seqs_tr, y_tr = train.column("sequence").to_pylist(), data.labels("train")
-    out = Path(out)
-    (out / "predictions").mkdir(parents=True, exist_ok=True)
     preds: dict[str, np.ndarray] = {}
     extra: dict[str, list[np.ndarray]] = {}  # predictions of the seeds after the first
-    if seeds < 1:
-        raise FloraBertError("--seeds must be at least 1")
     for name in baselines:
         log(f"baseline {name}: fitting on {len(seqs_tr):,} training genes")
         first = make_baseline(name, seed=seed, layout=data.layout)
@@ -64,31 +71,52 @@ def evaluate(data_dir, out, *, models=(), baselines=DEFAULT_BASELINES, bootstrap
             log(f"baseline {name}: {seeds - 1} more fits (seeds {seed + 1}..{seed + seeds - 1})")
             extra[name] = [make_baseline(name, seed=seed + k, layout=data.layout).fit(seqs_tr, y_tr)
                            .predict(seqs_te) for k in range(1, seeds)]
-    for m in models:
-        name = Path(m).name
+    for m, name in zip(models, labels, strict=True):
         p = Predictor(m)
         if list(p.config.targets) != list(data.targets):
             raise FloraBertError(f"{m}: its targets ({', '.join(p.config.targets[:3])}...) are not the dataset's")
         log(f"model {name}: predicting {len(seqs_te):,} test genes")
         preds[name] = p.predict(_model_inputs(m, p.config, data, seqs_te))
     rows = []
-    for name, y_hat in preds.items():
-        # score exactly what the prediction file says, so metrics.csv can be recomputed from it
-        y_hat = np.vectorize(lambda v: float(f"{v:.9g}"))(np.asarray(y_hat, np.float64))
-        preds[name] = y_hat
-        _write_predictions(out / "predictions" / f"{name}.tsv", genes, y_hat, data.targets, offset)
-        rows += [{"model": name, **r} for r in score(y_te, y_hat, data.targets, offset=offset,
-                                                      bootstrap=bootstrap, seed=seed)]
-    if "const_mean" in preds:
-        add_reductions(rows)
-    with atomic_path(out / "metrics.csv") as tmp, open(tmp, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
-        w.writeheader()
-        w.writerows(rows)
-    seed_rows = _seed_summary(out, rows, extra, y_te, data.targets, offset) if seeds > 1 else None
-    _markdown(out / "metrics.md", rows, data, len(genes), seed_rows)
-    _figures(out, rows, preds, y_te, data.targets)
+    with output_dir(out, "evaluate", force=force) as tmp:
+        (tmp / "predictions").mkdir()
+        for name, y_hat in preds.items():
+            # score exactly what the prediction file says, so metrics.csv can be recomputed from it
+            y_hat = np.vectorize(lambda v: float(f"{v:.9g}"))(np.asarray(y_hat, np.float64))
+            preds[name] = y_hat
+            _write_predictions(tmp / "predictions" / f"{name}.tsv", genes, y_hat, data.targets, offset)
+            rows += [{"model": name, **r} for r in score(y_te, y_hat, data.targets, offset=offset,
+                                                          bootstrap=bootstrap, seed=seed)]
+        if "const_mean" in preds:
+            add_reductions(rows)
+        with open(tmp / "metrics.csv", "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
+            w.writeheader()
+            w.writerows(rows)
+        seed_rows = _seed_summary(tmp, rows, extra, y_te, data.targets, offset) if seeds > 1 else None
+        _markdown(tmp / "metrics.md", rows, data, len(genes), seed_rows)
+        _figures(tmp, rows, preds, y_te, data.targets)
     return rows
+
+
+def model_labels(models, *, reserved=()) -> list[str]:
+    """A distinct name per model directory: its folder name, prefixed by parent folders while two share one
+    (or one is a baseline's name), then numbered."""
+    paths = [Path(m).resolve() for m in models]
+    depth = [1] * len(paths)
+
+    def label(i: int) -> str:
+        return "-".join(paths[i].parts[-depth[i]:]) or str(i + 1)
+
+    for _ in range(8):
+        names = [label(i) for i in range(len(paths))]
+        clash = [i for i, n in enumerate(names) if names.count(n) > 1 or n in reserved]
+        if not clash:
+            return names
+        for i in clash:
+            depth[i] = min(depth[i] + 1, len(paths[i].parts))
+    names = [label(i) for i in range(len(paths))]
+    return [f"{n}-{i + 1}" if names.count(n) > 1 or n in reserved else n for i, n in enumerate(names)]
 
 
 def _model_inputs(model_dir, config, data, seqs: list[str]) -> list[str]:
@@ -135,26 +163,28 @@ def _seed_summary(out: Path, rows, extra: dict, y_te, targets, offset) -> list[d
 
 
 def _markdown(path: Path, rows, data, n_test: int, seed_rows=None) -> None:
+    from florabert.report import md_code, md_escape
+
     lines = [f"# Evaluation on {n_test:,} test genes", "",
-             f"Dataset `{data.path}`; targets ln(TPM + {data.transform.get('offset')}); 95 % CIs: bootstrap over "
-             "test genes. 'All' pools every test cell.", "",
+             f"Dataset {md_code(data.path)}; targets ln(TPM + {data.transform.get('offset')}); 95 % CIs: "
+             "bootstrap over test genes. 'All' pools every test cell.", "",
              "| model | R² (All) | 95 % CI | Pearson | Spearman | MSE | MAE (TPM) | MSE vs const_mean |",
              "|---|---|---|---|---|---|---|---|"]
     for r in (r for r in rows if r["tissue"] == "All"):
-        lines.append(f"| {r['model']} | {r['r2']:.4f} | {r.get('r2_lo', float('nan')):.4f} to "
+        lines.append(f"| {md_escape(r['model'])} | {r['r2']:.4f} | {r.get('r2_lo', float('nan')):.4f} to "
                      f"{r.get('r2_hi', float('nan')):.4f} | {r['pearson']:.3f} | {r['spearman']:.3f} | "
                      f"{r['mse']:.4f} | {r['mae_tpm']:.2f} | {r.get('mse_reduction_pct', float('nan')):+.1f} % |")
     models = list(dict.fromkeys(r["model"] for r in rows))
-    lines += ["", "R² per tissue:", "", "| tissue | " + " | ".join(models) + " |",
+    lines += ["", "R² per tissue:", "", "| tissue | " + " | ".join(map(md_escape, models)) + " |",
               "|---|" + "---|" * len(models)]
     for t in data.targets:
         vals = {r["model"]: r["r2"] for r in rows if r["tissue"] == t}
-        lines.append(f"| {t} | " + " | ".join(f"{vals[m]:.4f}" for m in models) + " |")
+        lines.append(f"| {md_escape(t)} | " + " | ".join(f"{vals[m]:.4f}" for m in models) + " |")
     if seed_rows:
         lines += ["", "Mean ± sd over seeds (All; seeded baselines refitted, others fitted once):", "",
                   "| model | seeds | R² | Pearson | MSE |", "|---|---|---|---|---|"]
         for r in (r for r in seed_rows if r["tissue"] == "All"):
-            lines.append(f"| {r['model']} | {r['n_seeds']} | {r['r2_mean']:.4f} ± {r['r2_sd']:.4f} | "
+            lines.append(f"| {md_escape(r['model'])} | {r['n_seeds']} | {r['r2_mean']:.4f} ± {r['r2_sd']:.4f} | "
                          f"{r['pearson_mean']:.3f} ± {r['pearson_sd']:.3f} | "
                          f"{r['mse_mean']:.4f} ± {r['mse_sd']:.4f} |")
     path.write_text("\n".join(lines) + "\n")

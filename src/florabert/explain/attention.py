@@ -11,31 +11,32 @@ TSS-relative position, and (bottom) the full token x token map of every head of 
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from florabert.errors import FloraBertError
-from florabert.explain.common import pyplot, read_sequences, save_figure
-from florabert.io import atomic_files
+from florabert.explain.common import file_stem, pyplot, read_sequences, save_figure
+from florabert.outputs import claim_dir, output_dir
 
 
 def load_encoder(model_dir: str | Path, *, eager: bool = False):
     """(FloraBertModel, DNATokenizer) from any florabert model directory (pre-trained or fine-tuned)."""
-    from florabert.modeling import FloraBertModel, quiet_loading
-    from florabert.tokenization import DNATokenizer
+    from florabert.modeling import FloraBertModel, loading
+    from florabert.tokenization import DNATokenizer, check_vocabulary
 
     model_dir = Path(model_dir)
     if not (model_dir / "config.json").exists():
         raise FloraBertError(f"{model_dir}: not a model directory (no config.json)")
     kwargs = {"attn_implementation": "eager"} if eager else {}
-    with quiet_loading():  # a fine-tuned model's head is not used here
+    with loading(model_dir):  # quietly: a fine-tuned model's head is not used here
         model = FloraBertModel.from_pretrained(str(model_dir), add_pooling_layer=False, **kwargs).eval()
     if model.config.has_tracks:
         raise FloraBertError(f"{model_dir}: reads epigenetic tracks; explain takes models without tracks")
-    return model, DNATokenizer.load(model_dir)
+    tok = DNATokenizer.load(model_dir)
+    check_vocabulary(tok, model.config, model_dir)
+    return model, tok
 
 
 def token_spans(tok, ids: list[int], types: list[int] | None, layout
@@ -61,15 +62,16 @@ def token_spans(tok, ids: list[int], types: list[int] | None, layout
 
 @torch.inference_mode()
 def attention_maps(model_dir: str | Path, promoters: str | Path, out: str | Path, *, genes=None,
-                   max_sequences: int = 2) -> dict:
+                   max_sequences: int = 2, force: bool = False) -> dict:
     """Write one ``.npz`` and one figure per promoter to ``out``; returns the array shapes."""
+    claim_dir(out, "explain attention", force=force)
     model, tok = load_encoder(model_dir, eager=True)
     config = model.config
     layout = config.layout
     max_length = config.max_input_length
     records = read_sequences(promoters, genes=genes, limit=None if genes else max_sequences, layout=layout)
     summary = {}
-    with atomic_files(out) as tmp:
+    with output_dir(out, "explain attention", force=force) as tmp:
         for gid, seq in records:
             enc = tok([seq], truncation=True, max_length=max_length, return_tensors="pt")
             att = model(**enc, output_attentions=True).attentions
@@ -77,7 +79,7 @@ def attention_maps(model_dir: str | Path, promoters: str | Path, out: str | Path
             ids = enc["input_ids"][0].tolist()
             types = enc["token_type_ids"][0].tolist() if "token_type_ids" in enc else None
             tokens, window, start, end = token_spans(tok, ids, types, layout)
-            stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", gid)
+            stem = file_stem(gid)
             np.savez_compressed(tmp / f"attention_{stem}.npz", attention=att.astype(np.float32),
                                 tokens=np.array(tokens), window=window, start=start, end=end)
             _figure(tmp, stem, gid, att, window, start, end, layout)

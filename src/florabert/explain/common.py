@@ -174,6 +174,18 @@ def pyplot():
     return plt
 
 
+def file_stem(gene_id: str) -> str:
+    """A file-name-safe stem for a gene id, distinct for distinct ids: kept as is when it is safe, else the
+    unsafe characters become ``_`` and a short hash of the id is appended (``a/b`` and ``a_b`` differ)."""
+    import hashlib
+    import re
+
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", gene_id)[:100]
+    if safe == gene_id and not safe.startswith("."):
+        return safe
+    return f"{safe.lstrip('.')}-{hashlib.blake2b(gene_id.encode(), digest_size=4).hexdigest()}"
+
+
 def save_figure(fig, out: Path, stem: str) -> list[Path]:
     """PNG (150 dpi) + SVG, then close the figure."""
     plt = pyplot()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,7 @@ from florabert.explain.common import (
     BASES,
     WindowMap,
     as_region,
+    file_stem,
     position_label,
     progress,
     pyplot,
@@ -31,16 +31,17 @@ from florabert.explain.common import (
     targets,
     window_regions,
 )
-from florabert.io import atomic_files
 from florabert.layout import LayoutError
+from florabert.outputs import claim_dir, output_dir
 
 
 def saturation_mutagenesis(model_dir: str | Path, promoters: str | Path, out: str | Path, *, genes=None,
                            max_sequences: int = 3, region=None, batch_size: int = 256,
-                           bf16: bool = False, show_progress: bool = True) -> dict:
+                           bf16: bool = False, show_progress: bool = True, force: bool = False) -> dict:
     """Write ``ism.tsv`` and one figure per gene (a logo and heatmap per window) to ``out``; returns per-gene
     peak positions. ``region``: :func:`~florabert.explain.common.parse_region` text or tuple; default: every
     base of every window. Multi-window models get a ``window`` column before ``position``."""
+    claim_dir(out, "explain ism", force=force)
     from florabert.predict import Predictor
 
     region = as_region(region)
@@ -64,7 +65,7 @@ def saturation_mutagenesis(model_dir: str | Path, promoters: str | Path, out: st
             raise FloraBertError(f"{gid}: no A/C/G/T base in the region {region or ''}")
         plans.append((gid, seq, sites))
     summary = {"outputs": names, "layout": layout.spec, "genes": {}}
-    with atomic_files(out) as tmp, open(tmp / "ism.tsv", "w", newline="") as fh, \
+    with output_dir(out, "explain ism", force=force) as tmp, open(tmp / "ism.tsv", "w", newline="") as fh, \
             progress(sum(3 * len(p[2]) for p in plans), "in-silico mutagenesis", show_progress) as advance:
         w = csv.writer(fh, delimiter="\t", lineterminator="\n")
         w.writerow(["gene_id", *(["window"] if multi else []), "position", "ref", "alt",
@@ -142,4 +143,4 @@ def _figure(out: Path, gid: str, seq: str, sites, matrix: np.ndarray, config) ->
         ax2.set_xlabel(position_label(layout, j), fontsize=8)
         ax1.set_xlim(ax2.get_xlim())
         fig.colorbar(im, ax=[ax1, ax2], label=unit, pad=0.01, fraction=0.03)
-    save_figure(fig, out, "ism_" + re.sub(r"[^A-Za-z0-9_.-]+", "_", gid))
+    save_figure(fig, out, "ism_" + file_stem(gid))

@@ -33,8 +33,8 @@ from florabert.explain.common import (
     targets,
     window_regions,
 )
-from florabert.io import atomic_files
 from florabert.layout import LayoutError
+from florabert.outputs import claim_dir, output_dir
 
 
 def _random_kmer(rng: np.random.Generator, original: str) -> str:
@@ -48,10 +48,11 @@ def positional_importance(model_dir: str | Path, promoters: str | Path, out: str
                           lengths=(1, 2, 3, 4, 5, 6), samples: int = 3, max_sequences: int = 32,
                           region=None, step: int = 1, genes=None,
                           batch_size: int = 256, seed: int = 0, bf16: bool = False,
-                          show_progress: bool = True) -> dict:
+                          show_progress: bool = True, force: bool = False) -> dict:
     """Write ``positional_importance.csv`` (position, length, tissue, importance, n; a ``window`` column
     first for multi-window models) and heatmaps (one panel per window) to ``out``; returns a summary (peak
     position per length, counts). ``region``: :func:`~florabert.explain.common.parse_region` text or tuple."""
+    claim_dir(out, "explain positional", force=force)
     from florabert.predict import Predictor
 
     if samples < 1 or step < 1 or max_sequences < 1:
@@ -113,7 +114,7 @@ def positional_importance(model_dir: str | Path, promoters: str | Path, out: str
                                  else None for li, L in enumerate(lengths)}}
     if not multi:
         summary["region"] = list(regions[0]) if regions[0] else None
-    with atomic_files(out) as tmp:
+    with output_dir(out, "explain positional", force=force) as tmp:
         with open(tmp / "positional_importance.csv", "w", newline="") as fh:
             w = csv.writer(fh, lineterminator="\n")
             w.writerow([*(["window"] if multi else []), "position", "length", "tissue", "importance", "n"])

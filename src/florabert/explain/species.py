@@ -20,7 +20,7 @@ import torch
 
 from florabert.errors import FloraBertError
 from florabert.explain.common import progress, pyplot, save_figure
-from florabert.io import atomic_files
+from florabert.outputs import claim_dir, output_dir
 
 
 def sample_corpus(corpus, per_species: int, seed: int = 0) -> list[tuple[str, str, str]]:
@@ -74,9 +74,11 @@ def composition(sequences: list[str], k: int) -> np.ndarray:
 
 
 def species_embeddings(model_dir: str | Path, corpus, out: str | Path, *, per_species: int = 200, k: int = 4,
-                       batch_size: int = 64, seed: int = 0, show_progress: bool = True) -> dict:
+                       batch_size: int = 64, seed: int = 0, show_progress: bool = True,
+                       force: bool = False) -> dict:
     """Write ``species_pca.png/.svg``, ``species_embeddings.tsv`` (PC1/PC2 of every representation) and
     ``species_summary.json`` (silhouette scores, explained variance) to ``out``."""
+    claim_dir(out, "explain species", force=force)
     from sklearn.decomposition import PCA
     from sklearn.metrics import silhouette_score
 
@@ -100,7 +102,7 @@ def species_embeddings(model_dir: str | Path, corpus, out: str | Path, *, per_sp
             "dimensions": int(x.shape[1]),
             "silhouette_cosine": float(silhouette_score(x, labels, metric="cosine")),
             "explained_variance_pc1_pc2": [float(v) for v in pca.explained_variance_ratio_]}
-    with atomic_files(out) as tmp:
+    with output_dir(out, "explain species", force=force) as tmp:
         with open(tmp / "species_embeddings.tsv", "w", newline="") as fh:
             w = csv.writer(fh, delimiter="\t", lineterminator="\n")
             w.writerow(["species", "gene_id", *(f"{n} PC{i}" for n in coords for i in (1, 2))])

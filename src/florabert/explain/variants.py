@@ -25,7 +25,8 @@ import numpy as np
 
 from florabert.errors import FloraBertError, InputError
 from florabert.explain.common import progress, scores, targets
-from florabert.io import atomic_files, open_text
+from florabert.io import open_text
+from florabert.outputs import claim_dir, output_dir
 
 DNA = set("ACGTN")
 
@@ -41,12 +42,17 @@ class Variant:
 
 
 def _header_lines(path: Path) -> int:
-    n = 0
-    with open_text(path) as fh:
-        for line in fh:
-            if not line.startswith("#"):
-                break
-            n += 1
+    """Header lines of a VCF; reads the whole file, so truncated or corrupt (b)gzip data is reported here
+    (htslib would abort or stop early)."""
+    from florabert.io import reading_errors
+
+    n, lineno, body = 0, 0, False
+    with open_text(path) as fh, reading_errors(path, lambda: lineno + 1):
+        for lineno, line in enumerate(fh):  # noqa: B007 - lineno is read by the error handler
+            if not body and line.startswith("#"):
+                n += 1
+            else:
+                body = True
     return n
 
 
@@ -170,8 +176,9 @@ def _window_index(table, layout) -> dict[str, list[tuple]]:
 
 def variant_effects(model_dir: str | Path, vcf: str | Path, genome: str | Path, annotation: str | Path,
                     out: str | Path, *, batch_size: int = 64, bf16: bool = False,
-                    show_progress: bool = True) -> dict:
+                    show_progress: bool = True, force: bool = False) -> dict:
     """Write ``variants.tsv`` (and ``variants_summary.json``) to the directory ``out``."""
+    claim_dir(out, "explain variants", force=force)
     from florabert.genome.fasta import iter_fasta
     from florabert.genome.records import cut_as_trained
     from florabert.predict import Predictor
@@ -236,7 +243,7 @@ def variant_effects(model_dir: str | Path, vcf: str | Path, genome: str | Path, 
     zero = np.zeros(len(names))
     rows += [(0.0, v, ".", ".", [".", ""] if multi else [""], None, None) for v in variants if id(v) not in hit]
     rows.sort(key=lambda r: -r[0])
-    with atomic_files(out) as tmp:
+    with output_dir(out, "explain variants", force=force) as tmp:
         with open(tmp / "variants.tsv", "w", newline="") as fh:
             w = csv.writer(fh, delimiter="\t", lineterminator="\n")
             w.writerow(["variant_id", "chrom", "pos", "ref", "alt", "gene_id", "strand",

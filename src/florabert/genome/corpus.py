@@ -29,7 +29,7 @@ import yaml
 
 from florabert.errors import FloraBertError, InputError
 from florabert.genome.download import fetch
-from florabert.io import atomic_path
+from florabert.io import atomic_path, parquet_schema, read_parquet
 
 MANIFEST_NAME = "manifest.json"
 
@@ -75,6 +75,12 @@ def load_manifest(path: str | Path) -> list[dict]:
                 loc = str((path.parent / loc).resolve())
             entry[key] = loc
         entries.append(entry)
+    slugs: dict[str, str] = {}
+    for e in entries:
+        other = slugs.setdefault(slug(e["species"]), e["species"])
+        if other != e["species"]:
+            raise InputError(path, f"species {other!r} and {e['species']!r} would share the shard name "
+                             f"{slug(e['species'])!r}; rename one")
     return entries
 
 
@@ -123,6 +129,7 @@ def build_corpus(
     layout: str | None = None,
     dedup: bool = False,
     shard_rows: int = 50_000,
+    force: bool = False,
     log: Callable[[str], None] = print,
 ) -> dict:
     """Build the corpus of every genome in ``manifest`` into ``out``; returns the manifest.json content.
@@ -132,16 +139,27 @@ def build_corpus(
     in manifest.json (``options.layout``) and in every shard's metadata.
     dedup: drop a promoter whose sequence already occurred earlier in the corpus (manifest order),
     within or across species. Identical sequences within a species are always counted in the summary.
+    ``out`` follows the ``--out`` rule (:mod:`florabert.outputs`): built beside it, moved in when complete;
+    the download cache of an earlier corpus at ``out`` (``downloads/``) is kept.
     """
     from florabert.layout import Layout
+    from florabert.outputs import claim_dir, output_dir
 
     lay = (Layout.parse(layout, biotype=biotype, edge=edge, clip_neighbors=clip_neighbors) if layout
            else Layout.promoter(upstream, downstream, biotype=biotype, edge=edge, clip_neighbors=clip_neighbors))
     entries = load_manifest(manifest)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    cache = Path(cache) if cache else out / "downloads"
-    options = {"layout": lay.spec, "biotype": biotype, "edge": edge, "clip_neighbors": clip_neighbors}
+    if shard_rows < 1:
+        raise FloraBertError(f"--shard-rows must be >= 1 (got {shard_rows})")
+    final = Path(out)
+    claim_dir(final, "corpus", force=force)
+    with output_dir(final, "corpus", force=force, keep=("downloads",)) as out:
+        if cache is None:
+            cache = final / "downloads" if (final / "downloads").is_dir() else out / "downloads"
+        return _build(entries, out, Path(cache), lay, dedup, workers, shard_rows, log)
+
+
+def _build(entries, out: Path, cache: Path, lay, dedup: bool, workers, shard_rows: int, log) -> dict:
+    options = {"layout": lay.spec, "biotype": lay.biotype, "edge": lay.edge, "clip_neighbors": lay.clip_neighbors}
     workers = max(1, min(workers or os.cpu_count() or 1, len(entries)))
     log(f"building promoters of {len(entries)} genomes with {workers} processes")
     results: list[dict] = []
@@ -219,21 +237,29 @@ def corpus_files(path: str | Path, species: list[str] | None = None) -> list[Pat
     path = Path(path)
     manifest = path / MANIFEST_NAME
     if manifest.exists():
-        shards = json.loads(manifest.read_text())["shards"]
+        try:
+            shards = json.loads(manifest.read_text())["shards"]
+            names = {s["species"] for s in shards}
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InputError(manifest, f"not a corpus manifest ({type(exc).__name__}: {str(exc)[:80]})") from None
         if species:
-            _check_species(path, species, {s["species"] for s in shards})
+            _check_species(path, species, names)
             shards = [s for s in shards if s["species"] in species]
-        return [path / s["path"] for s in shards]
+        files = [path / s["path"] for s in shards]
+        for f in files:
+            parquet_schema(f, needs=("sequence",))
+        return files
     files = [path] if path.is_file() else sorted(path.glob("*.parquet")) if path.is_dir() else []
     if not files:
         raise InputError(path, "no Parquet corpus here (expected a file, or a directory of .parquet shards)")
+    for f in files:
+        parquet_schema(f, needs=("sequence",))
     if species:
         import pyarrow.compute as pc
-        import pyarrow.parquet as pq
 
         known = set()
         for f in files:
-            known.update(pc.unique(pq.read_table(f, columns=["species"]).column(0)).to_pylist())
+            known.update(pc.unique(read_parquet(f, columns=["species"], needs=("species",)).column(0)).to_pylist())
         _check_species(path, species, known)
     return files
 

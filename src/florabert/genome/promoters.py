@@ -204,6 +204,10 @@ def extract_promoters(
         result.warnings.append(f"{n_missing} genes on {len(missing)} sequences missing from the FASTA "
                                f"({_examples(missing)})")
     result.table = _table([r for r in rows if r is not None], species, lay)
+    if result.table.num_rows == 0:
+        why = ", ".join(f"{k} {v:,}" for k, v in sorted(result.dropped.items()) if v) or "none were found"
+        raise InputError(ann.path, f"no gene windows to write: {ann.n_read:,} {lay.feature} records of biotype "
+                         f"{lay.biotype or 'any'} read; dropped: {why}")
     seqs = result.table.column("sequence").to_pylist()
     result.duplicate_sequences = len(seqs) - len(set(seqs))
     return result
@@ -308,12 +312,22 @@ def _examples(names: list[str], k: int = 3) -> str:
     return ", ".join(names[:k]) + more
 
 
-def write_promoters(table: pa.Table, out: str | Path) -> Path:
-    """Write promoters as .parquet, .tsv or .fa/.fasta/.fna (chosen by extension), atomically."""
+def check_output(out: str | Path, *, force: bool = False) -> Path:
+    """``out`` when promoters may be written there: a known extension, and the ``--out`` rule for files
+    (:func:`florabert.outputs.claim_file`); call it before the work to fail early."""
+    from florabert.outputs import claim_file
+
     out = Path(out)
-    suffix = out.suffix.lower()
-    if suffix not in (".parquet", ".tsv", ".fa", ".fasta", ".fna"):
+    if out.suffix.lower() not in (".parquet", ".tsv", ".fa", ".fasta", ".fna"):
         raise InputError(out, "output must end in .parquet, .tsv or .fa/.fasta/.fna")
+    return claim_file(out, force=force)
+
+
+def write_promoters(table: pa.Table, out: str | Path, *, force: bool = False) -> Path:
+    """Write promoters as .parquet, .tsv or .fa/.fasta/.fna (chosen by extension), atomically; an existing
+    ``out`` is replaced only when florabert wrote it, or with ``force`` (:func:`florabert.outputs.claim_file`)."""
+    out = check_output(out, force=force)
+    suffix = out.suffix.lower()
     with atomic_path(out) as tmp:
         if suffix == ".parquet":
             import pyarrow.parquet as pq
@@ -353,11 +367,15 @@ def read_promoters(path: str | Path) -> pa.Table:
     if not path.exists():
         raise InputError(path, "file not found")
     if path.suffix.lower() == ".parquet":
-        import pyarrow.parquet as pq
+        from florabert.io import read_parquet
 
-        return pq.read_table(path)
+        return read_parquet(path)
     if path.suffix.lower() == ".tsv":
+        import pyarrow as pa
         import pyarrow.csv as pcsv
 
-        return pcsv.read_csv(path, parse_options=pcsv.ParseOptions(delimiter="\t"))
+        try:
+            return pcsv.read_csv(path, parse_options=pcsv.ParseOptions(delimiter="\t"))
+        except (pa.ArrowException, OSError) as exc:
+            raise InputError(path, f"not a readable promoter table ({' '.join(str(exc).split())[:160]})") from None
     raise InputError(path, "promoter table must be .parquet or .tsv")

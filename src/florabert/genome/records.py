@@ -28,6 +28,21 @@ def _needs(layout: Layout) -> str:
             "windows")
 
 
+def _check(path, seq: str, what: str, line: int | None = None) -> str:
+    """``seq`` (windows joined by ``|``) when every window is a non-empty run of nucleotide codes; else the
+    InputError naming the file, line and record."""
+    from florabert.genome.fasta import _IUPAC
+
+    for part in seq.split(SEP):
+        if not part:
+            raise InputError(path, f"{what}: empty sequence", line=line)
+        bad = part.encode("ascii", "replace").translate(None, _IUPAC)
+        if bad:
+            raise InputError(path, f"{what}: invalid character {chr(bad[0])!r} in the sequence (not a nucleotide "
+                             "code)", line=line)
+    return seq
+
+
 def fasta_records(path: str | Path, layout: Layout | None = None) -> Iterator[tuple[str, str]]:
     """(record id, SEQUENCE) from a FASTA file; for a multi-window ``layout``, records ``ID|WINDOW`` are
     gathered per ID (each window exactly once, any order)."""
@@ -36,7 +51,7 @@ def fasta_records(path: str | Path, layout: Layout | None = None) -> Iterator[tu
     multi = layout is not None and len(layout) > 1
     pending: dict[str, dict[str, str]] = {}
     for name, seq in iter_fasta(path):
-        s = seq.decode("ascii").upper()
+        s = _check(path, seq.decode("ascii").upper(), f"record {name!r}")
         if not multi:
             yield name, s
             continue
@@ -83,7 +98,10 @@ def tsv_records(path: str | Path, layout: Layout | None = None) -> Iterator[tupl
             seq = SEP.join(row[c].strip().upper() for c in cols)
             if multi and seq.count(SEP) != len(layout) - 1:
                 raise InputError(path, _needs(layout), line=lineno)
-            yield (row[gi] if gi is not None else f"row{lineno - 1}"), seq
+            gid = row[gi].strip() if gi is not None else f"row{lineno - 1}"
+            if not gid:
+                raise InputError(path, "empty gene id", line=lineno)
+            yield gid, _check(path, seq, gid, lineno)
 
 
 def cut_as_trained(genome, annotation, record: dict):

@@ -7,6 +7,7 @@ from florabert.modeling.modeling import (
     FloraBertModel,
     TrackChannel,
     adopt_layout,
+    loading,
     mean_pool,
     quiet_loading,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "TrackChannel",
     "adopt_layout",
     "layout_position_ids",
+    "loading",
     "mean_pool",
     "quiet_loading",
     "segment_ids",

@@ -26,6 +26,26 @@ def mean_pool(config, hidden: torch.Tensor, input_ids: torch.Tensor, attention_m
 
 
 @contextlib.contextmanager
+def loading(path):
+    """Load a model or tokenizer from ``path`` quietly (see :func:`quiet_loading`), turning whatever goes wrong
+    (a truncated ``model.safetensors``, a corrupt ``config.json`` or ``tokenizer.json``, weights whose shapes do
+    not fit the config) into one InputError naming the folder."""
+    from florabert.errors import FloraBertError, InputError, one_line
+
+    try:
+        with quiet_loading():
+            yield
+    except FloraBertError:
+        raise
+    except Exception as exc:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "size mismatch" in str(exc):
+            msg = "its weights do not match its config.json (" + one_line(str(exc), 160).split("size mismatch", 1)[
+                -1].strip(" :") + ")"
+        raise InputError(path, f"cannot load it: {one_line(msg, 240)}") from None
+
+
+@contextlib.contextmanager
 def quiet_loading():
     """Silence transformers' load report and weight-loading bar for loads whose unused/new weights are
     expected (an MLM checkpoint into an expression model, an expression model into the bare encoder)."""

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 
 from florabert.errors import FloraBertError
-from florabert.io import atomic_dir
 from florabert.tokenization.bpe import train_bpe
 from florabert.tokenization.common import (
     BOS_ID,
@@ -189,10 +188,12 @@ class DNATokenizer:
                                      "special_tokens": dict(zip(self.hf.all_special_tokens,
                                                                 self.hf.all_special_ids, strict=True))})
 
-    def save(self, out: str | Path) -> Path:
-        """Save as a tokenizer directory of its own (replaced atomically)."""
+    def save(self, out: str | Path, *, force: bool = False) -> Path:
+        """Save as a tokenizer directory of its own (the ``--out`` rule of :mod:`florabert.outputs`)."""
+        from florabert.outputs import output_dir
+
         out = Path(out)
-        with atomic_dir(out) as tmp:
+        with output_dir(out, "tokenizer train", force=force) as tmp:
             self.write_files(tmp)
         return out
 
@@ -204,8 +205,20 @@ class DNATokenizer:
         if not (path / "tokenizer.json").exists():
             raise FloraBertError(f"{path}: not a tokenizer directory (no tokenizer.json)")
         info = read_info(path)
-        return cls(AutoTokenizer.from_pretrained(str(path)), kind=info["kind"], k=info.get("k"),
-                   stride=info.get("stride"), layout=_model_layout(path))
+        try:
+            hf = AutoTokenizer.from_pretrained(str(path))
+        except Exception as exc:
+            from florabert.errors import InputError, one_line
+
+            raise InputError(path / "tokenizer.json", f"cannot load the tokenizer: {one_line(exc, 200)}") from None
+        return cls(hf, kind=info["kind"], k=info.get("k"), stride=info.get("stride"), layout=_model_layout(path))
+
+
+def check_vocabulary(tok: DNATokenizer, config, model_dir) -> None:
+    """Refuse a model whose tokenizer files do not fit its embeddings (e.g. another tokenizer copied in)."""
+    if len(tok.hf) != config.vocab_size:
+        raise FloraBertError(f"{model_dir}: its tokenizer has {len(tok.hf):,} tokens but the model embeds "
+                             f"{config.vocab_size:,}: the tokenizer files are not the ones it was trained with")
 
 
 def _model_layout(path: Path):

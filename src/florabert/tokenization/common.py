@@ -22,6 +22,8 @@ from pathlib import Path
 
 from tokenizers import Regex, Tokenizer, normalizers, processors
 
+from florabert.errors import InputError
+
 SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
 BOS_ID, PAD_ID, EOS_ID, UNK_ID, MASK_ID = range(5)
 ALPHABET = "ACGTN"
@@ -74,7 +76,15 @@ def write_info(out: Path, info: dict) -> None:
 
 def read_info(path: Path) -> dict:
     file = Path(path) / INFO_FILE
-    return json.loads(file.read_text()) if file.exists() else {"kind": "bpe"}
+    if not file.exists():
+        return {"kind": "bpe"}
+    try:
+        info = json.loads(file.read_text())
+    except (ValueError, OSError) as exc:
+        raise InputError(file, f"unreadable ({exc})") from None
+    if not isinstance(info, dict) or info.get("kind") not in ("bpe", "kmer", "nucleotide"):
+        raise InputError(file, "not a florabert tokenizer description (no kind bpe, kmer or nucleotide)")
+    return info
 
 
 def iter_corpus_sequences(corpus: str | Path, *, batch_size: int = 4096, species: list[str] | None = None,

@@ -7,6 +7,8 @@ import hashlib
 import json
 import os
 import platform
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -122,3 +124,42 @@ def quiet_trainer(trainer) -> None:
 
     if not show_bars():
         trainer.remove_callback(PrinterCallback)
+
+
+@contextlib.contextmanager
+def training_run(out: Path, command: str, *, resume: bool, force: bool, log=print
+                 ) -> Iterator[tuple[Path, str, str | None]]:
+    """A training run whose result goes to ``out``: yields ``(work, mode, checkpoint)``: the folder it trains
+    in (``.NAME.partial`` beside ``out``, see :func:`florabert.outputs.run_dir`), how it moves to ``out`` at
+    the end (:func:`florabert.outputs.finish_run`), and the checkpoint to resume from (None: step 0). A run
+    that fails before its first checkpoint leaves nothing behind; one with checkpoints keeps them for
+    ``--resume``. Only rank 0 prepares the folder; the other ranks of a distributed run write into it."""
+    from florabert.outputs import claim_dir, run_dir
+
+    if rank() != 0:
+        yield out.parent / f".{out.name}.partial", claim_dir(out, command, force=force), None
+        return
+    work, mode = run_dir(out, command, resume=resume, force=force)
+    checkpoint = last_complete_checkpoint(work / "checkpoints") if resume else None
+    if resume:
+        log(f"resuming from {checkpoint}" if checkpoint else f"{work}: no complete checkpoint yet; starting from "
+            "step 0")
+    try:
+        yield work, mode, checkpoint
+    except BaseException:
+        if work.exists() and last_complete_checkpoint(work / "checkpoints") is None:
+            shutil.rmtree(work, ignore_errors=True)
+        elif work.exists():
+            log(f"the run stopped; its checkpoints are in {work}: rerun with --resume to continue it")
+        raise
+
+
+def last_complete_checkpoint(ckpt_dir: Path) -> str | None:
+    """The newest ``checkpoint-N`` holding everything a resume needs (a run killed while saving leaves
+    an incomplete one behind, which must not be picked)."""
+    if not Path(ckpt_dir).is_dir():
+        return None
+    needed = ("trainer_state.json", "model.safetensors", "optimizer.pt", "scheduler.pt")
+    done = [p for p in Path(ckpt_dir).glob("checkpoint-*")
+            if p.name.split("-")[-1].isdigit() and all((p / f).exists() for f in needed)]
+    return str(max(done, key=lambda p: int(p.name.split("-")[-1]))) if done else None

@@ -7,12 +7,12 @@ validation loss with the best checkpoint kept.
 
 Output directory: the model (``FloraBertForExpression``: safetensors, config with targets, target
 transform and promoter window; tokenizer files; model card), ``config.yaml``, ``seed.txt``,
-``metrics.json`` (validation and test), ``logs/`` (CSV, TensorBoard, loss curve), ``checkpoints/``.
+``metrics.json`` (validation and test), ``logs/`` (CSV, TensorBoard, loss curve). While it runs it lives in
+``.NAME.partial`` beside the output, with ``checkpoints/`` for ``--resume``.
 """
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -20,14 +20,17 @@ import torch
 
 from florabert.config import FinetuneConfig, dump_config
 from florabert.errors import FloraBertError
+from florabert.outputs import finish_run
 from florabert.training.callbacks import CSVLogger, plot_loss_curve
 from florabert.training.common import (
     build_optimizer,
     environment,
     quiet_trainer,
+    rank,
     reporters,
     show_bars,
     tensorboard_dir,
+    training_run,
     use_bf16,
     write_json,
 )
@@ -127,13 +130,29 @@ def fit_wide(model, parts: dict, log=print) -> dict:
 
 
 def finetune(model_dir: str | Path, data_dir: str | Path, out: str | Path, config: FinetuneConfig, *,
-             tracks: str | Path | None = None, log=print, callbacks: list | None = None) -> dict:
+             tracks: str | Path | None = None, resume: bool = False, force: bool = False, log=print,
+             callbacks: list | None = None) -> dict:
     """Fine-tune ``model_dir`` (a pre-trained MLM or expression model) on ``data_dir``; returns metrics.
-    ``callbacks``: extra ``transformers.TrainerCallback`` objects.
+    ``callbacks``: extra ``transformers.TrainerCallback`` objects. The run trains in ``.NAME.partial`` beside
+    ``out`` and moves to ``out`` when done (:func:`florabert.outputs.run_dir`); ``resume`` continues an
+    interrupted one from its last checkpoint.
 
     ``tracks``: a track sheet (EBERT). Each (gene, tissue) becomes one example carrying that tissue's
     epigenetic state and target; the model has one output and ``targets`` = the tissues. The channel is
     new (trainable from the first step, with the head) unless ``model_dir`` was pre-trained with tracks."""
+    if config.problem not in ("regression", "classification"):
+        raise FloraBertError("problem must be regression or classification")
+    final = Path(out)
+    with training_run(final, "finetune", resume=resume, force=force, log=log) as (work, mode, last):
+        metrics = _finetune(model_dir, data_dir, work, config, tracks=tracks, last=last, log=log,
+                            callbacks=callbacks)
+        if rank() == 0:  # the best checkpoint is the saved model
+            finish_run(work, final, "finetune", mode, steps=metrics["steps"], drop=("checkpoints",))
+    return metrics
+
+
+def _finetune(model_dir, data_dir, out: Path, config: FinetuneConfig, *, tracks, last, log, callbacks) -> dict:
+    """The run itself, in ``out`` (the run's work folder)."""
     from transformers import (
         DataCollatorWithPadding,
         EarlyStoppingCallback,
@@ -143,14 +162,9 @@ def finetune(model_dir: str | Path, data_dir: str | Path, out: str | Path, confi
     )
 
     from florabert.data.dataset import load_expression_dataset
-    from florabert.modeling import FloraBertConfig, FloraBertForExpression, adopt_layout, quiet_loading
-    from florabert.tokenization import DNATokenizer
+    from florabert.modeling import FloraBertConfig, FloraBertForExpression, adopt_layout, loading
+    from florabert.tokenization import DNATokenizer, check_vocabulary
 
-    out = Path(out)
-    if (out / "checkpoints").exists() or (out / "model.safetensors").exists():
-        raise FloraBertError(f"{out}: holds an earlier run; choose another --out or delete it")
-    if config.problem not in ("regression", "classification"):
-        raise FloraBertError("problem must be regression or classification")
     data = load_expression_dataset(data_dir)
     tok = DNATokenizer.load(model_dir)
     tok.layout = data.layout
@@ -163,7 +177,11 @@ def finetune(model_dir: str | Path, data_dir: str | Path, out: str | Path, confi
         n_labels = int(max(max(v) for v in data.table.column("labels").to_pylist())) + 1
     else:
         n_labels = len(data.targets)
-    pre_config = FloraBertConfig.from_pretrained(str(model_dir))
+    if not (Path(model_dir) / "config.json").exists():
+        raise FloraBertError(f"{model_dir}: not a model directory (no config.json)")
+    with loading(model_dir):
+        pre_config = FloraBertConfig.from_pretrained(str(model_dir))
+    check_vocabulary(tok, pre_config, model_dir)
     known_layout = pre_config.tracks
     positions = pre_config.positions_length
     max_length = config.max_length or positions
@@ -189,7 +207,7 @@ def finetune(model_dir: str | Path, data_dir: str | Path, out: str | Path, confi
 
     n_wide = n_features(wide_kmers, data.layout) if wide_kmers else 0
     torch.manual_seed(config.seed)
-    with quiet_loading():  # the expected "MLM head unused, new head" report is checked below instead
+    with loading(model_dir):  # quietly: the expected "MLM head unused, new head" report is checked below
         model, info = FloraBertForExpression.from_pretrained(
             str(model_dir), num_labels=n_labels, targets=targets,
             problem_type="single_label_classification" if classification else "regression",
@@ -279,7 +297,7 @@ def finetune(model_dir: str | Path, data_dir: str | Path, out: str | Path, confi
                        *(callbacks or [])],
         )
         quiet_trainer(trainer)
-        trainer.train()
+        trainer.train(resume_from_checkpoint=last)
     trainer.remove_callback(EarlyStoppingCallback)  # the final evaluations below use other metric names
     metrics = {"validation": trainer.evaluate(val_ds, metric_key_prefix="validation")}
     if len(test_ds):
@@ -288,6 +306,8 @@ def finetune(model_dir: str | Path, data_dir: str | Path, out: str | Path, confi
     metrics["steps"] = trainer.state.global_step
     for p in model.parameters():  # saved models are loaded for inference or further training
         p.requires_grad_(True)
+    if rank() != 0:
+        return metrics
     trainer.save_model(str(out))
     (out / "training_args.bin").unlink(missing_ok=True)
     tok.write_files(out)
@@ -299,25 +319,27 @@ def finetune(model_dir: str | Path, data_dir: str | Path, out: str | Path, confi
                                       "environment": environment()})
     plot_loss_curve(out / "logs" / "log.csv", out / "logs" / "loss.png", title="fine-tuning")
     _model_card(out, data, metrics, model_dir, tracks=(tracks, layout) if layout else None)
-    shutil.rmtree(out / "checkpoints", ignore_errors=True)  # the best one is the saved model
     return metrics
 
 
 def _model_card(out: Path, data, metrics: dict, model_dir, tracks=None) -> None:
+    from florabert.report import md_code, md_escape
+
     v, t = metrics["validation"], metrics.get("test", {})
     fmt = lambda d, k: f"{d[k]:.4f}" if k in d else "-"  # noqa: E731
     lines = ["---", "library_name: transformers", "tags: [florabert, dna, promoter, gene-expression, plants]",
              "---", "", "# FloraBERT expression model", "",
-             f"- Fine-tuned from `{model_dir}` on `{data.path}` ({len(data.targets)} targets: "
-             f"{', '.join(data.targets[:10])}{', ...' if len(data.targets) > 10 else ''})",
+             f"- Fine-tuned from {md_code(model_dir)} on {md_code(data.path)} ({len(data.targets)} targets: "
+             f"{', '.join(map(md_escape, data.targets[:10]))}{', ...' if len(data.targets) > 10 else ''})",
              f"- Targets: ln(TPM + {data.transform.get('offset')}); predictions map back with exp(y) - offset",
              f"- Layout (windows read): {data.layout.spec if data.promoter_window else 'unknown'}",
              *([f"- Wide path: k-mer frequencies (k = {', '.join(map(str, metrics['wide'].get('kmers', [])))}) "
                 f"and codon usage, {metrics['wide']['features']} features, ridge-fitted (validation R² "
                 f"{metrics['wide']['validation_r2']:.4f} alone)"] if metrics.get("wide") else []),
-             *([f"- EBERT: one output per (gene, tissue) from the tissue's tracks (`{tracks[0]}`; signals "
-                f"{', '.join(tracks[1]['signals']) or 'none'}; states "
-                f"{', '.join(tracks[1]['states']) or 'none'}); predict with `--tracks`"] if tracks else []),
+             *([f"- EBERT: one output per (gene, tissue) from the tissue's tracks ({md_code(tracks[0])}; signals "
+                f"{', '.join(map(md_escape, tracks[1]['signals'])) or 'none'}; states "
+                f"{', '.join(map(md_escape, tracks[1]['states'])) or 'none'}); predict with `--tracks`"]
+               if tracks else []),
              f"- Validation: loss {fmt(v, 'validation_loss')}, R² (all cells) {fmt(v, 'validation_r2_all')}, "
              f"mean Pearson r {fmt(v, 'validation_pearson_mean')}",
              f"- Test: loss {fmt(t, 'test_loss')}, R² (all cells) {fmt(t, 'test_r2_all')}, "

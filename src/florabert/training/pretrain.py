@@ -22,6 +22,7 @@ import torch
 
 from florabert.config import PretrainConfig, dump_config
 from florabert.errors import FloraBertError
+from florabert.outputs import finish_run
 from florabert.training.callbacks import CSVLogger, plot_loss_curve
 from florabert.training.common import (
     build_optimizer,
@@ -31,6 +32,7 @@ from florabert.training.common import (
     reporters,
     show_bars,
     tensorboard_dir,
+    training_run,
     use_bf16,
     weights_digest,
     world_size,
@@ -121,6 +123,7 @@ def pretrain(
     species: list[str] | None = None,
     resume: bool = False,
     tracks: str | Path | None = None,
+    force: bool = False,
     log=print,
 ) -> dict:
     """Pre-train (or continue pre-training ``init_from``) with masked LM; returns the final metrics.
@@ -128,20 +131,25 @@ def pretrain(
     ``tracks``: a track sheet (:mod:`florabert.tracks`): EBERT pre-training on (promoter, tissue state)
     pairs, the model getting an epigenetic channel (kept, and checked against the sheet, when
     ``init_from`` already has one)."""
+    final = Path(out)
+    with training_run(final, "pretrain", resume=resume, force=force, log=log) as (work, mode, last):
+        metrics, steps = _pretrain(corpus, tokenizer_dir, work, config, init_from=init_from, species=species,
+                                   last=last, tracks=tracks, log=log)
+        if rank() == 0:
+            finish_run(work, final, "pretrain", mode, steps=steps)
+    return metrics
+
+
+def _pretrain(corpus, tokenizer_dir, out: Path, config: PretrainConfig, *, init_from, species, last, tracks,
+              log) -> tuple[dict, int]:
+    """The run itself, in ``out`` (the run's work folder); returns the final metrics and the steps taken."""
     from transformers import TrainingArguments, get_linear_schedule_with_warmup
 
     from florabert.layout import Layout
-    from florabert.modeling import FloraBertConfig, FloraBertForMaskedLM, adopt_layout, quiet_loading
+    from florabert.modeling import FloraBertConfig, FloraBertForMaskedLM, adopt_layout, loading
     from florabert.tokenization import DNATokenizer
 
-    out = Path(out)
     ckpt_dir = out / "checkpoints"
-    last = last_complete_checkpoint(ckpt_dir)
-    if resume and last is None:
-        raise FloraBertError(f"{out}: --resume given but there is no checkpoint to resume from")
-    if not resume and last is not None:
-        raise FloraBertError(f"{out}: holds checkpoints of an earlier run; use --resume or another --out")
-    out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
     tok = DNATokenizer.load(tokenizer_dir)
     recorded = _corpus_layout(corpus)
@@ -151,11 +159,16 @@ def pretrain(
     if tracks:
         from florabert.tracks import TrackSet
 
-        known = FloraBertConfig.from_pretrained(str(init_from)).tracks if init_from else None
+        known = None
+        if init_from:
+            with loading(init_from):
+                known = FloraBertConfig.from_pretrained(str(init_from)).tracks
         trackset = TrackSet.open(tracks, layout=known or None)
     extra = {"tracks": trackset.layout} if trackset else {}
     if init_from:
-        with quiet_loading():  # a plain model gaining a channel: its weights are new, checked below
+        if not (Path(init_from) / "config.json").exists():
+            raise FloraBertError(f"{init_from}: not a model directory (no config.json)")
+        with loading(init_from):  # quietly: a plain model gaining a channel: its weights are new, checked below
             model, info = FloraBertForMaskedLM.from_pretrained(str(init_from), output_loading_info=True, **extra)
         if model.config.has_tracks and not trackset:
             raise FloraBertError(f"{init_from}: reads epigenetic tracks; give --tracks SHEET")
@@ -191,11 +204,11 @@ def pretrain(
                                  species=species, log=log)
     else:
         train, evals = load_mlm_datasets(corpus, tok, config, species=species, cache_dir=out / "cache")
-    if config.init_bias_from_frequencies and not init_from and not resume:
+    if config.init_bias_from_frequencies and not init_from and not last:
         set_bias_to_log_frequencies(model, train, len(tok.hf), tok.hf.all_special_ids)
     collator = MaskingCollator(tok.hf, config.masking, seed=config.seed, total_steps=config.max_steps,
                                accumulation=config.gradient_accumulation_steps, log=log if rank() == 0 else None)
-    if resume:
+    if last:
         collator.start_at(json.loads((Path(last) / "trainer_state.json").read_text())["global_step"])
     optimizer = build_optimizer(model, name=config.optimizer, lr=config.learning_rate,
                                 betas=(config.beta1, config.beta2), eps=config.eps,
@@ -235,7 +248,7 @@ def pretrain(
             callbacks=[CSVLogger(out / "logs" / "log.csv")],
         )
         quiet_trainer(trainer)
-        trainer.train(resume_from_checkpoint=last if resume else None)
+        trainer.train(resume_from_checkpoint=last)
     metrics = trainer.evaluate()
     metrics["eval_perplexity"] = math.exp(metrics["eval_loss"]) if metrics["eval_loss"] < 50 else float("inf")
     (out / "logs").mkdir(exist_ok=True)
@@ -254,7 +267,7 @@ def pretrain(
         write_json(out / "metrics.json", info)
         plot_loss_curve(out / "logs" / "log.csv", out / "logs" / "loss.png", title="MLM pre-training")
         _model_card(out, config, info)
-    return metrics
+    return metrics, trainer.state.global_step
 
 
 def _corpus_layout(corpus):
@@ -285,29 +298,20 @@ def _trainer_class():
     return MLMTrainer
 
 
-def last_complete_checkpoint(ckpt_dir: Path) -> str | None:
-    """The newest ``checkpoint-N`` holding everything a resume needs (a run killed while saving leaves
-    an incomplete one behind, which must not be picked)."""
-    if not Path(ckpt_dir).is_dir():
-        return None
-    needed = ("trainer_state.json", "model.safetensors", "optimizer.pt", "scheduler.pt")
-    done = [p for p in Path(ckpt_dir).glob("checkpoint-*")
-            if p.name.split("-")[-1].isdigit() and all((p / f).exists() for f in needed)]
-    return str(max(done, key=lambda p: int(p.name.split("-")[-1]))) if done else None
-
-
 def _model_card(out: Path, config: PretrainConfig, info: dict) -> None:
+    from florabert.report import md_code, md_escape
+
     m = info["metrics"]
     lines = [
         "---", "library_name: transformers", "tags: [florabert, dna, promoter, masked-lm, plants]", "---", "",
         "# FloraBERT masked-LM (promoter DNA)", "",
-        f"- Pre-trained on: `{info['corpus']}`" + (f" (species: {', '.join(info['species'])})"
-                                                  if info["species"] else ""),
-        f"- Initialised from: `{info['init_from']}`" if info["init_from"] else "- Initialised from scratch",
-        *([f"- EBERT: epigenetic tracks from `{info['tracks']}` (signals: "
-           f"{', '.join(info['track_layout']['signals']) or 'none'}; states: "
-           f"{', '.join(info['track_layout']['states']) or 'none'}; tissues: "
-           f"{', '.join(info['track_layout']['tissues'])})"] if info.get("tracks") else []),
+        f"- Pre-trained on: {md_code(info['corpus'])}"
+        + (f" (species: {', '.join(map(md_escape, info['species']))})" if info["species"] else ""),
+        f"- Initialised from: {md_code(info['init_from'])}" if info["init_from"] else "- Initialised from scratch",
+        *([f"- EBERT: epigenetic tracks from {md_code(info['tracks'])} (signals: "
+           f"{', '.join(map(md_escape, info['track_layout']['signals'])) or 'none'}; states: "
+           f"{', '.join(map(md_escape, info['track_layout']['states'])) or 'none'}; tissues: "
+           f"{', '.join(map(md_escape, info['track_layout']['tissues']))})"] if info.get("tracks") else []),
         f"- Parameters: {info['parameters'] / 1e6:.2f} M; steps: {info['steps']}; "
         f"masking: {config.masking.strategy}; optimizer: {config.optimizer}",
         f"- Held-out MLM loss {m['eval_loss']:.4f}, perplexity {m['eval_perplexity']:.3f}, "

@@ -1,0 +1,237 @@
+"""The ``--out`` rule, one for every command: nothing florabert did not write is ever lost.
+
+- A directory output is built in a hidden staging folder beside ``--out`` and moved into place only when
+  complete, with a marker file (``.florabert.json``) naming the command that wrote it.
+- ``--out`` that does not exist, is empty, or holds an earlier output of the same command: replaced
+  atomically (the old one is removed only once the new one is in place).
+- ``--out`` holding anything else (files florabert did not write, another command's output): refused with
+  one line. ``--force`` writes into it instead, replacing only same-named files and deleting nothing.
+- ``--out`` that is (or contains) the working directory, or a symbolic link, is never renamed: files are
+  written into it as with ``--force``.
+- A file output (``promoters``, ``predict``) replaces an existing file only when it is a florabert output
+  (Parquet with florabert metadata, a TSV with a ``gene_id`` column, a promoter FASTA) or with
+  ``--force``; a directory in its place is always refused.
+- Training runs (``pretrain``, ``finetune``) train in ``.NAME.partial`` beside ``--out``: a crashed or
+  killed run leaves it for ``--resume``; a run without ``--resume`` starts that folder afresh.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from florabert.errors import FloraBertError
+
+MARKER = ".florabert.json"
+
+
+class OutputError(FloraBertError):
+    """An ``--out`` that cannot be written without losing something."""
+
+
+def marker(path: str | Path) -> dict:
+    """The marker of a florabert output directory ({} when there is none or it is unreadable)."""
+    try:
+        doc = json.loads((Path(path) / MARKER).read_text())
+    except (OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def write_marker(directory: Path, command: str, **extra) -> None:
+    from florabert import __version__
+
+    (directory / MARKER).write_text(json.dumps({"command": command, "florabert": __version__, **extra}) + "\n")
+
+
+def _holds_cwd(path: Path) -> bool:
+    try:
+        cwd = Path.cwd().resolve()
+    except OSError:
+        return False
+    resolved = path.resolve()
+    return resolved == cwd or resolved in cwd.parents or resolved == Path.home().resolve()
+
+
+def _visible(path: Path) -> list[str]:
+    return sorted(p.name for p in path.iterdir() if p.name != MARKER)
+
+
+def claim_dir(out: str | Path, command: str, *, force: bool = False) -> str:
+    """Check that ``command`` may write directory ``out``; returns the mode: ``"replace"`` (build beside, then
+    swap in) or ``"merge"`` (write files into it, deleting nothing). Raises OutputError otherwise."""
+    out = Path(out)
+    if out.is_symlink():
+        if not out.is_dir():
+            raise OutputError(f"{out}: is a link to something that is not a directory")
+        return "merge" if force or not _visible(out) or marker(out).get("command") == command else _refuse(
+            out, command)
+    if not out.exists():
+        return "replace"
+    if not out.is_dir():
+        raise OutputError(f"{out}: exists and is a file, not a directory; choose another --out")
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise OutputError(f"{out}: directory is not writable")
+    owner = marker(out).get("command")
+    if owner == command or not _visible(out):
+        return "merge" if _holds_cwd(out) else "replace"
+    if force:
+        return "merge"
+    return _refuse(out, command, owner)
+
+
+def _refuse(out: Path, command: str, owner: str | None = None) -> str:
+    what = (f"holds the output of `florabert {owner}`" if owner
+            else f"holds files florabert did not write ({', '.join(_visible(out)[:3])}"
+                 f"{', ...' if len(_visible(out)) > 3 else ''})")
+    raise OutputError(f"{out}: {what}; choose another --out, or add --force to write `florabert {command}`'s "
+                      "files into it (nothing else there is deleted)")
+
+
+@contextlib.contextmanager
+def output_dir(out: str | Path, command: str, *, force: bool = False, keep: tuple[str, ...] = ()
+               ) -> Iterator[Path]:
+    """Claim ``out`` for ``command`` (see :func:`claim_dir`) and yield a staging directory to write into. When
+    the block succeeds the staging directory becomes ``out`` (or, in merge mode, its files move into
+    ``out``); when it fails nothing reaches ``out``. ``keep``: entries of an earlier output of the same
+    command carried over into the new one when the new one lacks them (e.g. a download cache)."""
+    out = Path(out)
+    mode = claim_dir(out, command, force=force)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    try:
+        yield staging
+        write_marker(staging, command)
+        if mode == "replace" and out.exists():
+            for name in keep:
+                if (out / name).exists() and not (staging / name).exists():
+                    os.replace(out / name, staging / name)
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
+            os.replace(out, old / "x")
+            os.replace(staging, out)
+            shutil.rmtree(old, ignore_errors=True)
+        elif mode == "replace":
+            os.replace(staging, out)
+        else:
+            merge_into(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def merge_into(src: Path, dst: Path) -> None:
+    """Move every file under ``src`` to the same place under ``dst``, replacing same-named files only."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for item in sorted(src.rglob("*")):
+        target = dst / item.relative_to(src)
+        if item.is_dir():
+            if target.exists() and not target.is_dir():
+                raise OutputError(f"{target}: is a file where florabert writes a directory; nothing moved there")
+            target.mkdir(exist_ok=True)
+        elif target.is_dir() and not target.is_symlink():
+            raise OutputError(f"{target}: is a directory where florabert writes a file; not replaced")
+        else:
+            os.replace(item, target)
+
+
+_FASTA_HEADER = re.compile(r">\S+ \S+:-?\d+-\d+\([+-]\) species=")
+
+
+def is_florabert_file(path: str | Path) -> bool:
+    """True for files florabert writes: Parquet with florabert metadata, a TSV with a ``gene_id`` column
+    (promoter tables, predictions), a promoter FASTA (``>ID chrom:start-end(strand) species=``)."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+    except OSError:
+        return False
+    if not head:
+        return True  # an empty file holds nothing to lose
+    if head[:4] == b"PAR1":
+        try:
+            import pyarrow.parquet as pq
+
+            meta = pq.read_schema(path).metadata or {}
+        except Exception:
+            return False
+        return any(k.startswith(b"florabert") for k in meta)
+    first = head.split(b"\n", 1)[0].decode("utf-8", "replace").rstrip("\r")
+    return "gene_id" in first.split("\t") or bool(_FASTA_HEADER.match(first))
+
+
+def claim_file(out: str | Path, *, force: bool = False) -> Path:
+    """Check that a file output may be (re)written at ``out``; raises OutputError otherwise."""
+    out = Path(out)
+    if out.is_dir():
+        raise OutputError(f"{out}: is a directory; --out takes a file name here")
+    if out.exists() and not force and not is_florabert_file(out):
+        raise OutputError(f"{out}: exists and was not written by florabert; choose another --out, or add --force "
+                          "to replace it")
+    if not os.access(out.parent if out.parent.exists() else Path.cwd(), os.W_OK):
+        raise OutputError(f"{out.parent}: directory is not writable")
+    return out
+
+
+def run_dir(out: str | Path, command: str, *, resume: bool = False, force: bool = False) -> tuple[Path, str]:
+    """Where a training run writes while it runs, and how it ends (see :func:`finish_run`).
+
+    Returns ``(work, mode)``: ``work`` is ``.NAME.partial`` beside ``out`` (kept after a crash or kill, for
+    ``--resume``; emptied when a run starts without it). Raises OutputError for an ``out`` this command may
+    not write, and :class:`RunComplete` when ``resume`` is asked of a finished run."""
+    out = Path(out)
+    work = out.parent / f".{out.name}.partial"
+    if resume and not work.exists():
+        if marker(out).get("command") == command and marker(out).get("complete"):
+            raise RunComplete(f"{out}: this run is complete ({marker(out).get('steps', '?')} steps); nothing to "
+                              "resume, nothing changed")
+        raise OutputError(f"{out}: --resume given but there is no unfinished run to resume ({work} does not "
+                          "exist)")
+    mode = claim_dir(out, command, force=force)
+    if not resume and work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    if not marker(work):
+        write_marker(work, command, complete=False)
+    elif marker(work).get("command") != command:
+        raise OutputError(f"{work}: an unfinished run of `florabert {marker(work).get('command')}`, not of "
+                          f"`florabert {command}`")
+    return work, mode
+
+
+class RunComplete(FloraBertError):
+    """``--resume`` of a run that has already finished: nothing to do (exit code 0)."""
+
+
+def finish_run(work: Path, out: str | Path, command: str, mode: str, *, steps: int | None = None,
+               drop: tuple[str, ...] = ()) -> None:
+    """Move a finished training run from ``work`` to ``out`` (replacing an earlier run of the same command
+    atomically, or writing into ``out`` in merge mode); ``drop``: entries of ``work`` not kept."""
+    out = Path(out)
+    for name in drop:
+        p = work / name
+        if p.is_dir():
+            shutil.rmtree(p)
+        elif p.exists():
+            p.unlink()
+    write_marker(work, command, complete=True, steps=steps)
+    if mode == "replace" and out.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
+        os.replace(out, old / "x")
+        os.replace(work, out)
+        shutil.rmtree(old, ignore_errors=True)
+    elif mode == "replace":
+        os.replace(work, out)
+    else:
+        merge_into(work, out)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+__all__ = ["MARKER", "OutputError", "RunComplete", "claim_dir", "claim_file", "finish_run", "is_florabert_file",
+           "marker", "merge_into", "output_dir", "run_dir",
+           "write_marker"]
