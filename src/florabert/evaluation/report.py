@@ -54,6 +54,9 @@ def evaluate(data_dir, out, *, models=(), baselines=DEFAULT_BASELINES, bootstrap
     claim_dir(out, "evaluate", force=force)
     labels = model_labels(models, reserved=baselines)
     data = load_expression_dataset(data_dir)
+    for name in baselines:  # fail before any fitting: names, and model folders
+        make_baseline(name, seed=seed, layout=data.layout)
+    predictors = [Predictor(m) for m in models]
     train, test = data.part("train"), data.part("test")
     if test.num_rows == 0:
         raise FloraBertError(f"{data_dir}: no test genes to evaluate on")
@@ -71,8 +74,7 @@ def evaluate(data_dir, out, *, models=(), baselines=DEFAULT_BASELINES, bootstrap
             log(f"baseline {name}: {seeds - 1} more fits (seeds {seed + 1}..{seed + seeds - 1})")
             extra[name] = [make_baseline(name, seed=seed + k, layout=data.layout).fit(seqs_tr, y_tr)
                            .predict(seqs_te) for k in range(1, seeds)]
-    for m, name in zip(models, labels, strict=True):
-        p = Predictor(m)
+    for m, name, p in zip(models, labels, predictors, strict=True):
         if list(p.config.targets) != list(data.targets):
             raise FloraBertError(f"{m}: its targets ({', '.join(p.config.targets[:3])}...) are not the dataset's")
         log(f"model {name}: predicting {len(seqs_te):,} test genes")

@@ -87,7 +87,9 @@ def species_embeddings(model_dir: str | Path, corpus, out: str | Path, *, per_sp
     rows = sample_corpus(corpus, per_species, seed)
     labels = [r[0] for r in rows]
     if len(set(labels)) < 2:
-        raise FloraBertError(f"{corpus}: species embeddings need at least two species (found {set(labels)})")
+        where = ", ".join(map(str, corpus)) if isinstance(corpus, list | tuple) else str(corpus)
+        raise FloraBertError(f"{where}: species embeddings need at least two species (found "
+                             f"{', '.join(sorted(map(str, set(labels)))) or 'none'})")
     model, tok = load_encoder(model_dir)
     seqs = [r[2] for r in rows]
     reps = {"FloraBERT embedding": embed(model, tok, seqs, batch_size=batch_size, show_progress=show_progress),
