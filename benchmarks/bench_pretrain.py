@@ -75,9 +75,9 @@ def run(args) -> None:
 
     from florabert.modeling import FloraBertConfig, FloraBertForMaskedLM
     from florabert.tokenization import DNATokenizer, train_tokenizer
-    from florabert.tokenization.common import iter_corpus_sequences
-    from florabert.training.common import use_bf16
+    from florabert.tokenization.base import iter_corpus_sequences
     from florabert.training.masking import MaskingCollator
+    from florabert.training.runs import use_bf16
 
     work = Path(tempfile.mkdtemp(prefix="bench_pretrain_"))
     corpus = Path(args.corpus) if args.corpus else _demo_corpus(work)

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from florabert.genome import extract_promoters, read_annotation, write_promoters
-from florabert.genome.bundled import bundled_genomes
+from florabert.genome.cresschrom import bundled_genomes
 
 
 def timed(fn) -> float:

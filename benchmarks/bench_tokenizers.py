@@ -19,7 +19,7 @@ from pathlib import Path
 from tokenizers import ByteLevelBPETokenizer
 
 from florabert.tokenization import train_tokenizer
-from florabert.tokenization.common import SPECIAL_TOKENS, iter_corpus_sequences
+from florabert.tokenization.base import SPECIAL_TOKENS, iter_corpus_sequences
 
 
 def corpus_dir(arg: str | None) -> Path:

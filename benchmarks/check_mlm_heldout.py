@@ -26,10 +26,10 @@ def main() -> None:
     import florabert  # noqa: F401  (registers the Auto classes)
     from florabert.config import PretrainConfig, load_config
     from florabert.demo import write_demo_manifest
-    from florabert.genome.bundled import unannotated_genome
     from florabert.genome.corpus import build_corpus
+    from florabert.genome.cresschrom import unannotated_genome
     from florabert.tokenization import DNATokenizer, train_tokenizer
-    from florabert.tokenization.common import iter_corpus_sequences
+    from florabert.tokenization.base import iter_corpus_sequences
     from florabert.training.mlm_eval import heldout_mlm_loss, sample_windows, token_counts
     from florabert.training.pretrain import pretrain
 

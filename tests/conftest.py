@@ -33,7 +33,7 @@ def run_cli(capsys, monkeypatch):
 
 
 def _bundled():
-    from florabert.genome.bundled import data_dir
+    from florabert.genome.cresschrom import data_dir
 
     return data_dir()
 

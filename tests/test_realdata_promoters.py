@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.realdata, requires_bundled]
 
 @pytest.fixture(scope="module")
 def genomes():
-    from florabert.genome.bundled import bundled_genomes
+    from florabert.genome.cresschrom import bundled_genomes
 
     return {g.species: g for g in bundled_genomes()}
 

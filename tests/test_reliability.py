@@ -238,7 +238,7 @@ def test_predict_refuses_sequences_that_are_not_dna(run_cli, planted_model, tmp_
 
 
 def test_same_named_models_get_distinct_labels(tmp_path):
-    from florabert.evaluation.report import model_labels
+    from florabert.evaluation.evaluate import model_labels
 
     a, b = tmp_path / "a" / "model", tmp_path / "b" / "model"
     assert model_labels([a, b]) == ["a-model", "b-model"]
@@ -247,7 +247,7 @@ def test_same_named_models_get_distinct_labels(tmp_path):
 
 
 def test_gene_file_names_do_not_collide():
-    from florabert.explain.common import file_stem
+    from florabert.plotting import file_stem
 
     stems = {file_stem(g) for g in ("a/b", "a_b", "a b", "AT1G01010", "../x")}
     assert len(stems) == 5 and "AT1G01010" in stems and all("/" not in s and not s.startswith(".")
@@ -264,7 +264,7 @@ def test_corpus_species_that_share_a_shard_name(tmp_path):
 
 
 def test_markdown_outputs_escape_names():
-    from florabert.report import md_code, md_escape
+    from florabert.htmlreport import md_code, md_escape
 
     assert md_escape("leaf|<script>") == "leaf\\|&lt;script&gt;"
     assert md_code("a`b") == "``a`b``"

@@ -357,7 +357,7 @@ def evaluate(
     force: bool = _FORCE,
 ) -> None:
     """Score models and baselines on the test genes: metrics.csv/.md, predictions/, figures."""
-    from florabert.evaluation.report import evaluate as run
+    from florabert.evaluation.evaluate import evaluate as run
 
     rows = run(data, out, models=models or [], baselines=[b for b in baselines.split(",") if b],
                bootstrap=bootstrap, seed=seed, seeds=seeds, force=force,
@@ -423,7 +423,7 @@ def explain_positional(
     force: bool = _FORCE,
 ) -> None:
     """Mean |Δ prediction| when the L-mer at each TSS-relative position is replaced by a random one."""
-    from florabert.explain.common import parse_lengths, parse_region
+    from florabert.explain.inputs import parse_lengths, parse_region
     from florabert.explain.positional import positional_importance
 
     s = positional_importance(model, promoters, out, lengths=parse_lengths(lengths), samples=samples,
@@ -449,7 +449,7 @@ def explain_ism(
     force: bool = _FORCE,
 ) -> None:
     """In-silico saturation mutagenesis: every single-base substitution, Δ per output."""
-    from florabert.explain.common import parse_region
+    from florabert.explain.inputs import parse_region
     from florabert.explain.ism import saturation_mutagenesis
 
     s = saturation_mutagenesis(model, promoters, out, genes=_gene_list(genes), max_sequences=max_sequences,

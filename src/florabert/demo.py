@@ -15,7 +15,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from florabert.genome.bundled import bundled_genomes
+from florabert.genome.cresschrom import bundled_genomes
 from florabert.outputs import OutputError, claim_dir, marker, write_marker
 
 A_THALIANA = "Arabidopsis thaliana"
@@ -76,7 +76,7 @@ def run_demo(out: str | Path = "demo_out", *, quick: bool = False, force: bool =
     from florabert import bundled
     from florabert.config import FinetuneConfig, PretrainConfig, load_config
     from florabert.data.dataset import build_expression_dataset
-    from florabert.evaluation.report import evaluate
+    from florabert.evaluation.evaluate import evaluate
     from florabert.explain.positional import positional_importance
     from florabert.explain.species import species_embeddings
     from florabert.genome.corpus import build_corpus, corpus_files
@@ -243,7 +243,7 @@ def write_demo_report(out: Path, res: dict, total: float, *, quick: bool = False
     """report.html + report.md from the stage summaries and the files the stages wrote."""
     import csv
 
-    from florabert.report import Section, write_report
+    from florabert.htmlreport import Section, write_report
 
     n_targets = len(json.loads((out / "expression" / "targets.json").read_text())["targets"])
     secs = lambda k: f"{res[k].get('seconds', 0):.0f} s" if res.get(k, {}).get("seconds") else "earlier run"  # noqa: E731

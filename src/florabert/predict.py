@@ -19,6 +19,7 @@ import torch
 from florabert.errors import FloraBertError
 from florabert.genome.records import cut_as_trained, fasta_records, tsv_records
 from florabert.io import atomic_path
+from florabert.plotting import show_bars
 
 CHUNK = 4096
 
@@ -192,8 +193,8 @@ def predict(model_dir: str | Path, out: str | Path, *, fasta=None, genome=None, 
 
     n = 0
     with atomic_path(out) as tmp, open(tmp, "w", newline="") as fh, Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), disable=not progress,
-            transient=True) as bar:
+            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+            disable=not (progress and show_bars()), transient=True) as bar:
         task = bar.add_task("predicting: 0 promoters")
         writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
         writer.writerow(predictor.header())

@@ -442,7 +442,7 @@ class TrackSet:
         if not isinstance(c, tuple):
             sig, st = self.bases(tissue, c)
             return aggregate(tok, ids, sig, st)
-        from florabert.tokenization.common import EOS_ID
+        from florabert.tokenization.base import EOS_ID
 
         ids = list(ids)
         ends = [i for i, x in enumerate(ids) if x == EOS_ID]
@@ -521,10 +521,10 @@ def track_profile(sheet: str | Path, promoters: str | Path, out: str | Path, *, 
     with, per tissue and mark, how many promoters have any data. A mark that should peak at the TSS (ATAC,
     H3K4me3) and does so in this plot is aligned on both strands.
     """
-    from florabert.explain.common import pyplot, save_figure
     from florabert.genome.promoters import read_promoters, table_layout
     from florabert.layout import Layout
     from florabert.outputs import claim_dir, output_dir
+    from florabert.plotting import pyplot, save_figure
 
     claim_dir(out, "tracks profile", force=force)
 

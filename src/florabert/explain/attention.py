@@ -17,8 +17,9 @@ import numpy as np
 import torch
 
 from florabert.errors import FloraBertError
-from florabert.explain.common import file_stem, pyplot, read_sequences, save_figure
+from florabert.explain.inputs import read_sequences
 from florabert.outputs import claim_dir, output_dir
+from florabert.plotting import file_stem, pyplot, save_figure
 
 
 def load_encoder(model_dir: str | Path, *, eager: bool = False):

@@ -17,29 +17,26 @@ from pathlib import Path
 import numpy as np
 
 from florabert.errors import FloraBertError, InputError
-from florabert.explain.common import (
+from florabert.explain.inputs import (
     BASES,
     WindowMap,
     as_region,
-    file_stem,
     position_label,
-    progress,
-    pyplot,
     read_sequences,
-    save_figure,
     scores,
     targets,
     window_regions,
 )
 from florabert.layout import LayoutError
 from florabert.outputs import claim_dir, output_dir
+from florabert.plotting import file_stem, progress, pyplot, save_figure
 
 
 def saturation_mutagenesis(model_dir: str | Path, promoters: str | Path, out: str | Path, *, genes=None,
                            max_sequences: int = 3, region=None, batch_size: int = 256,
                            bf16: bool = False, show_progress: bool = True, force: bool = False) -> dict:
     """Write ``ism.tsv`` and one figure per gene (a logo and heatmap per window) to ``out``; returns per-gene
-    peak positions. ``region``: :func:`~florabert.explain.common.parse_region` text or tuple; default: every
+    peak positions. ``region``: :func:`~florabert.explain.inputs.parse_region` text or tuple; default: every
     base of every window. Multi-window models get a ``window`` column before ``position``."""
     claim_dir(out, "explain ism", force=force)
     from florabert.predict import Predictor

@@ -20,21 +20,19 @@ from pathlib import Path
 import numpy as np
 
 from florabert.errors import FloraBertError, InputError
-from florabert.explain.common import (
+from florabert.explain.inputs import (
     BASES,
     WindowMap,
     as_region,
     position_label,
-    progress,
-    pyplot,
     read_sequences,
-    save_figure,
     scores,
     targets,
     window_regions,
 )
 from florabert.layout import LayoutError
 from florabert.outputs import claim_dir, output_dir
+from florabert.plotting import progress, pyplot, save_figure
 
 
 def _random_kmer(rng: np.random.Generator, original: str) -> str:
@@ -51,7 +49,7 @@ def positional_importance(model_dir: str | Path, promoters: str | Path, out: str
                           show_progress: bool = True, force: bool = False) -> dict:
     """Write ``positional_importance.csv`` (position, length, tissue, importance, n; a ``window`` column
     first for multi-window models) and heatmaps (one panel per window) to ``out``; returns a summary (peak
-    position per length, counts). ``region``: :func:`~florabert.explain.common.parse_region` text or tuple."""
+    position per length, counts). ``region``: :func:`~florabert.explain.inputs.parse_region` text or tuple."""
     claim_dir(out, "explain positional", force=force)
     from florabert.predict import Predictor
 

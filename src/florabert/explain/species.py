@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 from florabert.errors import FloraBertError
-from florabert.explain.common import progress, pyplot, save_figure
 from florabert.outputs import claim_dir, output_dir
+from florabert.plotting import progress, pyplot, save_figure
 
 
 def sample_corpus(corpus, per_species: int, seed: int = 0) -> list[tuple[str, str, str]]:

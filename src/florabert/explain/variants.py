@@ -24,9 +24,10 @@ from pathlib import Path
 import numpy as np
 
 from florabert.errors import FloraBertError, InputError
-from florabert.explain.common import progress, scores, targets
+from florabert.explain.inputs import scores, targets
 from florabert.io import open_text
 from florabert.outputs import claim_dir, output_dir
+from florabert.plotting import progress
 
 DNA = set("ACGTN")
 

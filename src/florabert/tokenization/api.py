@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from florabert.errors import FloraBertError
-from florabert.tokenization.bpe import train_bpe
-from florabert.tokenization.common import (
+from florabert.tokenization.base import (
     BOS_ID,
     EOS_ID,
     KINDS,
@@ -20,6 +19,7 @@ from florabert.tokenization.common import (
     to_transformers,
     write_info,
 )
+from florabert.tokenization.bpe import train_bpe
 from florabert.tokenization.fast import BackendIds, KmerIds
 from florabert.tokenization.kmer import build_kmer
 

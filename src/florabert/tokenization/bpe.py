@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from tokenizers import Tokenizer, decoders, models, trainers
 
-from florabert.tokenization.common import ALPHABET, SPECIAL_TOKENS, add_special_template, dna_normalizer
+from florabert.tokenization.base import ALPHABET, SPECIAL_TOKENS, add_special_template, dna_normalizer
 
 
 def train_bpe(batches, *, vocab_size: int = 5000, length: int | None = None,

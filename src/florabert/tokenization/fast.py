@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from tokenizers import Tokenizer
 
-from florabert.tokenization.common import ALPHABET, SPECIAL_TOKENS
+from florabert.tokenization.base import ALPHABET, SPECIAL_TOKENS
 
 _CODE = np.full(256, 4, dtype=np.int64)  # anything else -> N
 for _i, _c in enumerate("ACGT"):

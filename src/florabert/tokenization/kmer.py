@@ -18,7 +18,7 @@ import itertools
 
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
 
-from florabert.tokenization.common import ALPHABET, SPECIAL_TOKENS, add_special_template, dna_normalizer
+from florabert.tokenization.base import ALPHABET, SPECIAL_TOKENS, add_special_template, dna_normalizer
 
 
 def kmer_vocab(k: int, *, with_shorter: bool) -> dict[str, int]:

@@ -36,10 +36,9 @@ class CSVLogger(TrainerCallback):
 
 def plot_loss_curve(csv_path: Path, png_path: Path, *, title: str = "loss") -> Path | None:
     """Training and evaluation loss against step (PNG + SVG) from a :class:`CSVLogger` file."""
-    import matplotlib
+    from florabert.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     if not Path(csv_path).exists():
         return None

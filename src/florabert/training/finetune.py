@@ -22,7 +22,7 @@ from florabert.config import FinetuneConfig, dump_config
 from florabert.errors import FloraBertError
 from florabert.outputs import finish_run
 from florabert.training.callbacks import CSVLogger, plot_loss_curve
-from florabert.training.common import (
+from florabert.training.runs import (
     build_optimizer,
     environment,
     quiet_trainer,
@@ -323,7 +323,7 @@ def _finetune(model_dir, data_dir, out: Path, config: FinetuneConfig, *, tracks,
 
 
 def _model_card(out: Path, data, metrics: dict, model_dir, tracks=None) -> None:
-    from florabert.report import md_code, md_escape
+    from florabert.htmlreport import md_code, md_escape
 
     v, t = metrics["validation"], metrics.get("test", {})
     fmt = lambda d, k: f"{d[k]:.4f}" if k in d else "-"  # noqa: E731

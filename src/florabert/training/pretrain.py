@@ -13,7 +13,6 @@ Output directory::
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from pathlib import Path
@@ -24,7 +23,9 @@ from florabert.config import PretrainConfig, dump_config
 from florabert.errors import FloraBertError
 from florabert.outputs import finish_run
 from florabert.training.callbacks import CSVLogger, plot_loss_curve
-from florabert.training.common import (
+from florabert.training.masking import MaskingCollator
+from florabert.training.mlm_data import load_mlm_datasets, set_bias_to_log_frequencies
+from florabert.training.runs import (
     build_optimizer,
     environment,
     quiet_trainer,
@@ -38,62 +39,6 @@ from florabert.training.common import (
     world_size,
     write_json,
 )
-from florabert.training.masking import MaskingCollator
-
-
-def held_out(gene_id: str, fraction: float) -> bool:
-    """Deterministic gene-level hold-out: the same genes whatever the shard order or process count."""
-    return int(hashlib.md5(gene_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < fraction
-
-
-def load_mlm_datasets(corpus, tokenizer, config: PretrainConfig, *, species=None, cache_dir=None):
-    """Tokenized train/eval datasets (columns ``input_ids``, ``length``) from corpus Parquet shards."""
-    import datasets
-
-    from florabert.genome.corpus import corpus_files
-
-    files = [str(f) for f in corpus_files(corpus, species=species)]
-    datasets.disable_progress_bars()
-    raw = datasets.load_dataset("parquet", data_files=files, split="train", streaming=config.streaming,
-                                cache_dir=str(cache_dir) if cache_dir else None)
-    if species:
-        raw = raw.filter(lambda b: [s in species for s in b["species"]], batched=True)
-    max_length = config.model.max_length
-
-    def encode(batch):
-        ids = tokenizer(batch["sequence"], truncation=True, max_length=max_length)["input_ids"]
-        return {"input_ids": ids, "length": [len(x) for x in ids]}
-
-    frac = config.eval_fraction
-    columns = ["species", "gene_id", "chrom", "strand", "tss", "tts", "start", "end", "sequence"]
-    train = raw.filter(lambda b: [not held_out(g, frac) for g in b["gene_id"]], batched=True)
-    evals = raw.filter(lambda b: [held_out(g, frac) for g in b["gene_id"]], batched=True)
-    drop = [c for c in columns if c in (raw.column_names or columns)]
-    train = train.map(encode, batched=True, remove_columns=drop)
-    evals = evals.map(encode, batched=True, remove_columns=drop)
-    if config.streaming:
-        evals = evals.take(config.max_eval_sequences)
-        return train, datasets.Dataset.from_list(list(evals))
-    if len(evals) > config.max_eval_sequences:
-        evals = evals.select(range(config.max_eval_sequences))
-    if len(train) == 0:
-        raise FloraBertError(f"{corpus}: no training sequences")
-    return train, evals
-
-
-def set_bias_to_log_frequencies(model, train, vocab_size: int, special_ids, max_sequences: int = 200_000) -> None:
-    """MLM output bias <- log of the (add-one smoothed) token frequencies of the training data."""
-    import itertools
-
-    import numpy as np
-
-    counts = np.zeros(vocab_size, dtype=np.float64)
-    for row in itertools.islice(iter(train), max_sequences):
-        counts += np.bincount(np.asarray(row["input_ids"]), minlength=vocab_size)
-    counts[list(special_ids)] = 0  # never a label
-    log_p = np.log((counts + 1) / (counts + 1).sum())
-    with torch.no_grad():
-        model.lm_head.bias.copy_(torch.as_tensor(log_p, dtype=model.lm_head.bias.dtype))
 
 
 def _predicted_tokens(logits, labels):
@@ -299,7 +244,7 @@ def _trainer_class():
 
 
 def _model_card(out: Path, config: PretrainConfig, info: dict) -> None:
-    from florabert.report import md_code, md_escape
+    from florabert.htmlreport import md_code, md_escape
 
     m = info["metrics"]
     lines = [
@@ -323,4 +268,4 @@ def _model_card(out: Path, config: PretrainConfig, info: dict) -> None:
     (out / "README.md").write_text("\n".join(lines))
 
 
-__all__ = ["held_out", "load_mlm_datasets", "pretrain"]
+__all__ = ["pretrain"]

@@ -47,7 +47,7 @@ def mlm_pairs(corpus, tok, tracks: TrackSet, *, max_length: int, eval_fraction: 
     import pyarrow.parquet as pq
 
     from florabert.genome.corpus import corpus_files
-    from florabert.training.pretrain import held_out
+    from florabert.training.mlm_data import held_out
 
     table = pa.concat_tables([pq.read_table(f) for f in corpus_files(corpus, species=species)],
                              promote_options="permissive")

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import torch
 
+from florabert.plotting import show_bars
+
 
 def build_optimizer(model, *, name: str, lr: float, betas: tuple[float, float], eps: float,
                     weight_decay: float, param_groups: list[dict] | None = None):
@@ -108,13 +110,6 @@ def tensorboard_dir(path: Path):
             os.environ.pop("TENSORBOARD_LOGGING_DIR", None)
         else:
             os.environ["TENSORBOARD_LOGGING_DIR"] = previous
-
-
-def show_bars() -> bool:
-    """Progress bars only where someone watches them: a terminal on stderr (logs and CI stay readable)."""
-    import sys
-
-    return sys.stderr.isatty()
 
 
 def quiet_trainer(trainer) -> None:

@@ -165,7 +165,7 @@ def _seed_summary(out: Path, rows, extra: dict, y_te, targets, offset) -> list[d
 
 
 def _markdown(path: Path, rows, data, n_test: int, seed_rows=None) -> None:
-    from florabert.report import md_code, md_escape
+    from florabert.htmlreport import md_code, md_escape
 
     lines = [f"# Evaluation on {n_test:,} test genes", "",
              f"Dataset {md_code(data.path)}; targets ln(TPM + {data.transform.get('offset')}); 95 % CIs: "
@@ -193,10 +193,9 @@ def _markdown(path: Path, rows, data, n_test: int, seed_rows=None) -> None:
 
 
 def _figures(out: Path, rows, preds, y_te, targets) -> None:
-    import matplotlib
+    from florabert.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     models = list(preds)
     tissues = [*targets, "All"]

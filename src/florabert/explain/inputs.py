@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -151,50 +149,6 @@ def targets(config) -> list[str]:
     if config.problem_type == "single_label_classification":
         return [f"p_{k}" for k in range(config.num_labels)]
     return list(config.targets)
-
-
-@contextlib.contextmanager
-def progress(total: int, description: str, enabled: bool = True) -> Iterator:
-    """A rich progress bar with ETA: ``with progress(n, "..") as advance: advance(k)``."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  disable=not enabled, transient=True) as bar:
-        task = bar.add_task(description, total=total)
-        yield lambda k=1: bar.advance(task, k)
-
-
-def pyplot():
-    """matplotlib.pyplot on the non-interactive Agg backend (no display needed)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def file_stem(gene_id: str) -> str:
-    """A file-name-safe stem for a gene id, distinct for distinct ids: kept as is when it is safe, else the
-    unsafe characters become ``_`` and a short hash of the id is appended (``a/b`` and ``a_b`` differ)."""
-    import hashlib
-    import re
-
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", gene_id)[:100]
-    if safe == gene_id and not safe.startswith("."):
-        return safe
-    return f"{safe.lstrip('.')}-{hashlib.blake2b(gene_id.encode(), digest_size=4).hexdigest()}"
-
-
-def save_figure(fig, out: Path, stem: str) -> list[Path]:
-    """PNG (150 dpi) + SVG, then close the figure."""
-    plt = pyplot()
-
-    paths = [out / f"{stem}.png", out / f"{stem}.svg"]
-    fig.savefig(paths[0], dpi=150, bbox_inches="tight")
-    fig.savefig(paths[1], bbox_inches="tight")
-    plt.close(fig)
-    return paths
 
 
 def scores(predictor, sequences: list[str], config) -> np.ndarray:
