@@ -397,7 +397,7 @@ def test_cli_pretrain_finetune_predict_with_tracks(run_cli, synth, tmp_path):
     code, out, err = run_cli("predict", "--model", tmp_path / "ft", "--genome", synth / "genome.fa",
                              "--annotation", synth / "genes.gff3", "--tracks", tmp_path / "missing.yaml",
                              "--out", tmp_path / "pred.tsv")
-    assert code == 1 and "missing.yaml: track sheet not found" in out + err and "Traceback" not in out + err
+    assert code == 1 and "missing.yaml: file not found" in out + err and "Traceback" not in out + err
     assert (tmp_path / "pred.tsv").exists()  # the earlier output is kept
 
 

@@ -301,6 +301,7 @@ def finetune(
     """Fine-tune a pre-trained model to predict expression per tissue (or a class) from promoters."""
     from florabert.config import FinetuneConfig, load_config
     from florabert.training.finetune import finetune as run
+    from florabert.training.finetune import summary
 
     cfg = load_config(FinetuneConfig, file=config, overrides={
         "max_steps": max_steps, "eval_steps": eval_steps, "batch_size": batch_size,
@@ -309,12 +310,12 @@ def finetune(
     metrics = run(model, data, out, cfg, tracks=tracks, resume=resume, force=force,
                   log=lambda m: console.print(m, highlight=False))
     for part in ("validation", "test"):
-        m = metrics.get(part)
-        if m and f"{part}_r2_all" in m:
-            console.print(f"{part}: loss {m[f'{part}_loss']:.4f}, R² (all cells) {m[f'{part}_r2_all']:.4f}, "
-                          f"mean Pearson r {m[f'{part}_pearson_mean']:.4f}", highlight=False)
+        m = summary(metrics, part)
+        if "r2_all" in m:
+            console.print(f"{part}: loss {m['loss']:.4f}, R² (all cells) {m['r2_all']:.4f}, "
+                          f"mean Pearson r {m['pearson_mean']:.4f}", highlight=False)
         elif m:
-            console.print(f"{part}: loss {m[f'{part}_loss']:.4f}, accuracy {m.get(f'{part}_accuracy', 0):.4f}")
+            console.print(f"{part}: loss {m['loss']:.4f}, accuracy {m.get('accuracy', 0):.4f}")
     console.print(f"model -> {out}")
 
 

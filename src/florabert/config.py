@@ -13,9 +13,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from florabert.errors import FloraBertError, InputError
+from florabert.io import read_yaml
 
 STRATEGIES = ("bert", "span", "randommask")
 
@@ -229,14 +228,7 @@ def preset_path(name: str) -> Path:
 
 
 def _read_yaml(path: Path) -> dict:
-    try:
-        doc = yaml.safe_load(Path(path).read_text()) or {}
-    except FileNotFoundError:
-        raise InputError(path, "file not found") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise InputError(path, f"not valid YAML ({getattr(exc, 'problem', exc)})",
-                         line=mark.line + 1 if mark else None) from None
+    doc = read_yaml(path) or {}
     if not isinstance(doc, dict):
         raise InputError(path, "expected a mapping of options")
     return doc
@@ -263,6 +255,8 @@ def load_config(cls, *, preset: str | None = None, file: str | Path | None = Non
 
 
 def dump_config(config, path: Path) -> None:
+    import yaml
+
     path.write_text(yaml.safe_dump(dataclasses.asdict(config), sort_keys=False))
 
 

@@ -89,6 +89,28 @@ def open_text(path: str | Path) -> IO[str]:
     return io.TextIOWrapper(open_binary(path), encoding="utf-8", newline=None)
 
 
+def read_yaml(path: str | Path, *, node: bool = False):
+    """A YAML file's document (and, with ``node``, its composed node tree, whose marks give line numbers);
+    InputError naming the file and line for a missing, unreadable or invalid file."""
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(path, "file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"unreadable ({getattr(exc, 'strerror', None) or exc})") from None
+    try:
+        doc = yaml.safe_load(text)
+        tree = yaml.compose(text) if node else None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise InputError(path, f"not valid YAML ({getattr(exc, 'problem', None) or exc})",
+                         line=mark.line + 1 if mark else None) from None
+    return (doc, tree) if node else doc
+
+
 def parquet_schema(path: str | Path, *, needs: tuple[str, ...] = ()):
     """The schema of Parquet file ``path`` (read from its footer: cheap), checked to hold the columns
     ``needs``; InputError for a missing, truncated or non-Parquet file."""

@@ -112,14 +112,7 @@ def output_dir(out: str | Path, command: str, *, force: bool = False, keep: tupl
             for name in keep:
                 if (out / name).exists() and not (staging / name).exists():
                     os.replace(out / name, staging / name)
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
-            os.replace(out, old / "x")
-            os.replace(staging, out)
-            shutil.rmtree(old, ignore_errors=True)
-        elif mode == "replace":
-            os.replace(staging, out)
-        else:
-            merge_into(staging, out)
+        move_into_place(staging, out, mode)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -220,16 +213,22 @@ def finish_run(work: Path, out: str | Path, command: str, mode: str, *, steps: i
         elif p.exists():
             p.unlink()
     write_marker(work, command, complete=True, steps=steps)
-    if mode == "replace" and out.exists():
+    move_into_place(work, out, mode)
+    shutil.rmtree(work, ignore_errors=True)  # merge mode leaves it behind
+
+
+def move_into_place(new: Path, out: Path, mode: str) -> None:
+    """``new`` (a finished output folder) becomes ``out``: in ``replace`` mode by renames (an earlier ``out``
+    is removed only once ``new`` is in place), in ``merge`` mode file by file (:func:`merge_into`)."""
+    if mode == "merge":
+        merge_into(new, out)
+    elif out.exists():
         old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
         os.replace(out, old / "x")
-        os.replace(work, out)
+        os.replace(new, out)
         shutil.rmtree(old, ignore_errors=True)
-    elif mode == "replace":
-        os.replace(work, out)
     else:
-        merge_into(work, out)
-        shutil.rmtree(work, ignore_errors=True)
+        os.replace(new, out)
 
 
 __all__ = ["MARKER", "OutputError", "RunComplete", "claim_dir", "claim_file", "finish_run", "is_florabert_file",

@@ -41,6 +41,17 @@ def _chunks(records, size=CHUNK):
         yield chunk
 
 
+def prediction_rows(ids, values: np.ndarray, offset: float, digits: int = 6) -> Iterator[list[str]]:
+    """Rows of a predictions TSV: id, the predicted ln(TPM + offset) per target, then TPM per target (the
+    header: ``gene_id``, TARGETS, ``TARGET_tpm``...). ``evaluate`` writes 9 digits, so its metrics can be
+    recomputed from the file exactly."""
+    from florabert.data.expression import inverse_transform
+
+    fmt = f"{{:.{digits}g}}".format
+    for gid, y, t in zip(ids, values, inverse_transform(values, offset), strict=True):
+        yield [gid, *map(fmt, y), *map(fmt, t)]
+
+
 class Predictor:
     """A fine-tuned model ready for inference (``predict(sequences) -> (n, outputs)``)."""
 
@@ -71,7 +82,7 @@ class Predictor:
         if self.config.has_tracks and features is None:
             raise FloraBertError("this model reads epigenetic tracks: use florabert predict --tracks SHEET with "
                                  "--genome/--annotation (other commands take plain models only)")
-        from florabert.tracks import pad_tracks
+        from florabert.training.trackdata import pad_tracks
 
         order = np.argsort([-len(s) for s in sequences], kind="stable")
         out = np.zeros((len(sequences), self.config.num_labels), dtype=np.float32)
@@ -133,10 +144,7 @@ class Predictor:
             for gid, p in zip(ids, probs, strict=True):
                 yield [gid, str(int(p.argmax())), *(f"{v:.6g}" for v in p)]
             return
-        offset = float((c.target_transform or {}).get("offset", 1.0))
-        tpm = np.clip(np.exp(values.astype(np.float64)) - offset, 0.0, None)
-        for gid, y, t in zip(ids, values, tpm, strict=True):
-            yield [gid, *(f"{v:.6g}" for v in y), *(f"{v:.6g}" for v in t)]
+        yield from prediction_rows(ids, values, float((c.target_transform or {}).get("offset", 1.0)))
 
 
 def _track_setup(predictor: Predictor, model_dir, tracks, genome, annotation):

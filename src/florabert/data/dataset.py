@@ -72,6 +72,7 @@ def load_expression_dataset(path: str | Path) -> ExpressionDataset:
     return ExpressionDataset(path, table, targets, transform, meta.get("promoter_window", {}))
 
 
+# Over 80 lines on purpose: read, join, split, audit, write: one pass whose steps share the joined table.
 def build_expression_dataset(
     tpm: str | Path,
     promoters: str | Path,

@@ -135,5 +135,5 @@ def log_transform(tpm: np.ndarray, offset: float) -> np.ndarray:
 
 
 def inverse_transform(values: np.ndarray, offset: float) -> np.ndarray:
-    """Back to TPM (clipped at 0)."""
-    return np.clip(np.exp(values) - offset, 0.0, None)
+    """ln(TPM + offset) back to TPM (float64, clipped at 0): the one inverse of :func:`log_transform`."""
+    return np.clip(np.exp(np.asarray(values, dtype=np.float64)) - offset, 0.0, None)

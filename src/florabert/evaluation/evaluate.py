@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from florabert.evaluation.metrics import add_reductions, score, to_tpm
+from florabert.evaluation.metrics import add_reductions, score
 from florabert.io import atomic_path
 
 COLUMNS = ["model", "tissue", "r2", "r2_lo", "r2_hi", "pearson", "spearman", "mse", "mse_lo", "mse_hi", "mae_tpm",
@@ -22,11 +22,11 @@ DEFAULT_BASELINES = ("const_mean", "kmer_linear", "kmer_lgbm", "motif_lgbm")
 
 
 def _write_predictions(path: Path, genes, y_hat, targets, offset) -> None:
-    with atomic_path(path) as tmp, open(tmp, "w") as fh:
+    from florabert.predict import prediction_rows
+
+    with open(path, "w") as fh:
         fh.write("\t".join(["gene_id", *targets, *(f"{t}_tpm" for t in targets)]) + "\n")
-        for g, row in zip(genes, y_hat, strict=True):
-            tpm = to_tpm(row, offset)
-            fh.write("\t".join([g, *(f"{v:.9g}" for v in row), *(f"{v:.9g}" for v in tpm)]) + "\n")
+        fh.writelines("\t".join(row) + "\n" for row in prediction_rows(genes, y_hat, offset, digits=9))
 
 
 def evaluate(data_dir, out, *, models=(), baselines=DEFAULT_BASELINES, bootstrap: int = 1000, seed: int = 0,

@@ -14,9 +14,14 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
+from florabert.data.expression import inverse_transform
 
-def to_tpm(values: np.ndarray, offset: float) -> np.ndarray:
-    return np.clip(np.exp(np.asarray(values, dtype=np.float64)) - offset, 0.0, None)
+to_tpm = inverse_transform  # predicted or observed ln(TPM + offset) -> TPM
+
+
+def pearson(y: np.ndarray, y_hat: np.ndarray) -> float:
+    """Pearson r of two blocks of cells (NaN when either is constant)."""
+    return _corr(stats.pearsonr, y, y_hat)
 
 
 def r2(y: np.ndarray, y_hat: np.ndarray) -> float:
@@ -36,7 +41,7 @@ def point_metrics(y: np.ndarray, y_hat: np.ndarray, offset: float) -> dict[str, 
     """Metrics of one block of cells (one target's column, or every cell for "All")."""
     return {
         "r2": r2(y, y_hat),
-        "pearson": _corr(stats.pearsonr, y, y_hat),
+        "pearson": pearson(y, y_hat),
         "spearman": _corr(stats.spearmanr, y, y_hat),
         "mse": float(np.mean((np.ravel(y) - np.ravel(y_hat)) ** 2)),
         "mae_tpm": float(np.mean(np.abs(to_tpm(y, offset) - to_tpm(y_hat, offset)))),

@@ -42,6 +42,7 @@ def _random_kmer(rng: np.random.Generator, original: str) -> str:
             return kmer
 
 
+# Over 80 lines on purpose: plan mutants, score them in batches, aggregate, write: one pass over shared arrays.
 def positional_importance(model_dir: str | Path, promoters: str | Path, out: str | Path, *,
                           lengths=(1, 2, 3, 4, 5, 6), samples: int = 3, max_sequences: int = 32,
                           region=None, step: int = 1, genes=None,

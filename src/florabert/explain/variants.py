@@ -175,6 +175,8 @@ def _window_index(table, layout) -> dict[str, list[tuple]]:
     return out
 
 
+# Over 80 lines on purpose: match variants to windows, score unique sequences once, write: one pass over shared
+# tables.
 def variant_effects(model_dir: str | Path, vcf: str | Path, genome: str | Path, annotation: str | Path,
                     out: str | Path, *, batch_size: int = 64, bf16: bool = False,
                     show_progress: bool = True, force: bool = False) -> dict:

@@ -181,6 +181,31 @@ def read_annotation(
     parse_attrs = _parse_gtf_attrs if fmt == "gtf" else _parse_gff3_attrs
     want_tx = feature != "gene"
     parse_tx = want_tx or cds  # transcripts are read to pick one, or to find the gene of each CDS
+    scan = _scan(path, fmt, parse_attrs, want_tx=want_tx, parse_tx=parse_tx, cds=cds)
+    return _assemble(scan, path, fmt, feature=feature, biotype=biotype, id_attribute=id_attribute, cds=cds)
+
+
+@dataclass
+class _Scan:
+    """What the row pass of :func:`read_annotation` keeps: gene rows (key -> [chrom, start, end, strand, attrs,
+    type, line, duplicate lines...], in file order), transcript rows (id -> [chrom, start, end, strand, attrs,
+    type, parent gene key]), transcripts with a CDS, GTF exon rows, and CDS pieces per transcript."""
+
+    genes: dict[str, list]
+    gene_order: list[str]
+    transcripts: dict[str, list]
+    cds_tx: set[str]
+    gtf_exons: list[tuple]
+    cds_parts: dict[str, list[tuple[int, int]]]
+    cds_gene: dict[str, str]
+    want_tx: bool
+    parse_tx: bool
+
+
+# Over 80 lines on purpose: the row loop of a 10-million-row GFF: one tight loop on bytes, kept inline for speed
+# (bytes, decoded only for kept rows).
+def _scan(path: Path, fmt: str, parse_attrs, *, want_tx: bool, parse_tx: bool, cds: bool) -> _Scan:
+    """The row pass: checks every row (InputError with the line) and keeps the rows :func:`_assemble` needs."""
     cds_parts: dict[str, list[tuple[int, int]]] = {}  # transcript id -> CDS pieces
     cds_gene: dict[str, str] = {}  # GTF: transcript id -> gene_id, from the CDS rows themselves
 
@@ -265,11 +290,18 @@ def read_annotation(
                 if cds:
                     for p in parents:
                         cds_parts.setdefault(p, []).append((start, end))
+    return _Scan(genes, gene_order, transcripts, cds_tx, gtf_exons, cds_parts, cds_gene, want_tx, parse_tx)
 
+
+def _assemble(scan: _Scan, path: Path, fmt: str, *, feature: str, biotype, id_attribute, cds: bool) -> Annotation:
+    """The gene pass: one :class:`Gene` per kept gene (biotype, id, strand, chosen transcript, CDS), with the
+    drop counts and warnings."""
+    genes, gene_order, transcripts, cds_tx = scan.genes, scan.gene_order, scan.transcripts, scan.cds_tx
+    cds_parts, cds_gene, want_tx, parse_tx = scan.cds_parts, scan.cds_gene, scan.want_tx, scan.parse_tx
     ann = Annotation(path=str(path), format=fmt, genes=[], feature=feature, biotype=biotype,
                      id_attribute=id_attribute)
     if fmt == "gtf":
-        _gtf_fill_from_exons(genes, gene_order, transcripts, cds_tx, gtf_exons, ann, want_tx=want_tx)
+        _gtf_fill_from_exons(genes, gene_order, transcripts, cds_tx, scan.gtf_exons, ann, want_tx=want_tx)
 
     by_gene: dict[str, list[str]] = {}
     if parse_tx:

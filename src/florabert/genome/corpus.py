@@ -25,11 +25,9 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import yaml
-
 from florabert.errors import FloraBertError, InputError
 from florabert.genome.download import fetch
-from florabert.io import atomic_path, parquet_schema, read_parquet
+from florabert.io import atomic_path, parquet_schema, read_parquet, read_yaml
 
 MANIFEST_NAME = "manifest.json"
 
@@ -41,14 +39,7 @@ def slug(species: str) -> str:
 def load_manifest(path: str | Path) -> list[dict]:
     """Parse and check a corpus manifest; returns the genome entries with paths resolved."""
     path = Path(path)
-    if not path.exists():
-        raise InputError(path, "file not found")
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        line = getattr(getattr(exc, "problem_mark", None), "line", None)
-        raise InputError(path, f"not valid YAML ({getattr(exc, 'problem', exc)})",
-                         line=line + 1 if line is not None else None) from None
+    doc = read_yaml(path)
     genomes = doc.get("genomes") if isinstance(doc, dict) else None
     if not isinstance(genomes, list) or not genomes:
         raise InputError(path, "expected a top-level 'genomes:' list")

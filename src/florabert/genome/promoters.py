@@ -126,6 +126,8 @@ def _cut(seq: bytes, lo: int, hi: int, strand: str, edge: str) -> tuple[bytes, i
     return (reverse_complement(s) if strand == "-" else s), lo, hi
 
 
+# Over 80 lines on purpose: the streaming loop over chromosomes that cuts every gene's windows (memory = one
+# chromosome).
 def extract_promoters(
     genome: str | Path,
     annotation: str | Path | Annotation,

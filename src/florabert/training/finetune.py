@@ -72,13 +72,86 @@ def regression_metrics(pred) -> dict:
     y_hat, y = np.asarray(pred.predictions, dtype=np.float64), np.asarray(pred.label_ids, dtype=np.float64)
     if y.ndim == 1:  # classification
         return {"accuracy": float((y_hat.argmax(-1) == y).mean())}
-    ss_res, ss_tot = ((y - y_hat) ** 2).sum(), ((y - y.mean()) ** 2).sum()
-    per = [1 - ((y[:, j] - y_hat[:, j]) ** 2).sum() / max(((y[:, j] - y[:, j].mean()) ** 2).sum(), 1e-12)
-           for j in range(y.shape[1])]
-    r = [np.corrcoef(y[:, j], y_hat[:, j])[0, 1] if y[:, j].std() > 0 and y_hat[:, j].std() > 0 else 0.0
-         for j in range(y.shape[1])]
-    return {"r2_all": float(1 - ss_res / max(ss_tot, 1e-12)), "r2_mean": float(np.mean(per)),
-            "pearson_mean": float(np.mean(r))}
+    from florabert.evaluation.metrics import pearson, r2
+
+    per = [r2(y[:, j], y_hat[:, j]) for j in range(y.shape[1])]
+    r = [pearson(y[:, j], y_hat[:, j]) for j in range(y.shape[1])]
+    nan_to_zero = lambda v: 0.0 if v != v else float(v)  # noqa: E731 - a constant column: no signal
+    return {"r2_all": nan_to_zero(r2(y, y_hat)), "r2_mean": float(np.mean([nan_to_zero(v) for v in per])),
+            "pearson_mean": float(np.mean([nan_to_zero(v) for v in r]))}
+
+
+def summary(metrics: dict, part: str) -> dict:
+    """``metrics[part]`` without HF's ``PART_`` key prefixes: loss, r2_all, r2_mean, pearson_mean (or
+    accuracy), runtime... for the ``validation`` and ``test`` parts that :func:`finetune` returns."""
+    prefix = f"{part}_"
+    return {k.removeprefix(prefix): v for k, v in (metrics.get(part) or {}).items()}
+
+
+def frozen_optimizer(model, config: FinetuneConfig):
+    """FloraBERT's start: the encoder frozen, the head (and a new epigenetic channel) trainable; returns the
+    optimizer with one parameter group per (head | encoder | embeddings) x (decayed | not), the encoder's at
+    ``layer_lr_factor`` times the head's rate, and the unfreezing stages (:func:`unfreezing_stages`)."""
+    for p in model.roberta.parameters():
+        p.requires_grad_(False)
+    for p in getattr(model.roberta.embeddings, "tracks", torch.nn.Module()).parameters():
+        p.requires_grad_(True)  # the epigenetic channel trains with the head
+    stages = unfreezing_stages(model, config)
+    head = [p for n, p in model.named_parameters()
+            if (not n.startswith(("roberta.", "wide.")) or n.startswith("roberta.embeddings.tracks."))]
+    encoder = [p for n, p in model.named_parameters() if n.startswith("roberta.encoder.")]
+    wd = config.weight_decay
+    groups = [
+        {"params": [p for p in head if p.ndim > 1], "weight_decay": wd, "lr": config.learning_rate},
+        {"params": [p for p in head if p.ndim <= 1], "weight_decay": 0.0, "lr": config.learning_rate},
+        {"params": [p for p in encoder if p.ndim > 1], "weight_decay": wd,
+         "lr": config.learning_rate * config.layer_lr_factor},
+        {"params": [p for p in encoder if p.ndim <= 1], "weight_decay": 0.0,
+         "lr": config.learning_rate * config.layer_lr_factor},
+    ]
+    if not config.freeze_embeddings:
+        emb = [(n, p) for n, p in model.roberta.embeddings.named_parameters() if not n.startswith("tracks.")]
+        groups.append({"params": [p for _, p in emb], "weight_decay": 0.0,
+                       "lr": config.learning_rate * config.layer_lr_factor})
+        stages.append((stages[-1][0] if stages else 0, "embeddings", [f"roberta.embeddings.{n}" for n, _ in emb]))
+    optimizer = build_optimizer(model, name=config.optimizer, lr=config.learning_rate,
+                                betas=(config.beta1, config.beta2), eps=config.eps, weight_decay=wd,
+                                param_groups=groups)
+    return optimizer, stages
+
+
+def _pretrained_config(model_dir, tok, config: FinetuneConfig, tracks) -> tuple:
+    """The pre-trained model's config, checked against its tokenizer, ``max_length`` and ``--tracks``; returns
+    it and the input length in tokens."""
+    from florabert.modeling import FloraBertConfig, loading
+    from florabert.tokenization import check_vocabulary
+
+    if not (Path(model_dir) / "config.json").exists():
+        raise FloraBertError(f"{model_dir}: not a model directory (no config.json)")
+    with loading(model_dir):
+        pre_config = FloraBertConfig.from_pretrained(str(model_dir))
+    check_vocabulary(tok, pre_config, model_dir)
+    positions = pre_config.positions_length
+    max_length = config.max_length or positions
+    if max_length > positions:
+        raise FloraBertError(f"max_length {max_length} is longer than {model_dir} can read ({positions} tokens "
+                             "with <s> </s>)")
+    if pre_config.tracks and not tracks:
+        raise FloraBertError(f"{model_dir}: was pre-trained with epigenetic tracks; give --tracks SHEET")
+    return pre_config, max_length
+
+
+def _check_encoder(model_dir, info: dict, *, new_channel: bool, classification: bool, log) -> None:
+    """Refuse a pre-trained model whose encoder weights did not all load (only the new head, the wide path and
+    a new epigenetic channel may be missing), and say what was loaded."""
+    missing = [k for k in info["missing_keys"] if not k.startswith(("head.", "wide"))
+               and not (new_channel and ".embeddings.tracks." in k)]
+    if missing:
+        raise FloraBertError(f"{model_dir}: the encoder weights are incomplete ({len(missing)} missing, e.g. "
+                             f"{missing[0]}); is this a florabert pre-trained model?")
+    log(f"encoder loaded from {model_dir}; "
+        + ("new regression head" if not classification else "new classification head")
+        + (", MLM head dropped" if any(k.startswith("lm_head.") for k in info["unexpected_keys"]) else ""))
 
 
 def _tokenized(part, tok, max_length: int, classification: bool, wide_kmers=(), layout=None):
@@ -151,6 +224,8 @@ def finetune(model_dir: str | Path, data_dir: str | Path, out: str | Path, confi
     return metrics
 
 
+# Over 80 lines on purpose: the run read top to bottom (data, model, wide path, optimizer, Trainer, save); its
+# parts are split out.
 def _finetune(model_dir, data_dir, out: Path, config: FinetuneConfig, *, tracks, last, log, callbacks) -> dict:
     """The run itself, in ``out`` (the run's work folder)."""
     from transformers import (
@@ -162,8 +237,8 @@ def _finetune(model_dir, data_dir, out: Path, config: FinetuneConfig, *, tracks,
     )
 
     from florabert.data.dataset import load_expression_dataset
-    from florabert.modeling import FloraBertConfig, FloraBertForExpression, adopt_layout, loading
-    from florabert.tokenization import DNATokenizer, check_vocabulary
+    from florabert.modeling import FloraBertForExpression, adopt_layout, loading
+    from florabert.tokenization import DNATokenizer
 
     data = load_expression_dataset(data_dir)
     tok = DNATokenizer.load(model_dir)
@@ -177,19 +252,8 @@ def _finetune(model_dir, data_dir, out: Path, config: FinetuneConfig, *, tracks,
         n_labels = int(max(max(v) for v in data.table.column("labels").to_pylist())) + 1
     else:
         n_labels = len(data.targets)
-    if not (Path(model_dir) / "config.json").exists():
-        raise FloraBertError(f"{model_dir}: not a model directory (no config.json)")
-    with loading(model_dir):
-        pre_config = FloraBertConfig.from_pretrained(str(model_dir))
-    check_vocabulary(tok, pre_config, model_dir)
+    pre_config, max_length = _pretrained_config(model_dir, tok, config, tracks)
     known_layout = pre_config.tracks
-    positions = pre_config.positions_length
-    max_length = config.max_length or positions
-    if max_length > positions:
-        raise FloraBertError(f"max_length {max_length} is longer than {model_dir} can read ({positions} tokens "
-                             "with <s> </s>)")
-    if known_layout and not tracks:
-        raise FloraBertError(f"{model_dir}: was pre-trained with epigenetic tracks; give --tracks SHEET")
     targets, layout, parts = data.targets, {}, None
     if tracks:
         from florabert.tracks import TrackSet
@@ -222,15 +286,8 @@ def _finetune(model_dir, data_dir, out: Path, config: FinetuneConfig, *, tracks,
     elif len(pre_config.layout) > 1:
         raise FloraBertError(f"{data_dir}: records no layout, but {model_dir} reads {pre_config.layout.spec}; "
                              "build the dataset from a promoter table cut with that --layout")
-    new_channel = bool(layout) and not known_layout
-    missing = [k for k in info["missing_keys"] if not k.startswith(("head.", "wide"))
-               and not (new_channel and ".embeddings.tracks." in k)]
-    if missing:
-        raise FloraBertError(f"{model_dir}: the encoder weights are incomplete ({len(missing)} missing, e.g. "
-                             f"{missing[0]}); is this a florabert pre-trained model?")
-    log(f"encoder loaded from {model_dir}; "
-        + ("new regression head" if not classification else "new classification head")
-        + (", MLM head dropped" if any(k.startswith("lm_head.") for k in info["unexpected_keys"]) else ""))
+    _check_encoder(model_dir, info, new_channel=bool(layout) and not known_layout,
+                   classification=classification, log=log)
     if parts is None:
         parts = {p: _tokenized(t, tok, max_length, classification, wide_kmers, data.layout)
                  for p, t in (("train", train_t), ("validation", val_t), ("test", test_t))}
@@ -239,31 +296,7 @@ def _finetune(model_dir, data_dir, out: Path, config: FinetuneConfig, *, tracks,
         with torch.no_grad():
             mean = np.asarray(parts["train"]["labels"], dtype=np.float64).mean(axis=0)
             model.head[-1].bias.copy_(torch.as_tensor(mean, dtype=model.head[-1].bias.dtype))
-    for p in model.roberta.parameters():
-        p.requires_grad_(False)
-    for p in getattr(model.roberta.embeddings, "tracks", torch.nn.Module()).parameters():
-        p.requires_grad_(True)  # the epigenetic channel trains with the head
-    stages = unfreezing_stages(model, config)
-    head = [p for n, p in model.named_parameters()
-            if (not n.startswith(("roberta.", "wide.")) or n.startswith("roberta.embeddings.tracks."))]
-    encoder = [p for n, p in model.named_parameters() if n.startswith("roberta.encoder.")]
-    wd = config.weight_decay
-    groups = [
-        {"params": [p for p in head if p.ndim > 1], "weight_decay": wd, "lr": config.learning_rate},
-        {"params": [p for p in head if p.ndim <= 1], "weight_decay": 0.0, "lr": config.learning_rate},
-        {"params": [p for p in encoder if p.ndim > 1], "weight_decay": wd,
-         "lr": config.learning_rate * config.layer_lr_factor},
-        {"params": [p for p in encoder if p.ndim <= 1], "weight_decay": 0.0,
-         "lr": config.learning_rate * config.layer_lr_factor},
-    ]
-    if not config.freeze_embeddings:
-        emb = [(n, p) for n, p in model.roberta.embeddings.named_parameters() if not n.startswith("tracks.")]
-        groups.append({"params": [p for _, p in emb], "weight_decay": 0.0,
-                       "lr": config.learning_rate * config.layer_lr_factor})
-        stages.append((stages[-1][0] if stages else 0, "embeddings", [f"roberta.embeddings.{n}" for n, _ in emb]))
-    optimizer = build_optimizer(model, name=config.optimizer, lr=config.learning_rate,
-                                betas=(config.beta1, config.beta2), eps=config.eps, weight_decay=wd,
-                                param_groups=groups)
+    optimizer, stages = frozen_optimizer(model, config)
     scheduler = get_linear_schedule_with_warmup(optimizer, config.warmup_steps, config.max_steps)
     train_ds, val_ds, test_ds = parts["train"], parts["validation"], parts["test"]
     args = TrainingArguments(

@@ -129,7 +129,7 @@ class MaskingCollator:
         return out
 
     def _tracks(self, features, length, masked, gen) -> dict[str, torch.Tensor]:
-        from florabert.tracks import pad_tracks
+        from florabert.training.trackdata import pad_tracks
 
         values, states = pad_tracks([f["track_values"] for f in features], [f["track_states"] for f in features],
                                     length)

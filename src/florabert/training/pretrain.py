@@ -85,6 +85,8 @@ def pretrain(
     return metrics
 
 
+# Over 80 lines on purpose: the run read top to bottom (tokenizer, model, data, collator, optimizer, Trainer,
+# save), as nanoGPT's loop.
 def _pretrain(corpus, tokenizer_dir, out: Path, config: PretrainConfig, *, init_from, species, last, tracks,
               log) -> tuple[dict, int]:
     """The run itself, in ``out`` (the run's work folder); returns the final metrics and the steps taken."""

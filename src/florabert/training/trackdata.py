@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from florabert.errors import FloraBertError
-from florabert.tracks import TrackSet, coords_from_table, pad_tracks
+from florabert.tracks import TrackSet, coords_from_table
 
 
 def _pairs(tok, table, tracks: TrackSet, tissues: list[str], *, max_length: int, source, log=None) -> dict:
@@ -126,3 +126,20 @@ class TrackCollator:
         if "labels" in features[0]:
             out["labels"] = torch.tensor([f["labels"] for f in features])
         return out
+
+
+def pad_tracks(batch_values: list, batch_states: list, length: int):
+    """Left-pad per-token features (each tokens x channels) to ``length``, TSS-anchored like the token ids
+    -> float32 (batch, length, n_signals) and int64 (batch, length, n_state_marks) tensors."""
+    import torch
+
+    vals = [np.asarray(v, dtype=np.float32) for v in batch_values]
+    sts = [np.asarray(s, dtype=np.int64) for s in batch_states]
+    values = torch.zeros((len(vals), length, vals[0].shape[-1] if vals[0].ndim == 2 else 0))
+    states = torch.zeros((len(sts), length, sts[0].shape[-1] if sts[0].ndim == 2 else 0), dtype=torch.long)
+    for i, (v, s) in enumerate(zip(vals, sts, strict=True)):
+        if v.size:
+            values[i, length - len(v):] = torch.from_numpy(v)
+        if s.size:
+            states[i, length - len(s):] = torch.from_numpy(s)
+    return values, states
