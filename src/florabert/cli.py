@@ -277,6 +277,45 @@ def expression(
                   highlight=False)
 
 
+class TaskName(str, Enum):
+    promoter = "promoter"
+    splice = "splice"
+    expression = "expression"
+
+
+@app.command()
+def tasks(
+    task: TaskName = typer.Option(..., "--task", help="promoter (TSS windows vs GC-matched background), splice "
+                                  "(donor / acceptor / non-site), expression (high vs low expressed genes)."),
+    out: Path = typer.Option(..., "--out", help="Output dataset directory (finetune --problem classification)."),
+    genome: Path = typer.Option(None, "--genome", help="Genome FASTA (promoter, splice)."),
+    annotation: Path = typer.Option(None, "--annotation", help="GFF3/GTF (promoter, splice)."),
+    tpm: Path = typer.Option(None, "--tpm", help="TPM table (expression)."),
+    promoters: Path = typer.Option(None, "--promoters", help="Promoter table of any layout (expression)."),
+    families: Path = typer.Option(None, "--families", help="gene -> family TSV: no family straddles the split."),
+    test_genome: Path = typer.Option(None, "--test-genome", help="Cross-species: test on this genome."),
+    test_annotation: Path = typer.Option(None, "--test-annotation", help="Its annotation."),
+    holdout_chromosome: list[str] = typer.Option(None, "--holdout-chromosome", help="Test = these chromosomes."),
+    test_fraction: float = typer.Option(0.2, "--test-fraction"),
+    validation_fraction: float = typer.Option(0.1, "--validation-fraction"),
+    max_examples: int = typer.Option(None, "--max-examples", min=10, help="Keep at most N examples (random)."),
+    seed: int = typer.Option(0, "--seed"),
+    force: bool = _FORCE,
+) -> None:
+    """Build a labelled classification task (plant GUE analogue) with a leakage-free split and its audit."""
+    from florabert.data.tasks import build_task
+
+    if (test_genome is None) != (test_annotation is None):
+        raise FloraBertError("give --test-genome together with --test-annotation")
+    audit = build_task(task.value, out, genome=genome, annotation=annotation, tpm=tpm, promoters=promoters,
+                       families=families, test_genome=test_genome, test_annotation=test_annotation,
+                       holdout_chromosomes=holdout_chromosome or None, test_fraction=test_fraction,
+                       validation_fraction=validation_fraction, max_examples=max_examples, seed=seed, force=force,
+                       log=lambda m: console.print(m, highlight=False))
+    console.print(f"split by {audit['method']}; groups in train and test: {audit['groups_in_train_and_test']} "
+                  f"-> {out}", highlight=False)
+
+
 @app.command()
 def finetune(
     model: Path = typer.Option(..., "--model", help="Pre-trained model directory (florabert pretrain)."),
@@ -364,7 +403,10 @@ def evaluate(
                bootstrap=bootstrap, seed=seed, seeds=seeds, force=force,
                log=lambda m: console.print(m, highlight=False))
     for r in rows:
-        if r["tissue"] == "All":
+        if "mcc" in r:  # a classification task
+            console.print(f"{r['model']:>20s}  MCC {r['mcc']:+.4f}  accuracy {r['accuracy']:.3f}  "
+                          f"F1 {r['f1']:.3f}  AUROC {r['auroc']:.3f}", highlight=False)
+        elif r["tissue"] == "All":
             console.print(f"{r['model']:>20s}  R² {r['r2']:+.4f}  Pearson {r['pearson']:.3f}  MSE {r['mse']:.4f}",
                           highlight=False)
     console.print(f"report -> {out}/metrics.md")

@@ -333,3 +333,57 @@ def make_baseline(name: str, seed: int = 0, layout=None):
         raise FloraBertError(f"baseline {name!r}: after @ give a number of bases or windows such as "
                              f"tss:-150:0 ({exc})") from None
     return Windowed(model, windows=sub, layout=layout)
+
+
+class KmerLogistic:
+    """Classification baseline: logistic regression (L2, penalty by 5-fold CV on log loss) on standardized
+    k-mer counts (k = 2..5)."""
+
+    name = "kmer_logistic"
+    seeded = False
+
+    def __init__(self, k_min: int = 2, k_max: int = 5):
+        self.k_min, self.k_max = k_min, k_max
+
+    def fit(self, seqs, y):
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.model_selection import GridSearchCV
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        y = np.asarray(y).astype(int).ravel()
+        self.vec_ = KmerCounts(self.k_min, self.k_max)
+        x = self.vec_.fit_transform(seqs)
+        folds = min(5, int(np.bincount(y)[np.bincount(y) > 0].min()))
+        clf = LogisticRegression(max_iter=2000)
+        if folds >= 2:  # the L2 penalty by cross-validated log loss (else too few examples of a class)
+            clf = GridSearchCV(clf, {"C": np.logspace(-4, 2, 7)}, cv=folds, scoring="neg_log_loss")
+        self.model_ = make_pipeline(StandardScaler(), clf).fit(x, y)
+        return self
+
+    def predict_proba(self, seqs) -> np.ndarray:
+        return self.model_.predict_proba(self.vec_.transform(seqs))
+
+
+class KmerLGBMClassifier:
+    """Classification baseline: LightGBM on 5-mer counts (the regression baseline's settings)."""
+
+    name = "kmer_lgbm"
+    seeded = True
+
+    def __init__(self, seed: int = 0, k: int = 5, n_jobs: int = 2):
+        self.seed, self.k, self.n_jobs = seed, k, n_jobs
+
+    def fit(self, seqs, y):
+        import lightgbm
+
+        self.vec_ = KmerCounts(self.k, self.k)
+        self.model_ = lightgbm.LGBMClassifier(**_LGBM.params, random_state=self.seed, n_jobs=self.n_jobs)
+        self.model_.fit(self.vec_.fit_transform(seqs), np.asarray(y).astype(int).ravel())
+        return self
+
+    def predict_proba(self, seqs) -> np.ndarray:
+        return self.model_.predict_proba(self.vec_.transform(seqs))
+
+
+CLASSIFIERS = {"const_prior": None, "kmer_logistic": KmerLogistic, "kmer_lgbm": KmerLGBMClassifier}

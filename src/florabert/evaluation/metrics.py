@@ -11,6 +11,8 @@ Definitions (y = observed ln(TPM + offset), ŷ = predicted; genes x targets):
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy import stats
 
@@ -77,3 +79,45 @@ def add_reductions(rows: list[dict], baseline: str = "const_mean") -> None:
         r["mse_reduction_pct"] = 100.0 * (1 - r["mse"] / b["mse"]) if b and b["mse"] > 0 else float("nan")
         r["mae_reduction_pct"] = (100.0 * (1 - r["mae_tpm"] / b["mae_tpm"]) if b and b["mae_tpm"] > 0
                                   else float("nan"))
+
+
+def class_metrics(y: np.ndarray, proba: np.ndarray) -> dict[str, float]:
+    """MCC, accuracy, macro F1 and AUROC (one-vs-rest macro for more than two classes) of class
+    probabilities ``proba`` (examples, classes) against integer labels ``y``."""
+    from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef, roc_auc_score
+
+    y = np.asarray(y).astype(int).ravel()
+    pred = proba.argmax(1)
+    out = {"mcc": float(matthews_corrcoef(y, pred)), "accuracy": float(accuracy_score(y, pred)),
+           "f1": float(f1_score(y, pred, average="macro", labels=list(range(proba.shape[1])), zero_division=0))}
+    present = np.unique(y)
+    if len(present) < 2 or (proba.shape[1] > 2 and len(present) < proba.shape[1]):
+        out["auroc"] = float("nan")  # undefined without every class (a small bootstrap resample)
+        return out
+    try:
+        if proba.shape[1] == 2:
+            out["auroc"] = float(roc_auc_score(y, proba[:, 1]))
+        else:
+            out["auroc"] = float(roc_auc_score(y, proba, multi_class="ovr", average="macro",
+                                               labels=list(range(proba.shape[1]))))
+    except ValueError:  # a class missing from this (re)sample
+        out["auroc"] = float("nan")
+    return out
+
+
+def score_classes(y: np.ndarray, proba: np.ndarray, *, bootstrap: int = 1000, seed: int = 0) -> dict:
+    """:func:`class_metrics` with bootstrap 95 % CIs (examples resampled with replacement)."""
+    y = np.asarray(y).astype(int).ravel()
+    row = class_metrics(y, proba)
+    if bootstrap:
+        rng = np.random.default_rng(seed)
+        picks = (rng.integers(0, len(y), len(y)) for _ in range(bootstrap))
+        with warnings.catch_warnings():  # a resample may lack a class: MCC/F1 then warn, AUROC is NaN
+            warnings.simplefilter("ignore")
+            draws = [class_metrics(y[i], proba[i]) for i in picks]
+        for key in ("mcc", "accuracy", "f1", "auroc"):
+            vals = np.array([d[key] for d in draws], dtype=float)
+            vals = vals[np.isfinite(vals)]
+            lo, hi = (np.percentile(vals, 2.5), np.percentile(vals, 97.5)) if len(vals) else (np.nan, np.nan)
+            row[f"{key}_lo"], row[f"{key}_hi"] = float(lo), float(hi)
+    return row

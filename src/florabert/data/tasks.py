@@ -1,0 +1,300 @@
+"""Labelled sequence-classification tasks built from a genome and its annotation (the plant analogue of GUE),
+in the dataset format ``finetune --problem classification`` and ``evaluate`` read.
+
+Tasks (labels are class indices; ``classes`` in targets.json names them):
+
+- ``promoter`` (GUE's prom_300): 300-bp windows ``[TSS - 249, TSS + 51)`` on the gene's strand, so the TSS is
+  base 250 of every positive (index 249); negatives: as many windows of the same length drawn from the genome
+  on either strand, at least ``min_distance`` bases from every annotated TSS, matched to the positives' GC
+  distribution (ten GC bins). Classes: ``background``, ``promoter``.
+- ``splice``: 400-bp windows centred on exon boundaries of the coding sequence (the boundary lies between
+  bases 200 and 201 on the gene's strand): donors (exon | GT...), acceptors (...AG | exon), and non-sites:
+  GT/AG dinucleotides inside the same genes that are not annotated boundaries, as many as the mean of the two
+  site classes. Classes: ``none``, ``donor``, ``acceptor``.
+- ``expression``: genes in the top vs the bottom ``quantile`` of mean ln(TPM + 1) over the table's samples
+  (deepCRE's framing; the middle is left out), on the windows of a promoter table (any layout, e.g. the
+  gene-structure one). Classes: ``low``, ``high``.
+
+Leakage rules (as ``florabert expression``): examples of one group never straddle train/test — the gene
+family (``families`` table) of the gene an example comes from, else the gene; background windows are
+grouped by 1-Mb genome block. ``holdout_chromosomes``: test = those chromosomes. A cross-species split: build
+the test set from another genome with ``test_genome``/``test_annotation`` (every example of the first genome
+is train/validation, every one of the second is test). Each dataset gets ``audit.json`` (sizes, class
+balance per part, groups shared by parts) next to it.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+
+import numpy as np
+
+from florabert.errors import FloraBertError, InputError
+
+TASKS = ("promoter", "splice", "expression")
+CLASSES = {"promoter": ["background", "promoter"], "splice": ["none", "donor", "acceptor"],
+           "expression": ["low", "high"]}
+_COMP = str.maketrans("ACGTN", "TGCAN")
+
+
+def _rc(s: str) -> str:
+    return s.translate(_COMP)[::-1]
+
+
+def _genome(path) -> dict[str, str]:
+    from florabert.genome.fasta import iter_fasta
+
+    return {name: seq.decode("ascii").upper() for name, seq in iter_fasta(path)}
+
+
+def _genes(annotation, *, cds: bool = False):
+    from florabert.genome.annotation import read_annotation
+
+    genes = read_annotation(annotation, cds=cds).genes
+    if not genes:
+        raise InputError(annotation, "no protein-coding genes")
+    return genes
+
+
+def _gc(s: str) -> float:
+    acgt = sum(s.count(b) for b in "ACGT")
+    return (s.count("G") + s.count("C")) / acgt if acgt else 0.0
+
+
+def promoter_examples(genome, annotation, *, length: int = 300, upstream: int = 249, min_distance: int = 2000,
+                      seed: int = 0) -> list[dict]:
+    """Positive TSS windows and GC-matched background windows (see the module docstring)."""
+    seqs = _genome(genome)
+    genes = [g for g in _genes(annotation) if g.chrom in seqs]
+    rows, gcs = [], []
+    for g in genes:
+        chrom = seqs[g.chrom]
+        lo, hi = (g.tss - upstream, g.tss - upstream + length) if g.strand == "+" else (
+            g.tss + upstream + 1 - length, g.tss + upstream + 1)
+        if lo < 0 or hi > len(chrom):
+            continue
+        s = chrom[lo:hi] if g.strand == "+" else _rc(chrom[lo:hi])
+        if s.count("N") > length // 10:
+            continue
+        rows.append({"id": g.gene_id, "gene": g.gene_id, "chrom": g.chrom, "strand": g.strand, "start": lo,
+                     "end": hi, "sequence": s, "label": 1, "group": None})
+        gcs.append(_gc(s))
+    if not rows:
+        raise InputError(annotation, "no TSS window fits inside its sequence")
+    tss = {c: np.sort([g.tss for g in genes if g.chrom == c]) for c in seqs}
+    bins = np.clip((np.asarray(gcs) * 10).astype(int), 0, 9)
+    want = Counter(bins.tolist())
+    rng = random.Random(seed)
+    chroms = [c for c in seqs if len(seqs[c]) > length]
+    weights = [len(seqs[c]) for c in chroms]
+    got: Counter = Counter()
+    tries, n = 0, 0
+    while sum(got.values()) < len(rows) and tries < 200 * len(rows):
+        tries += 1
+        c = rng.choices(chroms, weights)[0]
+        lo = rng.randrange(0, len(seqs[c]) - length)
+        near = tss[c]
+        k = np.searchsorted(near, lo)
+        if any(abs(int(near[j]) - (lo + length // 2)) < min_distance for j in (k - 1, k) if 0 <= j < len(near)):
+            continue
+        strand = rng.choice("+-")
+        s = seqs[c][lo:lo + length] if strand == "+" else _rc(seqs[c][lo:lo + length])
+        if s.count("N") > length // 10:
+            continue
+        b = min(int(_gc(s) * 10), 9)
+        if got[b] >= want.get(b, 0):
+            continue
+        got[b] += 1
+        n += 1
+        rows.append({"id": f"bg{n:06d}:{c}:{lo}{strand}", "gene": None, "chrom": c, "strand": strand, "start": lo,
+                     "end": lo + length, "sequence": s, "label": 0, "group": f"block:{c}:{lo // 1_000_000}"})
+    return rows
+
+
+def splice_examples(genome, annotation, *, flank: int = 200, seed: int = 0) -> list[dict]:
+    """Donor, acceptor and non-site windows (see the module docstring)."""
+    seqs = _genome(genome)
+    rows, sites = [], set()
+
+    def window(c: str, p: int, strand: str) -> str | None:
+        chrom = seqs[c]
+        if p - flank < 0 or p + flank > len(chrom):
+            return None
+        s = chrom[p - flank:p + flank]
+        return s if strand == "+" else _rc(s)
+
+    genes = [g for g in _genes(annotation, cds=True) if g.chrom in seqs and len(g.cds) > 1]
+    for g in genes:
+        for (_, a), (b, _) in zip(g.cds[:-1], g.cds[1:], strict=True):  # intron [a, b) between two pieces
+            for p, kind in ((a, "donor" if g.strand == "+" else "acceptor"),
+                            (b, "acceptor" if g.strand == "+" else "donor")):
+                s = window(g.chrom, p, g.strand)
+                if s is None or (g.chrom, p) in sites:
+                    continue
+                sites.add((g.chrom, p))
+                rows.append({"id": f"{g.gene_id}:{kind}:{p}", "gene": g.gene_id, "chrom": g.chrom,
+                             "strand": g.strand, "start": p - flank, "end": p + flank, "sequence": s,
+                             "label": 1 if kind == "donor" else 2, "group": None})
+    if not rows:
+        raise InputError(annotation, "no spliced coding sequences (genes with two or more CDS pieces)")
+    rng = random.Random(seed)
+    want = len(rows) // 2
+    n = 0
+    for _ in range(50 * want):
+        if n >= want:
+            break
+        g = rng.choice(genes)
+        p = rng.randrange(g.start + 2, g.end - 2)
+        if (g.chrom, p) in sites:
+            continue
+        chrom = seqs[g.chrom]
+        di = chrom[p:p + 2] if g.strand == "+" else _rc(chrom[p - 2:p])  # the 2 bases 3' of p on the strand
+        before = _rc(chrom[p:p + 2]) if g.strand == "-" else chrom[p - 2:p]  # the 2 bases 5' of p
+        if di != "GT" and before != "AG":
+            continue
+        s = window(g.chrom, p, g.strand)
+        if s is None:
+            continue
+        sites.add((g.chrom, p))
+        n += 1
+        rows.append({"id": f"{g.gene_id}:none:{p}", "gene": g.gene_id, "chrom": g.chrom, "strand": g.strand,
+                     "start": p - flank, "end": p + flank, "sequence": s, "label": 0, "group": None})
+    return rows
+
+
+def expression_examples(tpm, promoters, *, quantile: float = 1 / 3, gene_column: str | None = None) -> list[dict]:
+    """Top vs bottom ``quantile`` of mean ln(TPM + 1) on a promoter table's windows."""
+    from florabert.data.expression import log_transform, read_tpm
+    from florabert.genome.promoters import read_promoters
+
+    if not 0 < quantile <= 0.5:
+        raise FloraBertError(f"--quantile must be in (0, 0.5] (got {quantile:g})")
+    table = read_tpm(tpm, gene_column=gene_column)
+    prom = read_promoters(promoters)
+    seq = dict(zip(prom.column("gene_id").to_pylist(), prom.column("sequence").to_pylist(), strict=True))
+    meta = {c: dict(zip(prom.column("gene_id").to_pylist(), prom.column(c).to_pylist(), strict=True))
+            for c in ("chrom", "strand") if c in prom.column_names}
+    genes = [g for g in table.genes if g in seq]
+    if len(genes) < 10:
+        raise InputError(promoters, f"only {len(genes)} genes in common with {tpm}")
+    idx = {g: i for i, g in enumerate(table.genes)}
+    level = log_transform(table.tpm[[idx[g] for g in genes]], 1.0).mean(axis=1)
+    lo, hi = np.quantile(level, quantile), np.quantile(level, 1 - quantile)
+    return [{"id": g, "gene": g, "chrom": meta.get("chrom", {}).get(g), "strand": meta.get("strand", {}).get(g),
+             "start": None, "end": None, "sequence": seq[g], "label": int(v >= hi), "group": None}
+            for g, v in zip(genes, level, strict=True) if v <= lo or v >= hi]
+
+
+def build_task(task: str, out, *, genome=None, annotation=None, tpm=None, promoters=None, families=None,
+               test_genome=None, test_annotation=None, holdout_chromosomes=None, test_fraction: float = 0.2,
+               validation_fraction: float = 0.1, max_examples: int | None = None, seed: int = 0,
+               force: bool = False, log=print) -> dict:
+    """Build one task's dataset into ``out`` (the ``--out`` rule of :mod:`florabert.outputs`); returns its
+    audit."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from florabert.data.splits import group_split, read_families
+    from florabert.outputs import claim_dir, output_dir
+
+    if task not in TASKS:
+        raise FloraBertError(f"unknown task {task!r} (tasks: {', '.join(TASKS)})")
+    if not 0 < test_fraction < 1 or not 0 <= validation_fraction < 1:
+        raise FloraBertError("--test-fraction must be in (0, 1) and --validation-fraction in [0, 1)")
+    claim_dir(out, "tasks", force=force)
+
+    def examples(g, a):
+        if task == "expression":
+            if tpm is None or promoters is None:
+                raise FloraBertError("the expression task needs --tpm and --promoters (a promoter table)")
+            return expression_examples(tpm, promoters)
+        if g is None or a is None:
+            raise FloraBertError(f"the {task} task needs --genome and --annotation")
+        return (promoter_examples if task == "promoter" else splice_examples)(g, a, seed=seed)
+
+    rows = _subsample(examples(genome, annotation), max_examples, seed)
+    fam = read_families(families, sorted({r["gene"] for r in rows if r["gene"]})) if families else {}
+    for r in rows:
+        r["group"] = r["group"] or (f"family:{fam[r['gene']]}" if r["gene"] in fam else f"gene:{r['gene']}")
+    ids = [r["id"] for r in rows]
+    if len(set(ids)) != len(ids):
+        raise FloraBertError("duplicate example ids (a gene listed twice?)")
+    groups = {r["id"]: r["group"] for r in rows}
+    if test_genome is not None:
+        test_rows = _subsample(examples(test_genome, test_annotation), max_examples, seed)
+        for r in test_rows:
+            r["id"], r["group"] = f"test:{r['id']}", f"test:{r['group'] or r['gene']}"
+        split = group_split(ids, groups, test_fraction=1e-9, validation_fraction=validation_fraction, seed=seed)
+        split = {k: ("validation" if v == "test" else v) for k, v in split.items()}
+        split.update({r["id"]: "test" for r in test_rows})
+        rows += test_rows
+        groups.update({r["id"]: r["group"] for r in test_rows})
+        method = "cross-species (test = the second genome)"
+    elif holdout_chromosomes:
+        from florabert.data.splits import holdout_split
+
+        split = holdout_split(ids, {r["id"]: r["chrom"] for r in rows}, set(holdout_chromosomes),
+                              validation_fraction=validation_fraction, seed=seed)
+        method = f"chromosomes {', '.join(holdout_chromosomes)} held out"
+    else:
+        split = group_split(ids, groups, test_fraction=test_fraction, validation_fraction=validation_fraction,
+                            seed=seed)
+        method = "families" if families else "genes (no family table: each gene its own group)"
+    audit = task_audit(rows, split, groups, task, method)
+    for part in ("train", "test"):
+        if not audit["counts"].get(part):
+            raise FloraBertError(f"the {task} task has no {part} examples (split: {method})")
+    cols = {"gene_id": [r["id"] for r in rows], "chrom": [r["chrom"] for r in rows],
+            "strand": [r["strand"] for r in rows], "start": [r["start"] for r in rows],
+            "end": [r["end"] for r in rows], "sequence": [r["sequence"] for r in rows],
+            "family": [r["group"] for r in rows], "split": [split[r["id"]] for r in rows],
+            "labels": [[float(r["label"])] for r in rows]}
+    from florabert.layout import Layout
+
+    window = Layout.parse("tss:-249:+51").to_dict() if task == "promoter" else {}
+    if task == "expression":
+        from florabert.genome.promoters import read_promoters, window_settings
+
+        window = window_settings(read_promoters(promoters))
+    meta = {"targets": ["class"], "classes": CLASSES[task], "problem": "classification", "task": task,
+            "transform": {"kind": "class"}, "promoter_window": window, "seed": seed}
+    with output_dir(out, "tasks", force=force) as tmp:
+        pq.write_table(pa.table(cols), tmp / "dataset.parquet")
+        (tmp / "targets.json").write_text(json.dumps(meta, indent=2) + "\n")
+        (tmp / "audit.json").write_text(json.dumps(audit, indent=2) + "\n")
+        (tmp / "split.tsv").write_text("gene_id\tsplit\n"
+                                       + "".join(f"{r['id']}\t{split[r['id']]}\n" for r in rows))
+    log(f"{task}: {len(rows):,} examples; " + "; ".join(
+        f"{p} {n:,} ({', '.join(f'{c} {k:,}' for c, k in audit['classes'][p].items())})"
+        for p, n in audit["counts"].items()))
+    return audit
+
+
+def _subsample(rows: list[dict], n: int | None, seed: int) -> list[dict]:
+    """At most ``n`` examples, drawn at random (seeded), class proportions kept in expectation."""
+    if n is None or len(rows) <= n:
+        return rows
+    keep = sorted(random.Random(seed).sample(range(len(rows)), n))
+    return [rows[i] for i in keep]
+
+
+def task_audit(rows, split: dict, groups: dict, task: str, method: str) -> dict:
+    """Sizes, class balance per part and the groups (families, genes, blocks, chromosomes) shared by parts."""
+    names = CLASSES[task]
+    parts = ("train", "validation", "test")
+    classes = {p: {names[c]: n for c, n in sorted(Counter(r["label"] for r in rows
+                                                          if split[r["id"]] == p).items())} for p in parts}
+    where: dict[str, set] = {}
+    for r in rows:
+        where.setdefault(groups[r["id"]], set()).add(split[r["id"]])
+    return {"task": task, "method": method, "examples": len(rows),
+            "counts": {p: sum(classes[p].values()) for p in parts if classes[p]},
+            "classes": {p: classes[p] for p in parts if classes[p]},
+            "groups_in_train_and_test": sum(1 for s in where.values() if {"train", "test"} <= s),
+            "groups_in_train_and_validation": sum(1 for s in where.values() if {"train", "validation"} <= s)}
+
+
+__all__ = ["CLASSES", "TASKS", "build_task", "expression_examples", "promoter_examples", "splice_examples",
+           "task_audit"]

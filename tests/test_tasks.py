@@ -1,0 +1,113 @@
+"""Classification tasks from a genome + annotation: labels checked against the annotation by hand, on both
+strands; leakage-free splits; the classification report."""
+
+from __future__ import annotations
+
+import random
+
+import pyarrow.parquet as pq
+import pytest
+
+COMP = str.maketrans("ACGT", "TGCA")
+
+
+def rc(s: str) -> str:
+    return s.translate(COMP)[::-1]
+
+
+@pytest.fixture(scope="module")
+def genome(tmp_path_factory):
+    """chr1 (20 kb) with gene gp on + (CDS 3001-3100, intron, 3201-3300, intron, 3401-3500; 1-based) and gene gm
+    on - (CDS 12001-12100, 12201-12300); introns start GT and end AG on the gene's strand."""
+    root = tmp_path_factory.mktemp("tasks")
+    rng = random.Random(1)
+    seq = [rng.choice("ACGT") for _ in range(20_000)]
+
+    def put(pos0: int, s: str):
+        seq[pos0:pos0 + len(s)] = list(s)
+
+    for a, b in ((3100, 3200), (3300, 3400)):  # + strand introns [a, b) (0-based)
+        put(a, "GT")
+        put(b - 2, "AG")
+    put(12100, "CT")  # - strand intron [12100, 12200): on the - strand it starts at 12199 with GT
+    put(12198, "AC")
+    (root / "g.fa").write_text(">chr1\n" + "".join(seq) + "\n")
+    gff = ["##gff-version 3",
+           "chr1\tt\tgene\t2901\t3600\t.\t+\t.\tID=gene-gp;gene_biotype=protein_coding",
+           "chr1\tt\tmRNA\t2901\t3600\t.\t+\t.\tID=rna-gp;Parent=gene-gp",
+           *(f"chr1\tt\tCDS\t{a}\t{b}\t.\t+\t0\tID=cds-gp;Parent=rna-gp"
+             for a, b in ((3001, 3100), (3201, 3300), (3401, 3500))),
+           "chr1\tt\tgene\t11901\t12400\t.\t-\t.\tID=gene-gm;gene_biotype=protein_coding",
+           "chr1\tt\tmRNA\t11901\t12400\t.\t-\t.\tID=rna-gm;Parent=gene-gm",
+           *(f"chr1\tt\tCDS\t{a}\t{b}\t.\t-\t0\tID=cds-gm;Parent=rna-gm"
+             for a, b in ((12001, 12100), (12201, 12300)))]
+    (root / "g.gff3").write_text("\n".join(gff) + "\n")
+    return root, "".join(seq)
+
+
+def test_splice_windows_are_centred_on_exon_boundaries_on_both_strands(genome):
+    from florabert.data.tasks import splice_examples
+
+    root, seq = genome
+    rows = splice_examples(root / "g.fa", root / "g.gff3", flank=50)
+    sites = {(r["gene"], r["label"], r["start"] + 50) for r in rows if r["label"]}
+    # + strand: donors at the intron starts, acceptors at the intron ends; - strand: the other way round
+    assert sites == {("gp", 1, 3100), ("gp", 2, 3200), ("gp", 1, 3300), ("gp", 2, 3400),
+                     ("gm", 1, 12200), ("gm", 2, 12100)}
+    for r in rows:
+        window = seq[r["start"]:r["end"]]
+        assert r["sequence"] == (window if r["strand"] == "+" else rc(window))
+        if r["label"] == 1:
+            assert r["sequence"][50:52] == "GT"
+        elif r["label"] == 2:
+            assert r["sequence"][48:50] == "AG"
+        else:  # non-sites: a GT or AG where no boundary is annotated
+            assert r["sequence"][50:52] == "GT" or r["sequence"][48:50] == "AG"
+
+
+def test_promoter_windows_hold_their_tss_and_background_is_away_from_it(genome):
+    from florabert.data.tasks import promoter_examples
+
+    root, seq = genome
+    rows = promoter_examples(root / "g.fa", root / "g.gff3", min_distance=1500, seed=0)
+    pos = {r["gene"]: r for r in rows if r["label"] == 1}
+    assert pos["gp"]["start"] == 2900 - 249 and pos["gp"]["sequence"][249] == seq[2900]  # the TSS, base 250
+    assert pos["gm"]["end"] == 12399 + 250 and pos["gm"]["sequence"][249] == rc(seq[12399])
+    neg = [r for r in rows if r["label"] == 0]
+    assert len(neg) == 2 and all(len(r["sequence"]) == 300 for r in rows)
+    assert all(min(abs(r["start"] + 150 - t) for t in (2900, 12399)) >= 1500 for r in neg)
+
+
+def test_task_dataset_split_audit_and_classification_report(genome, tmp_path, run_cli):
+    root, _ = genome
+    code, _, err = run_cli("tasks", "--task", "splice", "--genome", root / "g.fa", "--annotation",
+                           root / "g.gff3", "--out", tmp_path / "t", "--test-fraction", "0.5")
+    assert code == 0, err
+    table = pq.read_table(tmp_path / "t" / "dataset.parquet").to_pylist()
+    parts = {}
+    for r in table:
+        parts.setdefault(r["family"], set()).add(r["split"])
+    assert all(len(p) == 1 for p in parts.values())  # a gene's examples never straddle the split
+    import json
+
+    audit = json.loads((tmp_path / "t" / "audit.json").read_text())
+    assert audit["groups_in_train_and_test"] == 0 and audit["examples"] == len(table)
+    code, _, err = run_cli("evaluate", "--data", tmp_path / "t", "--out", tmp_path / "ev", "--baselines",
+                           "const_prior,kmer_logistic", "--bootstrap", "20")
+    assert code == 0, err
+    md = (tmp_path / "ev" / "metrics.md").read_text()
+    assert "| const_prior | 0.0000 |" in md and "MCC" in md and "AUROC" in md  # the prior has no skill
+    one_line = run_cli("evaluate", "--data", tmp_path / "t", "--out", tmp_path / "ev2", "--baselines", "cnn")
+    assert one_line[0] == 1 and "unknown classification baseline" in one_line[2]
+
+
+def test_class_metrics_by_hand():
+    import numpy as np
+
+    from florabert.evaluation.metrics import class_metrics
+
+    y = np.array([0, 0, 1, 1])
+    m = class_metrics(y, np.array([[0.9, 0.1], [0.6, 0.4], [0.3, 0.7], [0.45, 0.55]]))
+    assert m == {"mcc": 1.0, "accuracy": 1.0, "f1": 1.0, "auroc": 1.0}
+    m = class_metrics(y, np.array([[0.1, 0.9], [0.6, 0.4], [0.3, 0.7], [0.45, 0.55]]))
+    assert m["accuracy"] == 0.75 and m["auroc"] == 0.5 and round(m["mcc"], 4) == 0.5774  # 2 of 4 pairs
