@@ -299,6 +299,7 @@ def tasks(
     test_fraction: float = typer.Option(0.2, "--test-fraction"),
     validation_fraction: float = typer.Option(0.1, "--validation-fraction"),
     max_examples: int = typer.Option(None, "--max-examples", min=10, help="Keep at most N examples (random)."),
+    length: int = typer.Option(None, "--length", min=4, help="Window length in bases [promoter 300, splice 400]."),
     seed: int = typer.Option(0, "--seed"),
     force: bool = _FORCE,
 ) -> None:
@@ -310,8 +311,8 @@ def tasks(
     audit = build_task(task.value, out, genome=genome, annotation=annotation, tpm=tpm, promoters=promoters,
                        families=families, test_genome=test_genome, test_annotation=test_annotation,
                        holdout_chromosomes=holdout_chromosome or None, test_fraction=test_fraction,
-                       validation_fraction=validation_fraction, max_examples=max_examples, seed=seed, force=force,
-                       log=lambda m: console.print(m, highlight=False))
+                       validation_fraction=validation_fraction, max_examples=max_examples, length=length,
+                       seed=seed, force=force, log=lambda m: console.print(m, highlight=False))
     console.print(f"split by {audit['method']}; groups in train and test: {audit['groups_in_train_and_test']} "
                   f"-> {out}", highlight=False)
 

@@ -189,10 +189,11 @@ def expression_examples(tpm, promoters, *, quantile: float = 1 / 3, gene_column:
 
 def build_task(task: str, out, *, genome=None, annotation=None, tpm=None, promoters=None, families=None,
                test_genome=None, test_annotation=None, holdout_chromosomes=None, test_fraction: float = 0.2,
-               validation_fraction: float = 0.1, max_examples: int | None = None, seed: int = 0,
-               force: bool = False, log=print) -> dict:
+               validation_fraction: float = 0.1, max_examples: int | None = None, length: int | None = None,
+               seed: int = 0, force: bool = False, log=print) -> dict:
     """Build one task's dataset into ``out`` (the ``--out`` rule of :mod:`florabert.outputs`); returns its
-    audit."""
+    audit. ``length``: window length in bases for the promoter task (300; the TSS stays 51 bases from the 3'
+    end) and the splice task (400, centred on the boundary)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -201,6 +202,8 @@ def build_task(task: str, out, *, genome=None, annotation=None, tpm=None, promot
 
     if task not in TASKS:
         raise FloraBertError(f"unknown task {task!r} (tasks: {', '.join(TASKS)})")
+    if length is not None and length < (60 if task == "promoter" else 4):
+        raise FloraBertError(f"--length {length} is too short for the {task} task")
     if not 0 < test_fraction < 1 or not 0 <= validation_fraction < 1:
         raise FloraBertError("--test-fraction must be in (0, 1) and --validation-fraction in [0, 1)")
     claim_dir(out, "tasks", force=force)
@@ -212,7 +215,10 @@ def build_task(task: str, out, *, genome=None, annotation=None, tpm=None, promot
             return expression_examples(tpm, promoters)
         if g is None or a is None:
             raise FloraBertError(f"the {task} task needs --genome and --annotation")
-        return (promoter_examples if task == "promoter" else splice_examples)(g, a, seed=seed)
+        if task == "promoter":
+            sizes = {"length": length, "upstream": length - 51} if length else {}
+            return promoter_examples(g, a, seed=seed, **sizes)
+        return splice_examples(g, a, seed=seed, **({"flank": length // 2} if length else {}))
 
     rows = _subsample(examples(genome, annotation), max_examples, seed)
     fam = read_families(families, sorted({r["gene"] for r in rows if r["gene"]})) if families else {}
@@ -253,7 +259,8 @@ def build_task(task: str, out, *, genome=None, annotation=None, tpm=None, promot
             "labels": [[float(r["label"])] for r in rows]}
     from florabert.layout import Layout
 
-    window = Layout.parse("tss:-249:+51").to_dict() if task == "promoter" else {}
+    up = (length or 300) - 51
+    window = Layout.parse(f"tss:-{up}:+51").to_dict() if task == "promoter" else {}
     if task == "expression":
         from florabert.genome.promoters import read_promoters, window_settings
 

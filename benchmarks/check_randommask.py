@@ -1,0 +1,212 @@
+"""Does RandomMask help on plant tasks? The masking ablation of "Rethinking the BERT-like Pretraining for DNA
+Sequences", CPU-sized, on the bundled genomes.
+
+The same tiny model is pre-trained on the same corpus (the 100 bases around every TSS of A. thaliana chr1 and
+A. arenosa chr1-2: tss:-80:+20) with the same step budget under
+
+- ``bert``: 15 % of tokens, one at a time;
+- ``span``: fixed 6-token spans;
+- ``randommask``: the curriculum (5 phases, spans 6, 8, 10, ... tokens);
+
+for each tokenizer (overlapping 6-mers, stride 1, where the paper says plain masking leaks; non-overlapping
+6-mers; BPE), then fine-tuned (same recipe, same steps) on each task ``florabert tasks`` builds from
+A. thaliana chr1 (``promoter``: TSS windows vs GC-matched background; ``splice``: donor / acceptor / none),
+split by paralog family. Prints test MCC mean ± sd over the seeds per (tokenizer, masking, task), with the
+k-mer logistic-regression baseline on the same split, and writes ``results.json``, ``report.html`` (table and
+pre-training loss curves with the RandomMask phase boundaries).
+
+    python benchmarks/check_randommask.py --out bench_out/randommask [--seeds 3] [--steps 300]
+        [--tokenizers kmer6_overlap,kmer6,bpe] [--maskings bert,span,randommask] [--max-examples 3000]
+
+Pre-trained models and tasks are cached in ``--out``; fine-tuning reruns every time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+LAYOUT = "tss:-80:+20"
+LENGTH = 100  # task windows (bases)
+TOKENIZERS = {"kmer6_overlap": {"kind": "kmer", "k": 6, "stride": 1},
+              "kmer6": {"kind": "kmer", "k": 6, "stride": 6}, "bpe": {"kind": "bpe", "vocab_size": 512}}
+MASKINGS = {"bert": {"strategy": "bert"}, "span": {"strategy": "span", "span": 6},
+            "randommask": {"strategy": "randommask", "phases": 5, "span_start": 6, "span_step": 2}}
+
+
+def corpus_and_tasks(out: Path, max_examples: int, log) -> dict:
+    from florabert import bundled
+    from florabert.data.tasks import build_task
+    from florabert.demo import A_THALIANA, write_demo_manifest
+    from florabert.genome.corpus import build_corpus
+    from florabert.genome.cresschrom import bundled_genomes
+
+    corpus = out / "corpus"
+    if not (corpus / "manifest.json").exists():
+        build_corpus(write_demo_manifest(out / "genomes.yaml"), corpus, workers=2, layout=LAYOUT, log=log)
+    at = next(g for g in bundled_genomes() if g.species == A_THALIANA)
+    tasks = {}
+    for task in ("promoter", "splice"):
+        d = out / "tasks" / task
+        if not (d / "dataset.parquet").exists():
+            build_task(task, d, genome=at.fasta, annotation=at.gff, length=LENGTH, max_examples=max_examples,
+                       families=bundled.path("arabidopsis_chr1_families.tsv"), log=log)
+        tasks[task] = d
+    return {"corpus": corpus, "tasks": tasks}
+
+
+def tokenizer(out: Path, name: str, corpus: Path) -> Path:
+    from florabert.tokenization import train_tokenizer
+
+    d = out / "tokenizers" / name
+    if not (d / "tokenizer.json").exists():
+        spec = dict(TOKENIZERS[name])
+        train_tokenizer(corpus if spec["kind"] == "bpe" else None, model_max_length=128, **spec).save(d)
+    return d
+
+
+def pretrained(out: Path, tok: str, masking: str, seed: int, steps: int, corpus: Path, log) -> Path:
+    from florabert.config import PretrainConfig, load_config
+    from florabert.training.pretrain import pretrain
+
+    d = out / "pretrain" / f"{tok}-{masking}-s{seed}"
+    if (d / "model.safetensors").exists():
+        return d
+    m = MASKINGS[masking]
+    cfg = load_config(PretrainConfig, preset="tiny", overrides={
+        "max_steps": steps, "eval_steps": steps, "save_steps": steps, "logging_steps": max(steps // 20, 1),
+        "model.max_length": 128, "seed": seed, "warmup_steps": max(steps // 10, 1),
+        **{f"masking.{k}": v for k, v in m.items()}})
+    t0 = time.perf_counter()
+    pretrain(corpus, tokenizer(out, tok, corpus), d, cfg, log=lambda s: None)
+    log(f"  pre-trained {d.name} in {time.perf_counter() - t0:.0f} s")
+    return d
+
+
+def finetune_mcc(model: Path, task: Path, out: Path, steps: int, seed: int) -> float:
+    from florabert.config import FinetuneConfig, load_config
+    from florabert.data.dataset import load_expression_dataset
+    from florabert.evaluation.metrics import class_metrics
+    from florabert.predict import Predictor
+    from florabert.training.finetune import finetune
+
+    cfg = load_config(FinetuneConfig, overrides={
+        "problem": "classification", "max_steps": steps, "eval_steps": max(steps // 4, 1),
+        "unfreeze_every": max(steps // 4, 1), "unfreeze_layers": 2, "freeze_embeddings": False,
+        "optimizer": "adamw", "learning_rate": 1e-3, "warmup_steps": max(steps // 10, 1), "batch_size": 32,
+        "early_stopping_patience": 100, "seed": seed, "wide_kmers": []})
+    finetune(model, task, out, cfg, log=lambda s: None, force=True)
+    data = load_expression_dataset(task)
+    test = data.part("test")
+    logits = Predictor(out).predict(test.column("sequence").to_pylist()).astype(np.float64)
+    proba = np.exp(logits - logits.max(1, keepdims=True))
+    return class_metrics(data.labels("test")[:, 0], proba / proba.sum(1, keepdims=True))["mcc"]
+
+
+def baseline_mcc(task: Path) -> float:
+    from florabert.data.dataset import load_expression_dataset
+    from florabert.evaluation.baselines import KmerLogistic
+    from florabert.evaluation.metrics import class_metrics
+
+    data = load_expression_dataset(task)
+    tr, te = data.part("train"), data.part("test")
+    p = KmerLogistic().fit(tr.column("sequence").to_pylist(), data.labels("train")[:, 0])
+    return class_metrics(data.labels("test")[:, 0], p.predict_proba(te.column("sequence").to_pylist()))["mcc"]
+
+
+def loss_curves(out: Path, results: list[dict], steps: int) -> Path:
+    """Held-out-free view of pre-training: training MLM loss per step, one panel per tokenizer, one line per
+    masking (seed 0), RandomMask's phase boundaries dashed."""
+    from florabert.plotting import pyplot
+
+    plt = pyplot()
+    toks = sorted({r["tokenizer"] for r in results})
+    fig, axes = plt.subplots(1, len(toks), figsize=(4.5 * len(toks), 3.6), squeeze=False)
+    for ax, tok in zip(axes[0], toks, strict=True):
+        for masking in MASKINGS:
+            log = out / "pretrain" / f"{tok}-{masking}-s0" / "logs" / "log.csv"
+            if not log.exists():
+                continue
+            with open(log, newline="") as fh:
+                pts = [(float(r["step"]), float(r["loss"])) for r in csv.DictReader(fh) if r.get("loss")]
+            if pts:
+                ax.plot(*zip(*pts, strict=True), label=masking)
+        for k in range(1, MASKINGS["randommask"]["phases"]):
+            ax.axvline(steps * k / MASKINGS["randommask"]["phases"], color="grey", ls="--", lw=0.6)
+        ax.set_title(tok)
+        ax.set_xlabel("step")
+        ax.set_ylabel("MLM training loss (nats)")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = out / "pretrain_loss.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", type=Path, default=Path("bench_out/randommask"))
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=300, help="pre-training steps per model")
+    ap.add_argument("--finetune-steps", type=int, default=200)
+    ap.add_argument("--tokenizers", default=",".join(TOKENIZERS))
+    ap.add_argument("--maskings", default=",".join(MASKINGS))
+    ap.add_argument("--max-examples", type=int, default=3000, help="examples per task (random subset)")
+    args = ap.parse_args()
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    made = corpus_and_tasks(out, args.max_examples, print)
+    base = {task: baseline_mcc(d) for task, d in made["tasks"].items()}
+    print("k-mer logistic regression (same split): " + ", ".join(f"{t} MCC {v:.3f}" for t, v in base.items()))
+    results = []
+    for tok in args.tokenizers.split(","):
+        for masking in args.maskings.split(","):
+            for seed in range(args.seeds):
+                model = pretrained(out, tok, masking, seed, args.steps, made["corpus"], print)
+                for task, d in made["tasks"].items():
+                    mcc = finetune_mcc(model, d, out / "finetune" / f"{model.name}-{task}", args.finetune_steps,
+                                       seed)
+                    results.append({"tokenizer": tok, "masking": masking, "seed": seed, "task": task, "mcc": mcc})
+                    print(f"  {tok:14s} {masking:10s} seed {seed} {task:8s} MCC {mcc:+.3f}", flush=True)
+    table = []
+    for tok in args.tokenizers.split(","):
+        for masking in args.maskings.split(","):
+            row = {"tokenizer": tok, "masking": masking}
+            for task in made["tasks"]:
+                v = [r["mcc"] for r in results
+                     if (r["tokenizer"], r["masking"], r["task"]) == (tok, masking, task)]
+                row[task] = (statistics.mean(v), statistics.stdev(v) if len(v) > 1 else 0.0)
+            table.append(row)
+    print(f"\ntest MCC, mean ± sd over {args.seeds} seeds ({args.steps} pre-training and {args.finetune_steps} "
+          f"fine-tuning steps; {time.perf_counter() - t0:.0f} s in all)")
+    print(f"{'tokenizer':14s} {'masking':10s} " + " ".join(f"{t:>16s}" for t in made["tasks"]))
+    for row in table:
+        print(f"{row['tokenizer']:14s} {row['masking']:10s} "
+              + " ".join(f"{row[t][0]:+8.3f} ± {row[t][1]:.3f}" for t in made["tasks"]))
+    print(f"{'k-mer logistic':25s} " + " ".join(f"{base[t]:+8.3f}        " for t in made["tasks"]))
+    (out / "results.json").write_text(json.dumps({"settings": vars(args) | {"out": str(out)}, "runs": results,
+                                                  "baseline_kmer_logistic": base}, indent=2))
+    png = loss_curves(out, results, args.steps)
+    from florabert.htmlreport import Section, write_report
+
+    rows = [[r["tokenizer"], r["masking"], *(f"{r[t][0]:+.3f} ± {r[t][1]:.3f}" for t in made["tasks"])]
+            for r in table] + [["k-mer logistic", "-", *(f"{base[t]:+.3f}" for t in made["tasks"])]]
+    write_report(out, "RandomMask on plant tasks (CPU-sized)", [Section(
+        "Test MCC", [f"Mean ± sd over {args.seeds} seeds; {args.steps} pre-training steps of the tiny model on "
+                     f"{LAYOUT} windows of the bundled genomes; {args.finetune_steps} fine-tuning steps; tasks of "
+                     f"{LENGTH}-bp windows from A. thaliana chr1, split by paralog family."],
+        tables=[(["tokenizer", "masking", *made["tasks"]], rows)],
+        figures=[(png, "MLM training loss per step (seed 0); dashed: RandomMask phase boundaries")])])
+    print(f"-> {out}/results.json, report.html")
+
+
+if __name__ == "__main__":
+    main()
