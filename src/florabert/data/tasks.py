@@ -194,11 +194,8 @@ def build_task(task: str, out, *, genome=None, annotation=None, tpm=None, promot
     """Build one task's dataset into ``out`` (the ``--out`` rule of :mod:`florabert.outputs`); returns its
     audit. ``length``: window length in bases for the promoter task (300; the TSS stays 51 bases from the 3'
     end) and the splice task (400, centred on the boundary)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     from florabert.data.splits import group_split, read_families
-    from florabert.outputs import claim_dir, output_dir
+    from florabert.outputs import claim_dir
 
     if task not in TASKS:
         raise FloraBertError(f"unknown task {task!r} (tasks: {', '.join(TASKS)})")
@@ -252,6 +249,21 @@ def build_task(task: str, out, *, genome=None, annotation=None, tpm=None, promot
     for part in ("train", "test"):
         if not audit["counts"].get(part):
             raise FloraBertError(f"the {task} task has no {part} examples (split: {method})")
+    _write_task(out, task, rows, split, audit, promoters=promoters, length=length, seed=seed, force=force)
+    log(f"{task}: {len(rows):,} examples; " + "; ".join(
+        f"{p} {n:,} ({', '.join(f'{c} {k:,}' for c, k in audit['classes'][p].items())})"
+        for p, n in audit["counts"].items()))
+    return audit
+
+
+def _write_task(out, task: str, rows: list[dict], split: dict, audit: dict, *, promoters, length, seed: int,
+                force: bool) -> None:
+    """The task's dataset folder: dataset.parquet, targets.json (classes, layout), audit.json, split.tsv."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from florabert.outputs import output_dir
+
     cols = {"gene_id": [r["id"] for r in rows], "chrom": [r["chrom"] for r in rows],
             "strand": [r["strand"] for r in rows], "start": [r["start"] for r in rows],
             "end": [r["end"] for r in rows], "sequence": [r["sequence"] for r in rows],
@@ -273,10 +285,6 @@ def build_task(task: str, out, *, genome=None, annotation=None, tpm=None, promot
         (tmp / "audit.json").write_text(json.dumps(audit, indent=2) + "\n")
         (tmp / "split.tsv").write_text("gene_id\tsplit\n"
                                        + "".join(f"{r['id']}\t{split[r['id']]}\n" for r in rows))
-    log(f"{task}: {len(rows):,} examples; " + "; ".join(
-        f"{p} {n:,} ({', '.join(f'{c} {k:,}' for c, k in audit['classes'][p].items())})"
-        for p, n in audit["counts"].items()))
-    return audit
 
 
 def _subsample(rows: list[dict], n: int | None, seed: int) -> list[dict]:
