@@ -114,11 +114,13 @@ def tensorboard_dir(path: Path):
 
 def quiet_trainer(trainer) -> None:
     """Without progress bars, HF's Trainer prints every log dict to stdout instead; ``logs/log.csv`` (the
-    CSVLogger) keeps them, so drop that printer."""
+    CSVLogger) keeps them, so drop that printer, and the weight-saving bars with it."""
     from transformers.trainer_callback import PrinterCallback
+    from transformers.utils import logging as hf_logging
 
     if not show_bars():
         trainer.remove_callback(PrinterCallback)
+        hf_logging.disable_progress_bar()
 
 
 @contextlib.contextmanager
