@@ -153,6 +153,60 @@ def loss_curves(out: Path, results: list[dict], steps: int) -> Path:
     return path
 
 
+def phase_losses(out: Path, tok: str, masking: str, steps: int, phases: int = 5) -> list[float]:
+    """Mean MLM training loss within each fifth of the run (RandomMask's phases), seed 0."""
+    log = out / "pretrain" / f"{tok}-{masking}-s0" / "logs" / "log.csv"
+    if not log.exists():
+        return []
+    with open(log, newline="") as fh:
+        pts = [(float(r["step"]), float(r["loss"])) for r in csv.DictReader(fh) if r.get("loss")]
+    return [float(np.mean([v for s, v in pts if k * steps / phases < s <= (k + 1) * steps / phases] or [np.nan]))
+            for k in range(phases)]
+
+
+def report(out: Path, args, results: list[dict], base: dict, tasks: list[str], seconds: float) -> None:
+    """Print the MCC table and per-phase losses; write results.json, pretrain_loss.png and report.html."""
+    from florabert.htmlreport import Section, write_report
+
+    toks = list(dict.fromkeys(r["tokenizer"] for r in results))
+    masks = list(dict.fromkeys(r["masking"] for r in results))
+    table = []
+    for tok in toks:
+        for masking in masks:
+            row = {"tokenizer": tok, "masking": masking}
+            for task in tasks:
+                v = [r["mcc"] for r in results
+                     if (r["tokenizer"], r["masking"], r["task"]) == (tok, masking, task)]
+                row[task] = (statistics.mean(v), statistics.stdev(v) if len(v) > 1 else 0.0, len(v))
+            table.append(row)
+    print(f"\ntest MCC, mean ± sd over seeds ({args.steps} pre-training and {args.finetune_steps} fine-tuning "
+          f"steps; {seconds:.0f} s in all)")
+    print(f"{'tokenizer':14s} {'masking':10s} " + " ".join(f"{t:>16s}" for t in tasks))
+    for row in table:
+        print(f"{row['tokenizer']:14s} {row['masking']:10s} "
+              + " ".join(f"{row[t][0]:+8.3f} ± {row[t][1]:.3f}" for t in tasks))
+    print(f"{'k-mer logistic':25s} " + " ".join(f"{base[t]:+8.3f}        " for t in tasks))
+    phase = {f"{tok}/{m}": phase_losses(out, tok, m, args.steps) for tok in toks for m in masks}
+    print("\nmean MLM training loss per fifth of the run (RandomMask's phases), seed 0:")
+    for key, vals in phase.items():
+        print(f"  {key:26s} " + " ".join(f"{v:.3f}" for v in vals))
+    (out / "results.json").write_text(json.dumps({"settings": {k: str(v) for k, v in vars(args).items()},
+                                                  "runs": results, "baseline_kmer_logistic": base,
+                                                  "phase_losses": phase}, indent=2))
+    png = loss_curves(out, results, args.steps)
+    rows = [[r["tokenizer"], r["masking"], *(f"{r[t][0]:+.3f} ± {r[t][1]:.3f}" for t in tasks)] for r in table]
+    rows.append(["k-mer logistic", "-", *(f"{base[t]:+.3f}" for t in tasks)])
+    write_report(out, "RandomMask on plant tasks (CPU-sized)", [Section(
+        "Test MCC", [f"Mean ± sd over seeds; {args.steps} pre-training steps of the tiny model on "
+                     f"{LAYOUT} windows of the bundled genomes; {args.finetune_steps} fine-tuning steps; tasks of "
+                     f"{LENGTH}-bp windows from A. thaliana chr1, split by paralog family."],
+        tables=[(["tokenizer", "masking", *tasks], rows),
+                (["model", *(f"phase {k + 1}" for k in range(5))],
+                 [[k, *(f"{v:.3f}" for v in vals)] for k, vals in phase.items()])],
+        figures=[(png, "MLM training loss per step (seed 0); dashed: RandomMask phase boundaries")])])
+    print(f"-> {out}/results.json, report.html")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, default=Path("bench_out/randommask"))
@@ -162,10 +216,16 @@ def main() -> None:
     ap.add_argument("--tokenizers", default="kmer6_overlap,kmer6", help=f"of {', '.join(TOKENIZERS)}")
     ap.add_argument("--maskings", default=",".join(MASKINGS))
     ap.add_argument("--max-examples", type=int, default=2000, help="examples per task (random subset)")
+    ap.add_argument("--report-only", action="store_true", help="rebuild the table and report from results.json")
     args = ap.parse_args()
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
+    if args.report_only:
+        saved = json.loads((out / "results.json").read_text())
+        tasks = list(dict.fromkeys(r["task"] for r in saved["runs"]))
+        report(out, args, saved["runs"], saved["baseline_kmer_logistic"], tasks, 0.0)
+        return
     made = corpus_and_tasks(out, args.max_examples, print)
     base = {task: baseline_mcc(d) for task, d in made["tasks"].items()}
     print("k-mer logistic regression (same split): " + ", ".join(f"{t} MCC {v:.3f}" for t, v in base.items()))
@@ -179,36 +239,9 @@ def main() -> None:
                                        seed)
                     results.append({"tokenizer": tok, "masking": masking, "seed": seed, "task": task, "mcc": mcc})
                     print(f"  {tok:14s} {masking:10s} seed {seed} {task:8s} MCC {mcc:+.3f}", flush=True)
-    table = []
-    for tok in args.tokenizers.split(","):
-        for masking in args.maskings.split(","):
-            row = {"tokenizer": tok, "masking": masking}
-            for task in made["tasks"]:
-                v = [r["mcc"] for r in results
-                     if (r["tokenizer"], r["masking"], r["task"]) == (tok, masking, task)]
-                row[task] = (statistics.mean(v), statistics.stdev(v) if len(v) > 1 else 0.0)
-            table.append(row)
-    print(f"\ntest MCC, mean ± sd over {args.seeds} seeds ({args.steps} pre-training and {args.finetune_steps} "
-          f"fine-tuning steps; {time.perf_counter() - t0:.0f} s in all)")
-    print(f"{'tokenizer':14s} {'masking':10s} " + " ".join(f"{t:>16s}" for t in made["tasks"]))
-    for row in table:
-        print(f"{row['tokenizer']:14s} {row['masking']:10s} "
-              + " ".join(f"{row[t][0]:+8.3f} ± {row[t][1]:.3f}" for t in made["tasks"]))
-    print(f"{'k-mer logistic':25s} " + " ".join(f"{base[t]:+8.3f}        " for t in made["tasks"]))
-    (out / "results.json").write_text(json.dumps({"settings": vars(args) | {"out": str(out)}, "runs": results,
-                                                  "baseline_kmer_logistic": base}, indent=2))
-    png = loss_curves(out, results, args.steps)
-    from florabert.htmlreport import Section, write_report
-
-    rows = [[r["tokenizer"], r["masking"], *(f"{r[t][0]:+.3f} ± {r[t][1]:.3f}" for t in made["tasks"])]
-            for r in table] + [["k-mer logistic", "-", *(f"{base[t]:+.3f}" for t in made["tasks"])]]
-    write_report(out, "RandomMask on plant tasks (CPU-sized)", [Section(
-        "Test MCC", [f"Mean ± sd over {args.seeds} seeds; {args.steps} pre-training steps of the tiny model on "
-                     f"{LAYOUT} windows of the bundled genomes; {args.finetune_steps} fine-tuning steps; tasks of "
-                     f"{LENGTH}-bp windows from A. thaliana chr1, split by paralog family."],
-        tables=[(["tokenizer", "masking", *made["tasks"]], rows)],
-        figures=[(png, "MLM training loss per step (seed 0); dashed: RandomMask phase boundaries")])])
-    print(f"-> {out}/results.json, report.html")
+                    (out / "results.json").write_text(json.dumps({"runs": results,  # kept as it goes
+                                                                  "baseline_kmer_logistic": base}))
+    report(out, args, results, base, list(made["tasks"]), time.perf_counter() - t0)
 
 
 if __name__ == "__main__":
