@@ -10,7 +10,7 @@ A. arenosa chr1-2: tss:-80:+20) with the same step budget under
 
 for each tokenizer (overlapping 6-mers, stride 1, where the paper says plain masking leaks; non-overlapping
 6-mers; BPE-512 with ``--tokenizers kmer6_overlap,kmer6,bpe``), then fine-tuned (same recipe: AdamW 3e-3, all
-layers unfrozen by step 2/3 of the run, same steps) on each task ``florabert tasks`` builds from
+layers unfrozen from 1/6 of the run, same steps) on each task ``florabert tasks`` builds from
 A. thaliana chr1 (``promoter``: TSS windows vs GC-matched background; ``splice``: donor / acceptor / none),
 split by paralog family. Prints test MCC mean ± sd over the seeds per (tokenizer, masking, task), with the
 k-mer logistic-regression baseline on the same split, and writes ``results.json``, ``report.html`` (table and
