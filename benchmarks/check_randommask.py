@@ -11,7 +11,8 @@ A. arenosa chr1-2: tss:-80:+20) with the same step budget under
 for each tokenizer (overlapping 6-mers, stride 1, where the paper says plain masking leaks; non-overlapping
 6-mers; BPE-512 with ``--tokenizers kmer6_overlap,kmer6,bpe``), then fine-tuned (same recipe: AdamW 3e-3, all
 layers unfrozen from 1/6 of the run, same steps) on each task ``florabert tasks`` builds from
-A. thaliana chr1 (``promoter``: TSS windows vs GC-matched background; ``splice``: donor / acceptor / none),
+A. thaliana chr1 (``promoter``: TSS windows vs GC-matched background; ``splice``: donor / acceptor / none;
+``expression``: top vs bottom third of leaf expression on the corpus's tss:-80:+20 windows),
 split by paralog family. Prints test MCC mean ± sd over the seeds per (tokenizer, masking, task), with the
 k-mer logistic-regression baseline on the same split, and writes ``results.json``, ``report.html`` (table and
 pre-training loss curves with the RandomMask phase boundaries).
@@ -20,7 +21,8 @@ pre-training loss curves with the RandomMask phase boundaries).
         [--finetune-steps 400] [--tokenizers kmer6_overlap,kmer6,bpe] [--maskings bert,span,randommask]
         [--max-examples 2000]
 
-Pre-trained models and tasks are cached in ``--out``; fine-tuning reruns every time.
+Pre-trained models, tasks and finished fine-tuning runs (``results.json``) are kept in ``--out``: a rerun
+adds only what is missing (delete ``results.json`` to fine-tune again).
 """
 
 from __future__ import annotations
@@ -42,11 +44,11 @@ MASKINGS = {"bert": {"strategy": "bert"}, "span": {"strategy": "span", "span": 6
             "randommask": {"strategy": "randommask", "phases": 5, "span_start": 6, "span_step": 2}}
 
 
-def corpus_and_tasks(out: Path, max_examples: int, log) -> dict:
+def corpus_and_tasks(out: Path, max_examples: int, names: list[str], log) -> dict:
     from florabert import bundled
     from florabert.data.tasks import build_task
     from florabert.demo import A_THALIANA, write_demo_manifest
-    from florabert.genome.corpus import build_corpus
+    from florabert.genome.corpus import build_corpus, corpus_files
     from florabert.genome.cresschrom import bundled_genomes
 
     corpus = out / "corpus"
@@ -54,10 +56,12 @@ def corpus_and_tasks(out: Path, max_examples: int, log) -> dict:
         build_corpus(write_demo_manifest(out / "genomes.yaml"), corpus, workers=2, layout=LAYOUT, log=log)
     at = next(g for g in bundled_genomes() if g.species == A_THALIANA)
     tasks = {}
-    for task in ("promoter", "splice"):
+    for task in names:
         d = out / "tasks" / task
         if not (d / "dataset.parquet").exists():
             build_task(task, d, genome=at.fasta, annotation=at.gff, length=LENGTH, max_examples=max_examples,
+                       tpm=bundled.path("arabidopsis_leaf_tpm_train.tsv"),
+                       promoters=corpus_files(corpus, [A_THALIANA])[0],  # the same tss:-80:+20 windows
                        families=bundled.path("arabidopsis_chr1_families.tsv"), log=log)
         tasks[task] = d
     return {"corpus": corpus, "tasks": tasks}
@@ -216,6 +220,7 @@ def main() -> None:
     ap.add_argument("--tokenizers", default="kmer6_overlap,kmer6", help=f"of {', '.join(TOKENIZERS)}")
     ap.add_argument("--maskings", default=",".join(MASKINGS))
     ap.add_argument("--max-examples", type=int, default=2000, help="examples per task (random subset)")
+    ap.add_argument("--tasks", default="promoter,splice,expression")
     ap.add_argument("--report-only", action="store_true", help="rebuild the table and report from results.json")
     args = ap.parse_args()
     out = args.out
@@ -226,15 +231,19 @@ def main() -> None:
         tasks = list(dict.fromkeys(r["task"] for r in saved["runs"]))
         report(out, args, saved["runs"], saved["baseline_kmer_logistic"], tasks, 0.0)
         return
-    made = corpus_and_tasks(out, args.max_examples, print)
+    made = corpus_and_tasks(out, args.max_examples, args.tasks.split(","), print)
     base = {task: baseline_mcc(d) for task, d in made["tasks"].items()}
+    done = json.loads((out / "results.json").read_text())["runs"] if (out / "results.json").exists() else []
+    results = [r for r in done if r["task"] in made["tasks"]]  # finished (model, task) runs are kept
     print("k-mer logistic regression (same split): " + ", ".join(f"{t} MCC {v:.3f}" for t, v in base.items()))
-    results = []
     for tok in args.tokenizers.split(","):
         for masking in args.maskings.split(","):
             for seed in range(args.seeds):
                 model = pretrained(out, tok, masking, seed, args.steps, made["corpus"], print)
                 for task, d in made["tasks"].items():
+                    if any((r["tokenizer"], r["masking"], r["seed"], r["task"]) == (tok, masking, seed, task)
+                           for r in results):
+                        continue
                     mcc = finetune_mcc(model, d, out / "finetune" / f"{model.name}-{task}", args.finetune_steps,
                                        seed)
                     results.append({"tokenizer": tok, "masking": masking, "seed": seed, "task": task, "mcc": mcc})
