@@ -87,9 +87,10 @@ def claim_dir(out: str | Path, command: str, *, force: bool = False) -> str:
 
 
 def _refuse(out: Path, command: str, owner: str | None = None) -> str:
+    visible = _visible(out)
     what = (f"holds the output of `florabert {owner}`" if owner
-            else f"holds files florabert did not write ({', '.join(_visible(out)[:3])}"
-                 f"{', ...' if len(_visible(out)) > 3 else ''})")
+            else f"holds files florabert did not write ({', '.join(visible[:3])}"
+                 f"{', ...' if len(visible) > 3 else ''})")
     raise OutputError(f"{out}: {what}; choose another --out, or add --force to write `florabert {command}`'s "
                       "files into it (nothing else there is deleted)")
 
@@ -180,8 +181,9 @@ def run_dir(out: str | Path, command: str, *, resume: bool = False, force: bool 
     out = Path(out)
     work = out.parent / f".{out.name}.partial"
     if resume and not work.exists():
-        if marker(out).get("command") == command and marker(out).get("complete"):
-            raise RunComplete(f"{out}: this run is complete ({marker(out).get('steps', '?')} steps); nothing to "
+        done = marker(out)
+        if done.get("command") == command and done.get("complete"):
+            raise RunComplete(f"{out}: this run is complete ({done.get('steps', '?')} steps); nothing to "
                               "resume, nothing changed")
         raise OutputError(f"{out}: --resume given but there is no unfinished run to resume ({work} does not "
                           "exist)")
@@ -189,11 +191,11 @@ def run_dir(out: str | Path, command: str, *, resume: bool = False, force: bool 
     if not resume and work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True, exist_ok=True)
-    if not marker(work):
+    owner = marker(work).get("command")
+    if owner is None:
         write_marker(work, command, complete=False)
-    elif marker(work).get("command") != command:
-        raise OutputError(f"{work}: an unfinished run of `florabert {marker(work).get('command')}`, not of "
-                          f"`florabert {command}`")
+    elif owner != command:
+        raise OutputError(f"{work}: an unfinished run of `florabert {owner}`, not of `florabert {command}`")
     return work, mode
 
 

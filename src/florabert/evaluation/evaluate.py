@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 
 from florabert.evaluation.metrics import add_reductions, score
-from florabert.io import atomic_path
 
 COLUMNS = ["model", "tissue", "r2", "r2_lo", "r2_hi", "pearson", "spearman", "mse", "mse_lo", "mse_hi", "mae_tpm",
            "mse_reduction_pct", "mae_reduction_pct"]
@@ -54,12 +53,12 @@ def evaluate(data_dir, out, *, models=(), baselines=DEFAULT_BASELINES, bootstrap
     claim_dir(out, "evaluate", force=force)
     labels = model_labels(models, reserved=baselines)
     data = load_expression_dataset(data_dir)
+    predictors = [Predictor(m) for m in models]  # fail before any fitting: model folders, then baseline names
     if data.transform.get("kind") == "class":
-        return evaluate_classes(data, out, models=models, labels=labels, baselines=baselines,
-                                bootstrap=bootstrap, seed=seed, force=force, log=log)
-    for name in baselines:  # fail before any fitting: names, and model folders
+        return evaluate_classes(data, out, models=models, predictors=predictors, labels=labels,
+                                baselines=baselines, bootstrap=bootstrap, seed=seed, force=force, log=log)
+    for name in baselines:
         make_baseline(name, seed=seed, layout=data.layout)
-    predictors = [Predictor(m) for m in models]
     train, test = data.part("train"), data.part("test")
     if test.num_rows == 0:
         raise FloraBertError(f"{data_dir}: no test genes to evaluate on")
@@ -109,8 +108,8 @@ CLASS_COLUMNS = ["model", "mcc", "mcc_lo", "mcc_hi", "accuracy", "accuracy_lo", 
                  "f1_hi", "auroc", "auroc_lo", "auroc_hi"]
 
 
-def evaluate_classes(data, out, *, models, labels, baselines, bootstrap: int, seed: int, force: bool,
-                     log=print) -> list[dict]:
+def evaluate_classes(data, out, *, models, predictors, labels, baselines, bootstrap: int, seed: int,
+                     force: bool, log=print) -> list[dict]:
     """The classification report of a task dataset (``florabert tasks``): MCC, accuracy, macro F1 and AUROC
     with bootstrap 95 % CIs, for k-mer logistic regression, LightGBM, the class prior and each model; the
     regression defaults are replaced by :data:`CLASS_BASELINES`."""
@@ -121,7 +120,6 @@ def evaluate_classes(data, out, *, models, labels, baselines, bootstrap: int, se
     from florabert.evaluation.metrics import score_classes
     from florabert.htmlreport import md_escape
     from florabert.outputs import output_dir
-    from florabert.predict import Predictor
 
     baselines = list(CLASS_BASELINES) if tuple(baselines) == DEFAULT_BASELINES else list(baselines)
     unknown = [b for b in baselines if b not in CLASSIFIERS]
@@ -147,8 +145,7 @@ def evaluate_classes(data, out, *, models, labels, baselines, bootstrap: int, se
         full = np.zeros((len(y_te), n_classes))
         full[:, p.model_.classes_] = fitted
         probs[name] = full
-    for m, name in zip(models, labels, strict=True):
-        pred = Predictor(m)
+    for m, name, pred in zip(models, labels, predictors, strict=True):
         log(f"model {name}: predicting {len(seqs_te):,} test examples")
         logits = pred.predict(_model_inputs(m, pred.config, data, seqs_te)).astype(np.float64)
         e = np.exp(logits - logits.max(1, keepdims=True))
@@ -236,7 +233,7 @@ def _seed_summary(out: Path, rows, extra: dict, y_te, targets, offset) -> list[d
             row[f"{m}_mean"] = float(v.mean())
             row[f"{m}_sd"] = float(v.std(ddof=1)) if len(v) > 1 else 0.0
         out_rows.append(row)
-    with atomic_path(out / "metrics_seeds.csv") as tmp, open(tmp, "w", newline="") as fh:
+    with open(out / "metrics_seeds.csv", "w", newline="") as fh:  # out: evaluate's staging folder
         w = csv.DictWriter(fh, fieldnames=list(out_rows[0]))
         w.writeheader()
         w.writerows(out_rows)
