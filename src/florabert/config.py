@@ -47,16 +47,43 @@ class MaskingConfig:
 
 
 
+ARCHITECTURES = ("stem", "tokens")
+
+
 @dataclass(frozen=True)
 class ModelConfig:
+    # stem: single bases -> convolutional stem -> attention over one vector per `stem_pool` bases (reads every
+    # base of every window); tokens: FloraBERT's RoBERTa over the tokenizer's tokens
+    architecture: str = "stem"
     hidden_size: int = 768
     num_hidden_layers: int = 6
     num_attention_heads: int = 6
     intermediate_size: int = 3072
-    max_length: int = 256  # tokens incl. <s> </s>: BPE-5000 fits 1 kb promoters (p95 ~200)
+    # the longest window read, with its special tokens: tokens (default 256: BPE-5000 fits 1 kb promoters,
+    # p95 ~200), or bases for the stem (default 4096: every window of the gene-structure layouts)
+    max_length: int | None = None
     hidden_dropout_prob: float = 0.1
     attention_probs_dropout_prob: float = 0.1
     attn_implementation: str = "sdpa"  # PyTorch scaled-dot-product attention (flash/mem-efficient kernels)
+    stem_pool: int = 16  # bases per attention position (a power of 2)
+    stem_channels: int = 64  # convolution channels
+    stem_kernel: int = 15  # bases the first convolution reads (an 8-mer motif with its flanks)
+
+    def __post_init__(self):
+        if self.stem_pool & (self.stem_pool - 1):
+            raise ValueError(f"model.stem_pool must be a power of 2 (1, 2, 4, ..., 64), not {self.stem_pool}")
+
+    @property
+    def window_length(self) -> int:
+        """``max_length`` or the architecture's default (256 tokens, 4096 bases)."""
+        return self.max_length or (4096 if self.architecture == "stem" else 256)
+
+    @property
+    def stem(self) -> dict:
+        """The model config's ``stem`` entry ({} for the tokens architecture)."""
+        if self.architecture != "stem":
+            return {}
+        return {"pool": self.stem_pool, "channels": self.stem_channels, "kernel": self.stem_kernel}
 
 
 @dataclass(frozen=True)
@@ -123,17 +150,21 @@ RULES: dict[str, object] = {
     "batch_size": (1, None), "max_steps": (1, None), "eval_steps": (1, None), "save_steps": (1, None),
     "logging_steps": (1, None), "gradient_accumulation_steps": (1, None), "save_total_limit": (1, None),
     "warmup_steps": (0, None), "max_eval_sequences": (1, None), "seed": (0, 2**32 - 1),
-    "dataloader_num_workers": (0, 256), "unfreeze_every": (1, None), "unfreeze_layers": (1, None),
-    "early_stopping_patience": (1, None), "learning_rate": ">0", "eps": ">0", "weight_decay": (0, None),
-    "beta1": (0, 0.999999), "beta2": (0, 0.999999999), "layer_lr_factor": (0, None), "head_dropout": (0, 0.99),
+    "dataloader_num_workers": (0, 256), "unfreeze_every": (0, None), "unfreeze_layers": (1, None),
+    "early_stopping_patience": (1, None), "early_stopping_min_steps": (0, None), "learning_rate": ">0",
+    "eps": ">0", "weight_decay": (0, None),
+    "beta1": (0, 0.999999), "beta2": (0, 0.999999999), "layer_lr_factor": (0, None), "wide_lr_factor": (0, None),
+    "head_dropout": (0, 0.99),
     "eval_fraction": (1e-9, 0.9), "head_hidden_size": (1, 1 << 16), "max_length": (8, 1 << 17),
     "hidden_size": (1, 1 << 16), "num_hidden_layers": (1, 256), "num_attention_heads": (1, 1024),
     "intermediate_size": (1, 1 << 18), "hidden_dropout_prob": (0, 0.99), "attention_probs_dropout_prob": (0, 0.99),
     "fraction": (1e-9, 0.999), "span": (1, 512), "phases": (1, 1000), "span_start": (1, 512),
     "span_step": (0, 512), "mask_replace": (0, 1), "random_replace": (0, 1), "tracks": (0, 1),
     "optimizer": ("lamb", "adamw"), "bf16": ("auto", "on", "off"), "problem": ("regression", "classification"),
-    "loss": ("mse", "poisson"), "attn_implementation": ("sdpa", "eager", "flash_attention_2"),
-    "strategy": STRATEGIES, "wide_kmers": (1, 8),
+    "loss": ("mse", "poisson", "cross_entropy"), "head_pooling": ("mean", "meanmax", "attention"),
+    "attn_implementation": ("sdpa", "eager", "flash_attention_2"),
+    "strategy": STRATEGIES, "wide_kmers": (1, 8), "architecture": ARCHITECTURES,
+    "stem_pool": (1, 64), "stem_channels": (1, 4096), "stem_kernel": (1, 101),
 }
 
 
@@ -263,18 +294,27 @@ def dump_config(config, path: Path) -> None:
 @dataclass(frozen=True)
 class FinetuneConfig:
     problem: str = "regression"  # regression (log expression per target) | classification
-    loss: str = "mse"  # regression loss: mse | poisson
+    loss: str = "mse"  # regression loss: mse | poisson (classification always uses cross_entropy)
     head_dropout: float = 0.2
     head_hidden_size: int | None = None  # default: the encoder's hidden size
     max_length: int | None = None  # tokens incl. <s> </s> (None: all the pre-trained model reads); longer
     # promoters lose their 5' end, so this is the window nearest the TSS the model sees
-    optimizer: str = "lamb"  # FloraBERT's; adamw learns faster for small models and short schedules
-    learning_rate: float = 1e-2  # the head's peak learning rate. LAMB scales each update to ~lr x the layer's
-    # norm, so a fresh head barely moves at 1e-3 (measured: stays at the training mean on the real leaf data)
-    layer_lr_factor: float = 0.5  # unfrozen encoder layers train at this fraction of the head's rate
-    unfreeze_every: int = 400  # progressive unfreezing: every N steps the next `unfreeze_layers` top layers
+    # The default recipe trains the whole model from the first step with AdamW; FloraBERT's (LAMB, lr 1e-2,
+    # progressive unfreezing, frozen embeddings) is the preset `--recipe florabert`
+    # (configs/finetune_florabert.yaml).
+    # README "Why fine-tuning learned no sequence" has the measurements behind the change.
+    optimizer: str = "adamw"  # lamb (FloraBERT's) | adamw
+    learning_rate: float = 1e-3  # the head's peak learning rate (LAMB, which scales each update to ~lr x the
+    # layer's norm, needs 1e-2 for a fresh head to move at all)
+    layer_lr_factor: float = 1.0  # the encoder and input layers train at this fraction of the head's rate
+    unfreeze_every: int = 0  # 0: every layer trains from the first step; N > 0: progressive unfreezing (the
+    # head alone first, then every N steps the next `unfreeze_layers` top layers join)
     unfreeze_layers: int = 2
-    freeze_embeddings: bool = True  # embeddings are never unfrozen (FloraBERT)
+    freeze_embeddings: bool = False  # keep the input layers (embeddings, the stem) frozen (FloraBERT: true)
+    # how the head summarises the positions: meanmax (mean and maximum side by side; the maximum carries a
+    # motif in one of hundreds of positions, which the mean dilutes: README "Why fine-tuning learned no
+    # sequence") | mean (FloraBERT) | attention (learned weights)
+    head_pooling: str = "meanmax"
     beta1: float = 0.9
     beta2: float = 0.999
     eps: float = 1e-8
@@ -286,10 +326,20 @@ class FinetuneConfig:
     eval_steps: int = 100
     logging_steps: int = 20
     early_stopping_patience: int = 5  # evaluations without a better validation loss
+    early_stopping_min_steps: int = 1000  # never stop before this step (a motif can appear abruptly after a few
+    # hundred flat steps: README "Why fine-tuning learned no sequence")
     # the wide path: k-mer frequencies (these k) of every window, and codon usage of coding windows, go
     # through a linear layer fitted by ridge regression on the training genes (penalty by cross-validation)
     # and added to the transformer's output, which then learns what the composition does not explain.
     # [] = the transformer alone (FloraBERT).
     wide_kmers: list[int] = field(default_factory=lambda: [1, 2, 3, 4])
+    # the gene-model features (florabert.genome.genemodel: UTR, intron, exon, isoform counts and lengths,
+    # neighbours) join the wide path when the dataset has their columns (promoter tables made by florabert
+    # do); false leaves them out
+    wide_gene_model: bool = True
+    # the wide path is fitted by ridge before the first step, then trains with the rest at this fraction of the
+    # head's rate; 0 freezes it at the ridge fit (a frozen ridge keeps its spurious weights: on the planted motif
+    # validation R² 0.80 frozen vs 0.93 trained on; README "Why fine-tuning learned no sequence")
+    wide_lr_factor: float = 1.0
     seed: int = 42
     bf16: str = "auto"

@@ -7,8 +7,9 @@ from florabert.modeling.modeling import (
     FloraBertModel,
     TrackChannel,
     adopt_layout,
+    encode,
     loading,
-    mean_pool,
+    masked_mean,
     quiet_loading,
 )
 from florabert.modeling.positions import layout_position_ids, segment_ids, tss_position_ids
@@ -20,9 +21,10 @@ __all__ = [
     "FloraBertModel",
     "TrackChannel",
     "adopt_layout",
+    "encode",
     "layout_position_ids",
     "loading",
-    "mean_pool",
+    "masked_mean",
     "quiet_loading",
     "segment_ids",
     "tss_position_ids",

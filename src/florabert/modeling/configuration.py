@@ -4,6 +4,20 @@ from __future__ import annotations
 
 from transformers import RobertaConfig
 
+# the convolutional stem's defaults (florabert.modeling.stem): one vector per 16 bases, 64 channels, first
+# convolution 15 bases wide (an 8-mer motif and its flanks)
+STEM_DEFAULTS = {"pool": 16, "channels": 64, "kernel": 15}
+
+
+def stem_options(stem: dict | None) -> dict:
+    """``stem`` with defaults filled in (``{}``/None: no stem, returned as {})."""
+    if not stem:
+        return {}
+    out = {**STEM_DEFAULTS, **stem}
+    if out["pool"] not in (1, 2, 4, 8, 16, 32, 64):
+        raise ValueError(f"stem pool must be a power of 2 up to 64, got {out['pool']}")
+    return out
+
 
 class FloraBertConfig(RobertaConfig):
     """RoBERTa encoder configuration for promoter DNA.
@@ -22,6 +36,12 @@ class FloraBertConfig(RobertaConfig):
     ``<s>``/``</s>``) the model was fine-tuned on; prediction truncates there too (None = the positions'
     maximum, :attr:`max_input_length`). ``wide_kmers``/``wide_features``: the wide path of the expression
     head (:class:`~florabert.modeling.FloraBertForExpression`); empty/0 for none.
+
+    ``stem``: the convolutional stem (:mod:`florabert.modeling.stem`): the model reads single bases (the
+    nucleotide tokenizer's ids) and its attention layers one vector per ``stem["pool"]`` bases; position ids
+    then count bins, and :attr:`positions_length` is in bases. ``{}`` (default) = FloraBERT's RoBERTa over
+    tokens. ``head_pooling``: how the expression head summarises the sequence, "mean" over real tokens (or
+    bins) or "attention" (a learned score per position, softmax over the real ones).
     """
 
     model_type = "florabert"
@@ -30,7 +50,8 @@ class FloraBertConfig(RobertaConfig):
                  head_dropout: float = 0.2, target_transform: dict | None = None,
                  sparse_prediction: bool = True, loss: str = "mse", promoter_window: dict | None = None,
                  tracks: dict | None = None, input_length: int | None = None, wide_kmers: list | None = None,
-                 wide_features: int = 0, **kwargs):
+                 wide_features: int = 0, stem: dict | None = None, head_pooling: str = "mean",
+                 wide_groups: dict | None = None, gene_features: list | None = None, **kwargs):
         kwargs.setdefault("max_position_embeddings", 258)
         kwargs.setdefault("type_vocab_size", 1)
         super().__init__(**kwargs)
@@ -46,11 +67,24 @@ class FloraBertConfig(RobertaConfig):
         # the wide path (florabert.features): k-mer sizes and the number of composition features; 0 = none
         self.wide_kmers = list(wide_kmers or [])
         self.wide_features = int(wide_features)
+        # feature groups of the wide path, name -> number of features, in input order (composition first)
+        self.wide_groups = dict(wide_groups or {})
+        # the gene-model columns the wide path reads after the composition features (florabert.genome.genemodel)
+        self.gene_features = list(gene_features or [])
+        self.stem = stem_options(stem)  # {} = tokens (FloraBERT); else pool, channels, kernel
+        self.head_pooling = head_pooling
+
+    @property
+    def architecture(self) -> str:
+        """``"stem"`` (bases -> convolutional stem -> attention over bins) or ``"tokens"`` (FloraBERT)."""
+        return "stem" if self.stem else "tokens"
 
     @property
     def positions_length(self) -> int:
-        """The longest input (tokens with ``<s>``/``</s>``) the position embeddings cover."""
-        return self.max_position_embeddings - self.pad_token_id - 1
+        """The longest input (tokens with ``<s>``/``</s>``; a stem model's tokens are bases) the position
+        embeddings cover, per window."""
+        n = self.max_position_embeddings - self.pad_token_id - 1
+        return n * self.stem["pool"] if self.stem else n
 
     @property
     def max_input_length(self) -> int:
@@ -77,7 +111,10 @@ class FloraBertConfig(RobertaConfig):
 
     @classmethod
     def from_tokenizer(cls, tokenizer, *, max_length: int = 256, **kwargs) -> FloraBertConfig:
-        """Config whose vocabulary and special-token ids come from ``tokenizer`` (a HF tokenizer)."""
+        """Config whose vocabulary and special-token ids come from ``tokenizer`` (a HF tokenizer);
+        ``max_length``: the longest window in tokens (for a stem model, bases), with its special tokens."""
+        stem = stem_options(kwargs.get("stem"))
+        positions = -(-max_length // stem["pool"]) if stem else max_length
         return cls(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
                    bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                   max_position_embeddings=max_length + tokenizer.pad_token_id + 1, **kwargs)
+                   max_position_embeddings=positions + tokenizer.pad_token_id + 1, **kwargs)

@@ -8,6 +8,7 @@ Position ids are computed from the attention mask when the caller gives none.
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 
 import torch
 from torch.nn import functional as F
@@ -16,13 +17,7 @@ from transformers.modeling_outputs import MaskedLMOutput, SequenceClassifierOutp
 
 from florabert.modeling.configuration import FloraBertConfig
 from florabert.modeling.positions import layout_position_ids, segment_ids, tss_position_ids
-
-
-def mean_pool(config, hidden: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """Mean of ``hidden`` over the real sequence tokens (not padding, not ``<s>``/``</s>``)."""
-    real = attention_mask.bool() & (input_ids != config.bos_token_id) & (input_ids != config.eos_token_id)
-    weights = real.to(hidden.dtype).unsqueeze(-1)
-    return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+from florabert.modeling.stem import ConvStem, StemLMBridge, WindowBases, scatter_to_windows, window_slots
 
 
 @contextlib.contextmanager
@@ -65,9 +60,9 @@ class TrackChannel(torch.nn.Module):
     n_signals) -> a linear projection (no bias: no signal adds nothing); each discrete-state mark (batch,
     length) of codes -> its own embedding table, code 0 ("no data", padding) a fixed zero vector."""
 
-    def __init__(self, config):
+    def __init__(self, config, width: int | None = None):
         super().__init__()
-        layout, hidden, std = config.tracks, config.hidden_size, config.initializer_range
+        layout, hidden, std = config.tracks, width or config.hidden_size, config.initializer_range
         n = len(layout.get("signals", []))
         self.signals = torch.nn.Linear(n, hidden, bias=False) if n else None
         self.states = torch.nn.ModuleList(torch.nn.Embedding(len(names) + 1, hidden, padding_idx=0)
@@ -90,9 +85,105 @@ class TrackChannel(torch.nn.Module):
 
 def add_track_channel(roberta, config) -> None:
     """Give a RoBERTa backbone the epigenetic channel when ``config.tracks`` asks for one (else nothing:
-    the model stays exactly the plain one)."""
+    the model stays exactly the plain one). In a stem model the channel adds to the stem's per-base features."""
     if getattr(config, "has_tracks", False):
-        roberta.embeddings.tracks = TrackChannel(config)
+        roberta.embeddings.tracks = TrackChannel(config, config.stem["channels"] if config.stem else None)
+
+
+def add_stem(roberta, config) -> None:
+    """Give a RoBERTa backbone the convolutional stem when ``config.stem`` asks for one."""
+    if config.stem:
+        roberta.stem = ConvStem(config)
+
+
+@dataclass
+class Encoded:
+    """What the backbone gives the heads: ``outputs`` (RoBERTa's, hidden states per token or per bin),
+    ``mask`` (B, positions): the real positions to pool (tokens other than padding and ``<s>``/``</s>``, or
+    bins holding bases); for a stem model also ``per_base`` (B, bases, channels) and ``where``
+    (:class:`~florabert.modeling.stem.WindowBases`)."""
+
+    outputs: object
+    mask: torch.Tensor
+    per_base: torch.Tensor | None = None
+    where: WindowBases | None = None
+
+    @property
+    def hidden(self) -> torch.Tensor:
+        return self.outputs[0]
+
+
+def encode(backbone, run, config, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
+           inputs_embeds=None, track_values=None, track_states=None, per_base: bool = False, **kwargs) -> Encoded:
+    """Run ``backbone`` (a RobertaModel, through ``run`` = its forward) on the inputs of either architecture;
+    ``per_base``: keep a stem model's per-base features (masked-LM needs them)."""
+    if config.stem:
+        if input_ids is None:
+            raise ValueError("a stem model reads input_ids (single bases)")
+        return _encode_stem(backbone, run, config, input_ids, attention_mask, token_type_ids, track_values,
+                            track_states, per_base, **kwargs)
+    if attention_mask is None and input_ids is not None:
+        attention_mask = (input_ids != config.pad_token_id).long()
+    if position_ids is None:
+        position_ids, token_type_ids = _positions(config, input_ids, attention_mask, inputs_embeds, token_type_ids)
+    embeds = _track_embeds(backbone, input_ids, track_values, track_states)
+    if embeds is not None:
+        inputs_embeds = embeds
+    outputs = run(input_ids=None if inputs_embeds is not None else input_ids, attention_mask=attention_mask,
+                  token_type_ids=token_type_ids, position_ids=position_ids, inputs_embeds=inputs_embeds, **kwargs)
+    if input_ids is None:
+        real = attention_mask.bool() if attention_mask is not None else None
+    else:
+        real = attention_mask.bool() & (input_ids != config.bos_token_id) & (input_ids != config.eos_token_id)
+    return Encoded(outputs, real)
+
+
+def _encode_stem(backbone, run, config, input_ids, attention_mask, token_type_ids, track_values, track_states,
+                 keep_per_base: bool, **kwargs) -> Encoded:
+    """Bases of every window -> the stem -> bins of all windows side by side -> the encoder."""
+    if attention_mask is None:
+        attention_mask = (input_ids != config.pad_token_id).long()
+    anchors = config.layout.anchors_right
+    segments = token_type_ids if token_type_ids is not None else segment_ids(input_ids,
+                                                                              eos_token_id=config.eos_token_id)
+    segments = segments.clamp(max=len(anchors) - 1)
+    specials = torch.tensor([config.bos_token_id, config.pad_token_id, config.eos_token_id],
+                            device=input_ids.device)
+    where = window_slots(input_ids, attention_mask, segments, anchors, specials, backbone.stem.pool)
+    ids = scatter_to_windows(input_ids, where, config.pad_token_id)
+    mask = scatter_to_windows(where.is_base, where, False)
+    channel = getattr(backbone.embeddings, "tracks", None)
+    extra = None
+    if channel is not None:
+        if track_values is None and track_states is None:
+            raise ValueError("this model reads epigenetic tracks: pass track_values and/or track_states")
+        extra = scatter_to_windows(channel(track_values, track_states), where, 0.0)
+    elif track_values is not None or track_states is not None:
+        raise ValueError("this model has no epigenetic channel; it takes no tracks")
+    per_base, bins, masks, types = [], [], [], []
+    for j, (off, n) in enumerate(zip(where.offsets, where.lengths, strict=True)):
+        f, h, m = backbone.stem(ids[:, off:off + n], mask[:, off:off + n],
+                                None if extra is None else extra[:, off:off + n], per_base=keep_per_base)
+        per_base.append(f)
+        bins.append(h)
+        masks.append(m)
+        types.append(torch.full_like(m, j, dtype=torch.long))
+    bin_mask, types = torch.cat(masks, 1), torch.cat(types, 1)
+    positions = layout_position_ids(bin_mask.long(), types, anchors, max_positions=config.max_position_embeddings,
+                                    padding_idx=config.pad_token_id)
+    bins = bins[0] if len(bins) == 1 else torch.cat(bins, 1)
+    outputs = run(input_ids=None, attention_mask=bin_mask.long(), token_type_ids=types, position_ids=positions,
+                  inputs_embeds=bins, **kwargs)
+    features = None
+    if keep_per_base:
+        features = per_base[0] if len(per_base) == 1 else torch.cat(per_base, 1)
+    return Encoded(outputs, bin_mask, features, where)
+
+
+def masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of ``hidden`` (B, n, d) over the positions where ``mask`` (B, n) is true."""
+    weights = mask.to(hidden.dtype).unsqueeze(-1)
+    return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
 
 
 def _track_embeds(roberta, input_ids, track_values, track_states):
@@ -150,23 +241,29 @@ def adopt_layout(model, layout) -> None:
 
 
 class FloraBertModel(RobertaModel):
+    """The bare encoder (``AutoModel``): hidden states per token, or per bin of ``pool`` bases for a stem model
+    (:meth:`embed` pools either over the real positions)."""
+
     config_class = FloraBertConfig
 
     def __init__(self, config, add_pooling_layer: bool = True):
         super().__init__(config, add_pooling_layer=add_pooling_layer)
         add_track_channel(self, config)
+        add_stem(self, config)
+
+    def encode(self, **inputs) -> Encoded:
+        return encode(self, super().forward, self.config, **inputs)
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                 inputs_embeds=None, track_values=None, track_states=None, **kwargs):
-        if position_ids is None:
-            position_ids, token_type_ids = _positions(self.config, input_ids, attention_mask, inputs_embeds,
-                                                      token_type_ids)
-        embeds = _track_embeds(self, input_ids, track_values, track_states)
-        if embeds is not None:
-            input_ids, inputs_embeds = None, embeds
-        return super().forward(input_ids=input_ids, attention_mask=attention_mask,
-                               token_type_ids=token_type_ids, position_ids=position_ids,
-                               inputs_embeds=inputs_embeds, **kwargs)
+        return self.encode(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                           position_ids=position_ids, inputs_embeds=inputs_embeds, track_values=track_values,
+                           track_states=track_states, **kwargs).outputs
+
+    def embed(self, **inputs) -> torch.Tensor:
+        """(B, hidden): the final hidden states averaged over the real tokens (or bins)."""
+        enc = self.encode(**inputs)
+        return masked_mean(enc.hidden, enc.mask)
 
 
 class FloraBertForMaskedLM(RobertaForMaskedLM):
@@ -183,9 +280,15 @@ class FloraBertForMaskedLM(RobertaForMaskedLM):
     def __init__(self, config):
         super().__init__(config)
         add_track_channel(self.roberta, config)
+        add_stem(self.roberta, config)
+        if config.stem:
+            self.lm_bridge = StemLMBridge(config)
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                 inputs_embeds=None, labels=None, track_values=None, track_states=None, **kwargs):
+        if self.config.stem:
+            return self._stem_forward(input_ids, attention_mask, token_type_ids, labels, track_values,
+                                      track_states, **kwargs)
         if position_ids is None:
             position_ids, token_type_ids = _positions(self.config, input_ids, attention_mask, inputs_embeds,
                                                       token_type_ids)
@@ -200,6 +303,24 @@ class FloraBertForMaskedLM(RobertaForMaskedLM):
                               position_ids=position_ids, inputs_embeds=inputs_embeds, **kwargs)[0]
         chosen = labels != -100
         logits = self.lm_head(hidden[chosen])
+        target = labels[chosen]
+        loss = F.cross_entropy(logits.float(), target) if target.numel() else logits.sum() * 0.0
+        return MaskedLMOutput(loss=loss, logits=logits)
+
+    def _stem_forward(self, input_ids, attention_mask, token_type_ids, labels, track_values, track_states,
+                      **kwargs):
+        """Masked bases predicted from their bin's hidden state and the stem's features at the base; logits
+        (n_labelled, vocab) with labels (as the sparse path above), else (B, L, vocab) with zeros at
+        non-base tokens."""
+        enc = encode(self.roberta, self.roberta, self.config, input_ids=input_ids, attention_mask=attention_mask,
+                     token_type_ids=token_type_ids, track_values=track_values, track_states=track_states,
+                     per_base=True, **kwargs)
+        chosen = enc.where.is_base if labels is None else labels != -100
+        logits = self.lm_head(self.lm_bridge(enc.hidden, enc.per_base, enc.where, chosen))
+        if labels is None:
+            full = logits.new_zeros((*input_ids.shape, logits.shape[-1]))
+            full[chosen] = logits
+            return MaskedLMOutput(logits=full)
         target = labels[chosen]
         loss = F.cross_entropy(logits.float(), target) if target.numel() else logits.sum() * 0.0
         return MaskedLMOutput(loss=loss, logits=logits)
@@ -227,9 +348,14 @@ class FloraBertForExpression(RobertaPreTrainedModel):
         super().__init__(config)
         self.roberta = RobertaModel(config, add_pooling_layer=False)
         add_track_channel(self.roberta, config)
+        add_stem(self.roberta, config)
+        pooling = getattr(config, "head_pooling", "mean")
+        if pooling == "attention":
+            self.pool_score = torch.nn.Linear(config.hidden_size, 1)
         hidden = config.head_hidden_size or config.hidden_size
+        pooled = 2 * config.hidden_size if pooling == "meanmax" else config.hidden_size
         self.head = torch.nn.Sequential(
-            torch.nn.Linear(config.hidden_size, hidden), torch.nn.GELU(), torch.nn.Dropout(config.head_dropout),
+            torch.nn.Linear(pooled, hidden), torch.nn.GELU(), torch.nn.Dropout(config.head_dropout),
             torch.nn.Linear(hidden, config.num_labels))
         n_wide = getattr(config, "wide_features", 0)
         if n_wide:
@@ -238,21 +364,28 @@ class FloraBertForExpression(RobertaPreTrainedModel):
             self.register_buffer("wide_std", torch.ones(n_wide))
         self.post_init()
 
-    def pool(self, hidden: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Mean over real sequence tokens: (batch, length, hidden) -> (batch, hidden)."""
-        return mean_pool(self.config, hidden, input_ids, attention_mask)
+    def pool(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(batch, positions, hidden) -> (batch, hidden): the mean over the real positions ``mask`` (tokens or
+        bins); ``head_pooling: meanmax``: the mean and the maximum side by side (batch, 2 x hidden): a motif in
+        one of hundreds of positions moves the maximum, while the mean dilutes it; ``attention``: an average
+        weighted by a learned score (softmax over the real positions)."""
+        pooling = getattr(self.config, "head_pooling", "mean")
+        if pooling == "meanmax":
+            top = hidden.masked_fill(~mask.unsqueeze(-1), torch.finfo(hidden.dtype).min).amax(1)
+            top = torch.where(mask.any(1, keepdim=True), top, torch.zeros_like(top))
+            return torch.cat([masked_mean(hidden, mask), top], dim=-1)
+        if not hasattr(self, "pool_score"):
+            return masked_mean(hidden, mask)
+        score = self.pool_score(hidden).squeeze(-1).float().masked_fill(~mask, float("-inf"))
+        weights = torch.nan_to_num(torch.softmax(score, -1), nan=0.0).to(hidden.dtype)
+        return (hidden * weights.unsqueeze(-1)).sum(1)
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, labels=None, track_values=None,
                 track_states=None, token_type_ids=None, wide_features=None, **kwargs):
-        if attention_mask is None:
-            attention_mask = (input_ids != self.config.pad_token_id).long()
-        if position_ids is None:
-            position_ids, token_type_ids = _positions(self.config, input_ids, attention_mask, None, token_type_ids)
-        embeds = _track_embeds(self.roberta, input_ids, track_values, track_states)
-        hidden = self.roberta(None if embeds is not None else input_ids, attention_mask=attention_mask,
-                              position_ids=position_ids, token_type_ids=token_type_ids, inputs_embeds=embeds,
-                              **kwargs)[0]
-        logits = self.head(self.pool(hidden, input_ids, attention_mask)).float()
+        enc = encode(self.roberta, self.roberta, self.config, input_ids=input_ids, attention_mask=attention_mask,
+                     token_type_ids=token_type_ids, position_ids=position_ids, track_values=track_values,
+                     track_states=track_states, **kwargs)
+        logits = self.head(self.pool(enc.hidden, enc.mask)).float()
         if hasattr(self, "wide"):
             if wide_features is None:
                 raise ValueError("this model has a wide path: pass wide_features (florabert.features."

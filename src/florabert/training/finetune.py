@@ -1,9 +1,10 @@
 """Fine-tune a pre-trained FloraBERT on an expression dataset (``florabert expression`` output).
 
-FloraBERT's schedule: LAMB with linear warm-up and decay, progressive unfreezing (only the head at first;
-every ``unfreeze_every`` steps the next ``unfreeze_layers`` encoder layers from the top join, at
-``layer_lr_factor`` times the head's learning rate; embeddings stay frozen), early stopping on the
-validation loss with the best checkpoint kept.
+The default recipe trains every part of the model from the first step (AdamW, linear warm-up and decay);
+``--recipe florabert`` is FloraBERT's: LAMB, progressive unfreezing (only the head at first; every
+``unfreeze_every`` steps the next ``unfreeze_layers`` encoder layers from the top join, at ``layer_lr_factor``
+times the head's learning rate; embeddings stay frozen). Both stop early on the validation loss and keep the
+best checkpoint.
 
 Output directory: the model (``FloraBertForExpression``: safetensors, config with targets, target
 transform and promoter window; tokenizer files; model card), ``config.yaml``, ``seed.txt``,
@@ -13,6 +14,7 @@ transform and promoter window; tokenizer files; model card), ``config.yaml``, ``
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -88,35 +90,48 @@ def summary(metrics: dict, part: str) -> dict:
     return {k.removeprefix(prefix): v for k, v in (metrics.get(part) or {}).items()}
 
 
-def frozen_optimizer(model, config: FinetuneConfig):
-    """FloraBERT's start: the encoder frozen, the head (and a new epigenetic channel) trainable; returns the
-    optimizer with one parameter group per (head | encoder | embeddings) x (decayed | not), the encoder's at
-    ``layer_lr_factor`` times the head's rate, and the unfreezing stages (:func:`unfreezing_stages`)."""
-    for p in model.roberta.parameters():
-        p.requires_grad_(False)
+def build_finetune_optimizer(model, config: FinetuneConfig):
+    """The optimizer and the unfreezing stages (:func:`unfreezing_stages`).
+
+    ``unfreeze_every: 0`` (the default recipe): every part of the model trains from the first step. Else
+    FloraBERT's start: the encoder frozen, the head (and a new epigenetic channel) trainable, the encoder's
+    layers joining in stages. Parameter groups: head | encoder | input layers (embeddings, the stem) x
+    (decayed | not), the encoder's and the input layers' at ``layer_lr_factor`` times the head's rate; the input
+    layers stay frozen with ``freeze_embeddings``. The wide path is fitted by ridge and never trained here."""
+    progressive = config.unfreeze_every > 0
+    for n, p in model.roberta.named_parameters():
+        frozen = progressive or (config.freeze_embeddings and not n.startswith("encoder."))
+        p.requires_grad_(not frozen)
     for p in getattr(model.roberta.embeddings, "tracks", torch.nn.Module()).parameters():
         p.requires_grad_(True)  # the epigenetic channel trains with the head
-    stages = unfreezing_stages(model, config)
+    stages = unfreezing_stages(model, config) if progressive else []
     head = [p for n, p in model.named_parameters()
             if (not n.startswith(("roberta.", "wide.")) or n.startswith("roberta.embeddings.tracks."))]
     encoder = [p for n, p in model.named_parameters() if n.startswith("roberta.encoder.")]
     wd = config.weight_decay
+    low = config.learning_rate * config.layer_lr_factor
     groups = [
         {"params": [p for p in head if p.ndim > 1], "weight_decay": wd, "lr": config.learning_rate},
         {"params": [p for p in head if p.ndim <= 1], "weight_decay": 0.0, "lr": config.learning_rate},
-        {"params": [p for p in encoder if p.ndim > 1], "weight_decay": wd,
-         "lr": config.learning_rate * config.layer_lr_factor},
-        {"params": [p for p in encoder if p.ndim <= 1], "weight_decay": 0.0,
-         "lr": config.learning_rate * config.layer_lr_factor},
+        {"params": [p for p in encoder if p.ndim > 1], "weight_decay": wd, "lr": low},
+        {"params": [p for p in encoder if p.ndim <= 1], "weight_decay": 0.0, "lr": low},
     ]
+    if hasattr(model, "wide") and config.wide_lr_factor > 0:  # from the ridge fit on, at its own rate
+        for p in model.wide.parameters():
+            p.requires_grad_(True)
+        groups.append({"params": list(model.wide.parameters()), "weight_decay": wd,
+                       "lr": config.learning_rate * config.wide_lr_factor})
     if not config.freeze_embeddings:
-        emb = [(n, p) for n, p in model.roberta.embeddings.named_parameters() if not n.startswith("tracks.")]
-        groups.append({"params": [p for _, p in emb], "weight_decay": 0.0,
-                       "lr": config.learning_rate * config.layer_lr_factor})
-        stages.append((stages[-1][0] if stages else 0, "embeddings", [f"roberta.embeddings.{n}" for n, _ in emb]))
+        inputs = [(n, p) for n, p in model.roberta.named_parameters()
+                  if not n.startswith(("encoder.", "embeddings.tracks."))]
+        groups.append({"params": [p for _, p in inputs], "weight_decay": 0.0, "lr": low})
+        if progressive:
+            stages.append((stages[-1][0] if stages else 0, "embeddings" + (" and the stem" if model.config.stem
+                                                                         else ""),
+                           [f"roberta.{n}" for n, _ in inputs]))
     optimizer = build_optimizer(model, name=config.optimizer, lr=config.learning_rate,
                                 betas=(config.beta1, config.beta2), eps=config.eps, weight_decay=wd,
-                                param_groups=groups)
+                                param_groups=[g for g in groups if g["params"]])
     return optimizer, stages
 
 
@@ -144,7 +159,7 @@ def _pretrained_config(model_dir, tok, config: FinetuneConfig, tracks) -> tuple:
 def _check_encoder(model_dir, info: dict, *, new_channel: bool, classification: bool, log) -> None:
     """Refuse a pre-trained model whose encoder weights did not all load (only the new head, the wide path and
     a new epigenetic channel may be missing), and say what was loaded."""
-    missing = [k for k in info["missing_keys"] if not k.startswith(("head.", "wide"))
+    missing = [k for k in info["missing_keys"] if not k.startswith(("head.", "wide", "pool_score."))
                and not (new_channel and ".embeddings.tracks." in k)]
     if missing:
         raise FloraBertError(f"{model_dir}: the encoder weights are incomplete ({len(missing)} missing, e.g. "
@@ -154,8 +169,10 @@ def _check_encoder(model_dir, info: dict, *, new_channel: bool, classification: 
         + (", MLM head dropped" if any(k.startswith("lm_head.") for k in info["unexpected_keys"]) else ""))
 
 
-def _tokenized(part, tok, max_length: int, classification: bool, wide_kmers=(), layout=None):
-    """Dataset of ``input_ids``, ``labels``, ``length`` (and ``wide_features`` with a wide path)."""
+def _tokenized(part, tok, max_length: int, classification: bool, wide_kmers=(), layout=None, gene_features=(),
+               source=None):
+    """Dataset of ``input_ids``, ``labels``, ``length`` (and ``wide_features`` with a wide path: the windows'
+    composition and the gene-model columns ``gene_features``)."""
     import datasets
 
     seqs = part.column("sequence").to_pylist()
@@ -164,42 +181,124 @@ def _tokenized(part, tok, max_length: int, classification: bool, wide_kmers=(), 
     if classification:
         labels = [int(v[0]) for v in labels]
     columns = {"input_ids": ids, "labels": labels, "length": [len(x) for x in ids]}
-    if wide_kmers:
-        from florabert.features import window_features
+    if wide_kmers or gene_features:
+        from florabert.features import gene_values, wide_inputs
 
-        columns["wide_features"] = window_features(seqs, list(wide_kmers), layout).tolist()
+        genes = gene_values(part, list(gene_features), source) if gene_features else None
+        columns["wide_features"] = wide_inputs(seqs, list(wide_kmers), layout, genes).tolist()
     return datasets.Dataset.from_dict(columns)
 
 
-def fit_wide(model, parts: dict, log=print) -> dict:
-    """Fit the wide path by ridge regression on the training genes (standardized features, the penalty per
-    target by efficient leave-one-out cross-validation on them), freeze it, and zero the transformer head's
-    output layer so that fine-tuning starts exactly at the ridge model; returns its validation R² (all
-    cells)."""
+def _ridge(x: np.ndarray, y: np.ndarray):
+    """RidgeCV on standardized ``x`` (penalty per target by efficient leave-one-out CV); (model, mean, sd)."""
     from sklearn.linear_model import RidgeCV
 
-    x = np.asarray(parts["train"]["wide_features"], dtype=np.float64)
-    y = np.asarray(parts["train"]["labels"], dtype=np.float64)
     mean, std = x.mean(0), x.std(0)
     std[std == 0] = 1.0
-    ridge = RidgeCV(alphas=np.logspace(-1, 6, 15), alpha_per_target=True).fit((x - mean) / std, y)
+    return RidgeCV(alphas=np.logspace(-1, 6, 15), alpha_per_target=True).fit((x - mean) / std, y), mean, std
+
+
+def _predict(fit, x: np.ndarray) -> np.ndarray:
+    model, mean, std = fit
+    return model.predict((x - mean) / std)
+
+
+def _r2(y: np.ndarray, pred: np.ndarray) -> float:
+    return float(1 - ((y - pred) ** 2).sum() / max(((y - y.mean()) ** 2).sum(), 1e-12))
+
+
+def fit_wide(model, parts: dict, log=print, groups: dict | None = None) -> dict:
+    """Fit the wide path by ridge regression on the training genes (standardized features, the penalty per
+    target by efficient leave-one-out cross-validation on them) and zero the head's output bias, so that
+    fine-tuning starts at the ridge model (plus the head's small random output); returns its validation R² (all
+    cells), and with several feature ``groups`` (name -> number of features, in input order) each group's
+    validation R² alone and without it."""
+    x = np.asarray(parts["train"]["wide_features"], dtype=np.float64)
+    y = np.asarray(parts["train"]["labels"], dtype=np.float64)
+    xv = np.asarray(parts["validation"]["wide_features"], dtype=np.float64)
+    yv = np.asarray(parts["validation"]["labels"], dtype=np.float64)
+    ridge, mean, std = _ridge(x, y)
     with torch.no_grad():
         model.wide_mean.copy_(torch.as_tensor(mean))
         model.wide_std.copy_(torch.as_tensor(std))
         model.wide.weight.copy_(torch.as_tensor(ridge.coef_.reshape(y.shape[1], -1)))
         model.wide.bias.copy_(torch.as_tensor(np.atleast_1d(ridge.intercept_)))
-        model.head[-1].weight.zero_()
+        # the head's output bias starts at 0 (the ridge has the intercept); its weights keep their small random
+        # start: zeroed, they leave the deep path without gradient and it may never leave the ridge model
+        # (README "Why fine-tuning learned no sequence")
         model.head[-1].bias.zero_()
-    for p in model.wide.parameters():
+    for p in model.wide.parameters():  # trained on from here unless wide_lr_factor is 0
         p.requires_grad_(False)
-    xv = np.asarray(parts["validation"]["wide_features"], dtype=np.float64)
-    yv = np.asarray(parts["validation"]["labels"], dtype=np.float64)
-    pred = ridge.predict((xv - mean) / std).reshape(yv.shape)
-    r2 = float(1 - ((yv - pred) ** 2).sum() / max(((yv - yv.mean()) ** 2).sum(), 1e-12))
-    log(f"wide path: ridge on {x.shape[1]:,} composition features of {x.shape[0]:,} training genes "
-        f"(penalty {np.median(np.atleast_1d(ridge.alpha_)):.3g}); validation R² {r2:.4f} before fine-tuning")
-    return {"features": int(x.shape[1]), "validation_r2": r2,
+    r2 = _r2(yv, ridge.predict((xv - mean) / std).reshape(yv.shape))
+    shares = {}
+    if groups and len([n for n in groups.values() if n]) > 1:
+        start = 0
+        for name, n in groups.items():
+            cols = np.arange(start, start + n)
+            rest = np.setdiff1d(np.arange(x.shape[1]), cols)
+            start += n
+            if not n:
+                continue
+            alone, without = _ridge(x[:, cols], y), _ridge(x[:, rest], y)
+            shares[name] = {"features": int(n),
+                            "validation_r2_alone": _r2(yv, _predict(alone, xv[:, cols]).reshape(yv.shape)),
+                            "validation_r2_without": _r2(yv, _predict(without, xv[:, rest]).reshape(yv.shape))}
+    what = " + ".join(f"{k} ({v:,})" for k, v in (groups or {"composition": x.shape[1]}).items() if v)
+    log(f"wide path: ridge on {what} features of {x.shape[0]:,} training genes (penalty "
+        f"{np.median(np.atleast_1d(ridge.alpha_)):.3g}); validation R² {r2:.4f} before fine-tuning"
+        + "".join(f"; {k} alone {v['validation_r2_alone']:.4f}" for k, v in shares.items()))
+    return {"features": int(x.shape[1]), "validation_r2": r2, "groups": shares,
             "alpha": [float(a) for a in np.atleast_1d(ridge.alpha_)]}
+
+
+def _warn_about_input(tok, max_length: int, data, model_dir, log) -> None:
+    """One line when the model reads less of the training windows than they hold (FloraBERT's token models
+    read ``max_length`` tokens per window; the rest, at the end farthest from the anchor, is cut)."""
+    if tok.overlapping:
+        return
+    seqs = data.part("train").column("sequence").to_pylist()[:500]
+    if not seqs:
+        return
+    widths = tok.token_widths()
+    read = np.array([int(widths[np.asarray(x)].sum()) for x in tok(seqs, truncation=True,
+                                                                    max_length=max_length)["input_ids"]])
+    total = np.array([len(s) - s.count("|") for s in seqs])
+    cut = int((read < total).sum())
+    if cut:
+        log(f"warning: {model_dir} reads at most {max_length} tokens per window: {cut / len(seqs):.0%} of the "
+            f"training genes lose bases at the far end of a window (it reads {read.sum() / total.sum():.0%} of "
+            "their bases); a stem model (pretrain --architecture stem) reads every base")
+
+
+def _early_stopping(config: FinetuneConfig):
+    """HF's early stopping (``early_stopping_patience`` evaluations without a better validation loss) that
+    never stops a run before ``early_stopping_min_steps``: a motif detector can form abruptly after a few
+    hundred flat steps (README "Why fine-tuning learned no sequence")."""
+    from transformers import EarlyStoppingCallback
+
+    class EarlyStopping(EarlyStoppingCallback):
+        def on_evaluate(self, args, state, control, metrics, **kwargs):
+            super().on_evaluate(args, state, control, metrics, **kwargs)
+            if state.global_step < config.early_stopping_min_steps:  # track the best, do not count patience yet
+                self.early_stopping_patience_counter = 0
+
+    return EarlyStopping(early_stopping_patience=config.early_stopping_patience)
+
+
+def _class_names(classes: list[str], n: int) -> dict:
+    """HF's id2label/label2id for a classifier: the task's class names (``class<k>`` where it names none)."""
+    names = [classes[k] if k < len(classes) else f"class{k}" for k in range(n)]
+    return {"id2label": dict(enumerate(names)), "label2id": {v: k for k, v in enumerate(names)}}
+
+
+def _gene_feature_columns(data, config: FinetuneConfig) -> list[str]:
+    """The gene-model columns the wide path reads: all of them when the dataset has them and
+    ``wide_gene_model`` is on, else none."""
+    from florabert.genome.genemodel import GENE_MODEL_COLUMNS
+
+    if not config.wide_gene_model:
+        return []
+    return [c for c in GENE_MODEL_COLUMNS if c in data.table.column_names]
 
 
 def finetune(model_dir: str | Path, data_dir: str | Path, out: str | Path, config: FinetuneConfig, *,
@@ -215,6 +314,8 @@ def finetune(model_dir: str | Path, data_dir: str | Path, out: str | Path, confi
     new (trainable from the first step, with the head) unless ``model_dir`` was pre-trained with tracks."""
     if config.problem not in ("regression", "classification"):
         raise FloraBertError("problem must be regression or classification")
+    if config.problem == "regression" and config.loss == "cross_entropy":
+        raise FloraBertError("loss cross_entropy is for --problem classification (regression: mse or poisson)")
     final = Path(out)
     with training_run(final, "finetune", resume=resume, force=force, log=log) as (work, mode, last):
         metrics = _finetune(model_dir, data_dir, work, config, tracks=tracks, last=last, log=log,
@@ -230,7 +331,6 @@ def _finetune(model_dir, data_dir, out: Path, config: FinetuneConfig, *, tracks,
     """The run itself, in ``out`` (the run's work folder)."""
     from transformers import (
         DataCollatorWithPadding,
-        EarlyStoppingCallback,
         Trainer,
         TrainingArguments,
         get_linear_schedule_with_warmup,
@@ -249,7 +349,7 @@ def _finetune(model_dir, data_dir, out: Path, config: FinetuneConfig, *, tracks,
         raise FloraBertError(f"{data_dir}: needs train and validation genes (has {train_t.num_rows} / "
                              f"{val_t.num_rows})")
     if classification:
-        n_labels = int(max(max(v) for v in data.table.column("labels").to_pylist())) + 1
+        n_labels = max(int(max(max(v) for v in data.table.column("labels").to_pylist())) + 1, len(data.classes))
     else:
         n_labels = len(data.targets)
     pre_config, max_length = _pretrained_config(model_dir, tok, config, tracks)
@@ -264,12 +364,16 @@ def _finetune(model_dir, data_dir, out: Path, config: FinetuneConfig, *, tracks,
         targets, parts = expression_pairs(data, tok, trackset, max_length=max_length,
                                           classification=classification, log=log)
         n_labels = n_labels if classification else 1
-    wide_kmers = list(config.wide_kmers) if not classification and not tracks else []
-    if config.wide_kmers and not wide_kmers:
+    wide = not classification and not tracks
+    wide_kmers = list(config.wide_kmers) if wide else []
+    gene_features = _gene_feature_columns(data, config) if wide else []
+    if (config.wide_kmers or config.wide_gene_model) and not wide:
         log("wide path: off (regression without tracks only)")
     from florabert.features import n_features
 
-    n_wide = n_features(wide_kmers, data.layout) if wide_kmers else 0
+    groups = {"composition": n_features(wide_kmers, data.layout) if wide_kmers else 0,
+              "gene_model": len(gene_features)}
+    n_wide = sum(groups.values())
     torch.manual_seed(config.seed)
     with loading(model_dir):  # quietly: the expected "MLM head unused, new head" report is checked below
         model, info = FloraBertForExpression.from_pretrained(
@@ -277,8 +381,9 @@ def _finetune(model_dir, data_dir, out: Path, config: FinetuneConfig, *, tracks,
             problem_type="single_label_classification" if classification else "regression",
             loss=config.loss, head_dropout=config.head_dropout, head_hidden_size=config.head_hidden_size,
             target_transform=data.transform, promoter_window=data.promoter_window, tracks=layout,
-            input_length=max_length, wide_kmers=wide_kmers, wide_features=n_wide,
-            output_loading_info=True)
+            input_length=max_length, wide_kmers=wide_kmers, wide_features=n_wide, wide_groups=groups,
+            gene_features=gene_features, head_pooling=config.head_pooling, output_loading_info=True,
+            **_class_names(data.classes, n_labels) if classification else {})
     if data.promoter_window:
         if data.layout.spec != pre_config.layout.spec:
             log(f"layout: {pre_config.layout.spec} (pre-trained) -> {data.layout.spec} (the dataset)")
@@ -289,14 +394,21 @@ def _finetune(model_dir, data_dir, out: Path, config: FinetuneConfig, *, tracks,
     _check_encoder(model_dir, info, new_channel=bool(layout) and not known_layout,
                    classification=classification, log=log)
     if parts is None:
-        parts = {p: _tokenized(t, tok, max_length, classification, wide_kmers, data.layout)
+        source = Path(data_dir) / "dataset.parquet"
+        parts = {p: _tokenized(t, tok, max_length, classification, wide_kmers, data.layout, gene_features, source)
                  for p, t in (("train", train_t), ("validation", val_t), ("test", test_t))}
-    wide_info = {**fit_wide(model, parts, log), "kmers": wide_kmers} if n_wide else None
+    wide_info = ({**fit_wide(model, parts, log, groups), "kmers": wide_kmers, "gene_features": gene_features}
+                 if n_wide else None)
     if not classification and not n_wide:  # start at the constant-mean baseline: learn deviations only
         with torch.no_grad():
             mean = np.asarray(parts["train"]["labels"], dtype=np.float64).mean(axis=0)
             model.head[-1].bias.copy_(torch.as_tensor(mean, dtype=model.head[-1].bias.dtype))
-    optimizer, stages = frozen_optimizer(model, config)
+    optimizer, stages = build_finetune_optimizer(model, config)
+    _warn_about_input(tok, max_length, data, model_dir, log)
+    if config.unfreeze_every > 0 and (not stages or stages[0][0] >= config.max_steps):
+        log(f"warning: the encoder stays frozen for all {config.max_steps} steps (the first unfreezing stage "
+            f"is at step {config.unfreeze_every}): only the head learns; lower --unfreeze-every or use the "
+            "default recipe")
     scheduler = get_linear_schedule_with_warmup(optimizer, config.warmup_steps, config.max_steps)
     train_ds, val_ds, test_ds = parts["train"], parts["validation"], parts["test"]
     args = TrainingArguments(
@@ -316,9 +428,10 @@ def _finetune(model_dir, data_dir, out: Path, config: FinetuneConfig, *, tracks,
             f"{train_t.num_rows:,} genes x {len(targets)} tissues with tracks; validation {len(val_ds):,}, "
             f"test {len(test_ds):,} pairs")
     else:
-        log(f"fine-tuning {n_params / 1e6:.2f} M parameters on {train_t.num_rows:,} genes x {n_labels} "
-            f"{'classes' if classification else 'targets'}; validation {val_t.num_rows:,}, test "
-            f"{test_t.num_rows:,}")
+        what = f"examples, {n_labels} classes" if classification else f"genes x {n_labels} targets"
+        log(f"fine-tuning {n_params / 1e6:.2f} M parameters on {train_t.num_rows:,} {what}; validation "
+            f"{val_t.num_rows:,}, test {test_t.num_rows:,}")
+    stopper = _early_stopping(config)
     with tensorboard_dir(out / "logs" / "tensorboard"):
         trainer = Trainer(
             model=model, args=args, train_dataset=train_ds, eval_dataset=val_ds,
@@ -326,12 +439,12 @@ def _finetune(model_dir, data_dir, out: Path, config: FinetuneConfig, *, tracks,
             optimizers=(optimizer, scheduler),
             compute_metrics=regression_metrics,
             callbacks=[CSVLogger(out / "logs" / "log.csv"), _unfreeze_callback(model, stages, log),
-                       EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience),
+                       stopper,
                        *(callbacks or [])],
         )
         quiet_trainer(trainer)
         trainer.train(resume_from_checkpoint=last)
-    trainer.remove_callback(EarlyStoppingCallback)  # the final evaluations below use other metric names
+    trainer.remove_callback(stopper)  # the final evaluations below use other metric names
     metrics = {"validation": trainer.evaluate(val_ds, metric_key_prefix="validation")}
     if len(test_ds):
         metrics["test"] = trainer.evaluate(test_ds, metric_key_prefix="test")
@@ -344,7 +457,8 @@ def _finetune(model_dir, data_dir, out: Path, config: FinetuneConfig, *, tracks,
     trainer.save_model(str(out))
     (out / "training_args.bin").unlink(missing_ok=True)
     tok.write_files(out)
-    dump_config(config, out / "config.yaml")
+    dump_config(dataclasses.replace(config, loss="cross_entropy") if classification else config,
+                out / "config.yaml")
     (out / "seed.txt").write_text(f"{config.seed}\n")
     metrics["wide"] = wide_info
     write_json(out / "metrics.json", {**metrics, "parameters": n_params, "dataset": str(data_dir),

@@ -16,19 +16,23 @@ def held_out(gene_id: str, fraction: float) -> bool:
     return int(hashlib.md5(gene_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < fraction
 
 
-def load_mlm_datasets(corpus, tokenizer, config: PretrainConfig, *, species=None, cache_dir=None):
-    """Tokenized train/eval datasets (columns ``input_ids``, ``length``) from corpus Parquet shards."""
+def load_mlm_datasets(corpus, tokenizer, config: PretrainConfig, *, species=None, cache_dir=None,
+                      max_length: int | None = None):
+    """Tokenized train/eval datasets (columns ``input_ids``, ``length``) from corpus Parquet shards; windows
+    truncated to ``max_length`` tokens (default: the model config's)."""
     import datasets
 
     from florabert.genome.corpus import corpus_files
 
     files = [str(f) for f in corpus_files(corpus, species=species)]
     datasets.disable_progress_bars()
+    # only what pre-training reads: annotated genomes' shards carry gene-model columns that tiles lack
     raw = datasets.load_dataset("parquet", data_files=files, split="train", streaming=config.streaming,
-                                cache_dir=str(cache_dir) if cache_dir else None)
+                                cache_dir=str(cache_dir) if cache_dir else None,
+                                columns=["species", "gene_id", "sequence"])
     if species:
         raw = raw.filter(lambda b: [s in species for s in b["species"]], batched=True)
-    max_length = config.model.max_length
+    max_length = max_length or config.model.window_length
 
     def encode(batch):
         ids = tokenizer(batch["sequence"], truncation=True, max_length=max_length)["input_ids"]

@@ -94,11 +94,10 @@ def _pretrain(corpus, tokenizer_dir, out: Path, config: PretrainConfig, *, init_
 
     from florabert.layout import Layout
     from florabert.modeling import FloraBertConfig, FloraBertForMaskedLM, adopt_layout, loading
-    from florabert.tokenization import DNATokenizer
 
     ckpt_dir = out / "checkpoints"
     torch.manual_seed(config.seed)
-    tok = DNATokenizer.load(tokenizer_dir)
+    tok = _tokenizer(tokenizer_dir, init_from, config, log)
     recorded = _corpus_layout(corpus)
     layout = recorded or Layout()
     tok.layout = layout
@@ -113,8 +112,6 @@ def _pretrain(corpus, tokenizer_dir, out: Path, config: PretrainConfig, *, init_
         trackset = TrackSet.open(tracks, layout=known or None)
     extra = {"tracks": trackset.layout} if trackset else {}
     if init_from:
-        if not (Path(init_from) / "config.json").exists():
-            raise FloraBertError(f"{init_from}: not a model directory (no config.json)")
         with loading(init_from):  # quietly: a plain model gaining a channel: its weights are new, checked below
             model, info = FloraBertForMaskedLM.from_pretrained(str(init_from), output_loading_info=True, **extra)
         if model.config.has_tracks and not trackset:
@@ -133,24 +130,30 @@ def _pretrain(corpus, tokenizer_dir, out: Path, config: PretrainConfig, *, init_
     else:
         m = config.model
         model_config = FloraBertConfig.from_tokenizer(
-            tok.hf, max_length=m.max_length, hidden_size=m.hidden_size, num_hidden_layers=m.num_hidden_layers,
+            tok.hf, max_length=m.window_length, hidden_size=m.hidden_size, num_hidden_layers=m.num_hidden_layers,
             num_attention_heads=m.num_attention_heads, intermediate_size=m.intermediate_size,
             hidden_dropout_prob=m.hidden_dropout_prob, attention_probs_dropout_prob=m.attention_probs_dropout_prob,
-            promoter_window=recorded.to_dict() if recorded else {}, type_vocab_size=len(layout), **extra)
+            promoter_window=recorded.to_dict() if recorded else {}, type_vocab_size=len(layout), stem=m.stem,
+            **extra)
         model_config._attn_implementation = m.attn_implementation
         model = FloraBertForMaskedLM(model_config)
     n_params = sum(p.numel() for p in model.parameters())
+    max_length = model.config.positions_length  # per window, with its special tokens
     if rank() == 0:
-        log(f"model: {n_params / 1e6:.2f} M parameters; masking: {config.masking.strategy}")
+        what = (f"convolutional stem over bases (one position per {model.config.stem['pool']} bases, up to "
+                f"{max_length:,} bases per window)" if model.config.stem
+                else f"tokens (up to {max_length} per window)")
+        log(f"model: {n_params / 1e6:.2f} M parameters, {what}; masking: {config.masking.strategy}")
 
     if trackset:
         from florabert.training.trackdata import mlm_pairs
 
-        train, evals = mlm_pairs(corpus, tok, trackset, max_length=config.model.max_length,
+        train, evals = mlm_pairs(corpus, tok, trackset, max_length=max_length,
                                  eval_fraction=config.eval_fraction, max_eval=config.max_eval_sequences,
                                  species=species, log=log)
     else:
-        train, evals = load_mlm_datasets(corpus, tok, config, species=species, cache_dir=out / "cache")
+        train, evals = load_mlm_datasets(corpus, tok, config, species=species, cache_dir=out / "cache",
+                                         max_length=max_length)
     if config.init_bias_from_frequencies and not init_from and not last:
         set_bias_to_log_frequencies(model, train, len(tok.hf), tok.hf.all_special_ids)
     collator = MaskingCollator(tok.hf, config.masking, seed=config.seed, total_steps=config.max_steps,
@@ -215,6 +218,48 @@ def _pretrain(corpus, tokenizer_dir, out: Path, config: PretrainConfig, *, init_
         plot_loss_curve(out / "logs" / "log.csv", out / "logs" / "loss.png", title="MLM pre-training")
         _model_card(out, config, info)
     return metrics, trainer.state.global_step
+
+
+def _tokenizer(tokenizer_dir, init_from, config: PretrainConfig, log):
+    """The tokenizer the model reads: ``init_from``'s own when continuing a model (``tokenizer_dir``, if given,
+    must be the same for a tokens model); the nucleotide tokenizer for a stem model (it reads single bases
+    whatever ``tokenizer_dir`` holds); else ``tokenizer_dir``."""
+    from florabert.tokenization import DNATokenizer, train_tokenizer
+
+    given = DNATokenizer.load(tokenizer_dir) if tokenizer_dir else None
+    if init_from:
+        if not (Path(init_from) / "config.json").exists():
+            raise FloraBertError(f"{init_from}: not a model directory (no config.json)")
+        own = DNATokenizer.load(init_from) if (Path(init_from) / "tokenizer.json").exists() else None
+        if own is not None and own.kind == "nucleotide" and _is_stem(init_from):
+            _note_unused(given, tokenizer_dir, log)
+            return own
+        if own is not None and given is not None and (given.kind, given.k, given.stride, len(given.hf)) != (
+                own.kind, own.k, own.stride, len(own.hf)):
+            raise FloraBertError(f"{tokenizer_dir}: is not the tokenizer {init_from} was trained with "
+                                 f"({given.kind}, {len(given.hf):,} tokens vs {own.kind}, {len(own.hf):,})")
+        if own is None and given is None:
+            raise FloraBertError(f"{init_from}: holds no tokenizer; give --tokenizer")
+        return own or given
+    if config.model.architecture == "stem":
+        _note_unused(given, tokenizer_dir, log)
+        return train_tokenizer(None, kind="nucleotide", model_max_length=config.model.window_length)
+    if given is None:
+        raise FloraBertError("--tokenizer is needed for model.architecture tokens (florabert tokenizer train)")
+    return given
+
+
+def _is_stem(model_dir) -> bool:
+    try:
+        return bool(json.loads((Path(model_dir) / "config.json").read_text()).get("stem"))
+    except (OSError, ValueError):
+        return False
+
+
+def _note_unused(given, tokenizer_dir, log) -> None:
+    if given is not None and given.kind != "nucleotide":
+        log(f"the convolutional stem reads single bases: {tokenizer_dir} ({given.kind}) is not used "
+            "(--architecture tokens reads its tokens, as FloraBERT)")
 
 
 def _corpus_layout(corpus):

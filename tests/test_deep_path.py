@@ -1,0 +1,79 @@
+"""The deep path learns sequence with the default recipe: a planted motif whose effect depends on where it sits.
+
+Half the genes carry CACGTGAC at -60..-53 (it raises ln TPM by 2.5); independently, half carry it at -250..-243
+(no effect). Composition does not tell the groups apart and a position-blind motif count is confounded by the
+decoy, so neither the wide path nor a model that ignores position explains the targets; the default stem model
+fine-tuned with the default recipe must, and its positional importance must peak on the motif, not the decoy.
+"""
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+MOTIF, NEAR, FAR, LENGTH = "CACGTGAC", -60, -250, 300
+
+
+@pytest.fixture(scope="module")
+def decoy(tmp_path_factory):
+    """Promoters (tss:-300:0), TPM, a dataset and a tiny untrained stem model (2 layers x 32)."""
+    import torch
+
+    from florabert.data.dataset import build_expression_dataset
+    from florabert.genome.promoters import META_KEY
+    from florabert.layout import Layout
+    from florabert.modeling import FloraBertConfig, FloraBertForMaskedLM
+    from florabert.tokenization import train_tokenizer
+
+    root = tmp_path_factory.mktemp("decoy")
+    rng = np.random.default_rng(1)
+    genes, seqs, carriers, rows = [], [], [], ["gene_id\tleaf"]
+    for i in range(700):
+        while True:
+            s = "".join(rng.choice(list("ACGT"), LENGTH, p=[0.32, 0.18, 0.18, 0.32]))
+            if MOTIF not in s:
+                break
+        near, far = i % 2 == 0, rng.random() < 0.5
+        for k in [LENGTH + NEAR] * near + [LENGTH + FAR] * far:
+            s = s[:k] + MOTIF + s[k + len(MOTIF):]
+        genes.append(f"g{i:04d}")
+        seqs.append(s)
+        carriers.append(near)
+        rows.append(f"g{i:04d}\t{np.exp(2.0 + 2.5 * near + rng.normal(0, 0.3)) - 1:.5f}")
+    lay = Layout.parse("tss:-300:0")
+    table = pa.table({"species": ["s"] * len(genes), "gene_id": genes, "chrom": ["c"] * len(genes),
+                      "strand": ["+"] * len(genes), "sequence": seqs})
+    pq.write_table(table.replace_schema_metadata({META_KEY: json.dumps(lay.to_dict()).encode()}),
+                   root / "p.parquet")
+    (root / "tpm.tsv").write_text("\n".join(rows) + "\n")
+    (root / "fam.tsv").write_text("gene_id\tfamily_id\n" + "".join(f"{g}\t{g}\n" for g in genes))
+    build_expression_dataset(root / "tpm.tsv", root / "p.parquet", root / "data", families=root / "fam.tsv",
+                             log=lambda m: None)
+    tok = train_tokenizer(None, kind="nucleotide", model_max_length=512)
+    cfg = FloraBertConfig.from_tokenizer(tok.hf, max_length=512, hidden_size=32, num_hidden_layers=2,
+                                         num_attention_heads=2, intermediate_size=64, stem={"pool": 16},
+                                         promoter_window=lay.to_dict())
+    torch.manual_seed(0)
+    FloraBertForMaskedLM(cfg).save_pretrained(root / "pre")
+    tok.write_files(root / "pre")
+    return root
+
+
+@pytest.mark.slow
+def test_default_recipe_learns_where_the_motif_sits(decoy, tmp_path):
+    from florabert.config import FinetuneConfig, load_config
+    from florabert.explain.positional import positional_importance
+    from florabert.training.finetune import finetune
+
+    cfg = load_config(FinetuneConfig, overrides={"max_steps": 500, "eval_steps": 50, "logging_steps": 50})
+    metrics = finetune(decoy / "pre", decoy / "data", tmp_path / "ft", cfg, log=lambda m: None)
+    r2 = metrics["test"]["test_r2_all"]
+    wide = metrics["wide"]["validation_r2"]
+    assert wide < 0.35  # composition tells the groups apart only in part (a second copy of the motif, or none)
+    assert r2 > 0.8, f"test R² {r2:.3f}: the deep path did not learn the position-dependent motif"
+    summary = positional_importance(tmp_path / "ft", decoy / "p.parquet", tmp_path / "pos", lengths=[4],
+                                    samples=2, max_sequences=16, step=2, show_progress=False)
+    peak = int(summary["peak_position"]["4"])
+    assert NEAR - 4 <= peak <= NEAR + len(MOTIF), f"importance peaks at {peak}, not on the motif at {NEAR}"
