@@ -1,5 +1,5 @@
-"""Sequence composition features: k-mer frequencies of each window (the "wide" path of the expression
-model, and a baseline on its own).
+"""The wide path's inputs: k-mer frequencies of each window (a baseline on their own too), codon usage of coding
+windows, and the gene-model features (:mod:`florabert.genome.genemodel`).
 
 For each window of a gene (:mod:`florabert.layout`) and each k in ``ks``, the frequency of every k-mer
 (counts divided by the number of k-mers in the window; k-mers with a base other than A/C/G/T are skipped):
@@ -64,3 +64,30 @@ def window_features(sequences: list[str], ks: list[int], layout=None) -> np.ndar
                                else kmer_frequencies(w, ks) for w, c in zip(parts, flags, strict=True)])
 
     return np.asarray([one(s) for s in sequences], dtype=np.float32)
+
+
+def gene_values(table, names: list[str], source) -> np.ndarray:
+    """(rows, len(names)) model inputs of the gene-model columns ``names`` of a pyarrow ``table``
+    (:func:`florabert.genome.genemodel.model_inputs`); a missing column or a bad value is an InputError naming
+    ``source``."""
+    from florabert.errors import InputError
+    from florabert.genome.genemodel import model_inputs
+
+    missing = [n for n in names if n not in table.column_names]
+    if missing:
+        raise InputError(source, f"no gene-model column(s) {', '.join(missing)}")
+    try:
+        return model_inputs({n: table.column(n).to_pylist() for n in names}, names)
+    except ValueError as exc:
+        raise InputError(source, str(exc)) from None
+
+
+def wide_inputs(sequences: list[str], ks: list[int], layout=None, genes: np.ndarray | None = None) -> np.ndarray:
+    """(genes, features) float32: the composition of the windows (:func:`window_features`, when ``ks``) then
+    the gene-model values ``genes`` (:func:`gene_values`, when given), side by side."""
+    parts = []
+    if ks:
+        parts.append(window_features(sequences, list(ks), layout))
+    if genes is not None and genes.shape[1]:
+        parts.append(np.asarray(genes, dtype=np.float32))
+    return np.concatenate(parts, axis=1) if parts else np.zeros((len(sequences), 0), dtype=np.float32)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from florabert.errors import FloraBertError
+from florabert.errors import FloraBertError, InputError
 from florabert.genome.records import cut_as_trained, fasta_records, tsv_records
 from florabert.io import atomic_path
 from florabert.plotting import show_bars
@@ -24,10 +24,81 @@ from florabert.plotting import show_bars
 CHUNK = 4096
 
 
-def _genome_records(genome, annotation, window: dict) -> Iterator[tuple[str, str]]:
-    result = cut_as_trained(genome, annotation, window)
-    yield from zip(result.table.column("gene_id").to_pylist(), result.table.column("sequence").to_pylist(),
-                   strict=True)
+def class_names(config) -> list[str]:
+    """A classifier's class names by index: the task's (``id2label``), or ``0, 1, ...`` for models that name
+    none (HF's default ``LABEL_k`` names count as none)."""
+    names = [str(config.id2label.get(k, k)) for k in range(config.num_labels)]
+    return [str(k) if n == f"LABEL_{k}" else n for k, n in enumerate(names)]
+
+
+class GeneLookup:
+    """Gene-model inputs (:func:`florabert.features.gene_values`) of a model's ``gene_features`` per gene id,
+    from a table with those columns or from an annotation; genes it lacks get the training average when
+    ``average_missing`` (``--without-gene-features``), else stop with one line."""
+
+    def __init__(self, predictor: Predictor, values: dict[str, np.ndarray] | None, source, *,
+                 average_missing: bool = False):
+        self.predictor, self.values, self.source = predictor, values or {}, source
+        self.average_missing = average_missing
+        self.averaged = 0  # genes predicted with the training average
+
+    @classmethod
+    def from_table(cls, predictor: Predictor, table, source, **kw) -> GeneLookup:
+        from florabert.features import gene_values
+
+        x = gene_values(table, predictor.gene_features, source)
+        return cls(predictor, dict(zip(table.column("gene_id").to_pylist(), x, strict=True)), source, **kw)
+
+    @classmethod
+    def from_file(cls, predictor: Predictor, path, **kw) -> GeneLookup:
+        """A table with ``gene_id`` and the model's gm_* columns: .parquet, or .tsv/.csv (a promoter table)."""
+        from florabert.genome.promoters import read_promoters
+
+        path = Path(path)
+        table = read_promoters(path) if path.suffix.lower() in (".parquet", ".tsv") else _read_csv(path)
+        if "gene_id" not in table.column_names:
+            raise FloraBertError(f"{path}: needs a gene_id column next to the gene-model columns")
+        return cls.from_table(predictor, table, path, **kw)
+
+    @classmethod
+    def from_annotation(cls, predictor: Predictor, annotation, **kw) -> GeneLookup:
+        """Computed from a GFF3/GTF read as the model's training genes were (feature, biotype, ids)."""
+        import pyarrow as pa
+
+        from florabert.genome.annotation import read_annotation
+        from florabert.genome.genemodel import GENE_MODEL_COLUMNS
+
+        lay = predictor.config.layout
+        ann = read_annotation(annotation, feature=lay.feature, biotype=lay.biotype, id_attribute=lay.id_attribute,
+                              gene_model=True)
+        cols = {"gene_id": [g.gene_id for g in ann.genes],
+                **{c: [g.model[j] for g in ann.genes] for j, c in enumerate(GENE_MODEL_COLUMNS)}}
+        return cls.from_table(predictor, pa.table(cols), annotation, **kw)
+
+    def rows(self, ids: list[str]) -> np.ndarray:
+        """(len(ids), features) model inputs."""
+        out = self.predictor.average_genes(len(ids))
+        for i, gid in enumerate(ids):
+            v = self.values.get(gid)
+            if v is not None:
+                out[i] = v
+            elif self.average_missing:
+                self.averaged += 1
+            else:
+                raise InputError(self.source or "input", f"{gid}: no gene-model features ("
+                                 f"{', '.join(self.predictor.gene_features[:3])}, ...), which the model reads: "
+                                 "give --annotation or --gene-features TABLE, or --without-gene-features")
+        return out
+
+
+def _read_csv(path: Path):
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    try:
+        return pcsv.read_csv(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(path, f"not a readable table ({' '.join(str(exc).split())[:160]})") from None
 
 
 def _chunks(records, size=CHUNK):
@@ -75,13 +146,30 @@ class Predictor:
         self.bf16 = bf16
         self.targets = list(self.config.targets)  # output columns (a track model: the tissues predicted)
 
+    @property
+    def gene_features(self) -> list[str]:
+        """The gene-model columns the model's wide path reads ([] for none)."""
+        return list(getattr(self.config, "gene_features", []) or [])
+
+    def average_genes(self, n: int) -> np.ndarray:
+        """(n, gene features) model inputs at the training genes' average (what ``--without-gene-features``
+        predicts with: the gene-model group then adds its mean)."""
+        k = len(self.gene_features)
+        return np.tile(self.model.wide_mean[-k:].numpy().astype(np.float32), (n, 1)) if k else np.zeros((n, 0))
+
     @torch.inference_mode()
-    def predict(self, sequences: list[str], features: list | None = None) -> np.ndarray:
+    def predict(self, sequences: list[str], features: list | None = None, genes: np.ndarray | None = None
+                ) -> np.ndarray:
         """(n, outputs) for raw promoter sequences. A track model also needs ``features``: per sequence the
-        (values, states) per-token arrays of its tokenized ids (:meth:`florabert.tracks.TrackSet.tokens`)."""
+        (values, states) per-token arrays of its tokenized ids (:meth:`florabert.tracks.TrackSet.tokens`). A model
+        whose wide path reads gene-model features needs ``genes``: (n, :attr:`gene_features`) model inputs
+        (:func:`florabert.features.gene_values`, or :meth:`average_genes`)."""
         if self.config.has_tracks and features is None:
             raise FloraBertError("this model reads epigenetic tracks: use florabert predict --tracks SHEET with "
                                  "--genome/--annotation (other commands take plain models only)")
+        if self.gene_features and genes is None:
+            raise FloraBertError("this model reads gene-model features (" + ", ".join(self.gene_features[:3])
+                                 + ", ...): give them with the sequences")
         from florabert.training.trackdata import pad_tracks
 
         order = np.argsort([-len(s) for s in sequences], kind="stable")
@@ -92,10 +180,10 @@ class Predictor:
             batch = self.tok(seqs, padding=True, truncation=True, max_length=self.max_length,
                              return_tensors="pt")
             if self.config.wide_features:
-                from florabert.features import window_features
+                from florabert.features import wide_inputs
 
-                batch["wide_features"] = torch.from_numpy(
-                    window_features(seqs, self.config.wide_kmers, self.config.layout))
+                batch["wide_features"] = torch.from_numpy(wide_inputs(
+                    seqs, self.config.wide_kmers, self.config.layout, None if genes is None else genes[idx]))
             if features is not None:
                 batch["track_values"], batch["track_states"] = pad_tracks(
                     [features[j][0] for j in idx], [features[j][1] for j in idx], batch["input_ids"].shape[1])
@@ -134,15 +222,16 @@ class Predictor:
     def header(self) -> list[str]:
         c = self.config
         if c.problem_type == "single_label_classification":
-            return ["gene_id", "class", *(f"p_{k}" for k in range(c.num_labels))]
+            return ["gene_id", "class", *(f"p_{name}" for name in class_names(c))]
         return ["gene_id", *self.targets, *(f"{t}_tpm" for t in self.targets)]
 
     def rows(self, ids: list[str], values: np.ndarray) -> Iterator[list[str]]:
         c = self.config
         if c.problem_type == "single_label_classification":
             probs = torch.softmax(torch.as_tensor(values), -1).numpy()
+            names = class_names(c)
             for gid, p in zip(ids, probs, strict=True):
-                yield [gid, str(int(p.argmax())), *(f"{v:.6g}" for v in p)]
+                yield [gid, names[int(p.argmax())], *(f"{v:.6g}" for v in p)]
             return
         yield from prediction_rows(ids, values, float((c.target_transform or {}).get("offset", 1.0)))
 
@@ -171,21 +260,26 @@ def _track_setup(predictor: Predictor, model_dir, tracks, genome, annotation):
 
 
 def predict(model_dir: str | Path, out: str | Path, *, fasta=None, genome=None, annotation=None, tsv=None,
-            tracks=None, batch_size: int = 64, bf16: bool = False, progress: bool = True, force: bool = False
-            ) -> int:
+            tracks=None, gene_features=None, without_gene_features: bool = False, genes: list[str] | None = None,
+            batch_size: int = 64, bf16: bool = False, progress: bool = True, force: bool = False, log=None) -> int:
     """Write predictions for every input promoter to ``out`` (TSV); returns how many were written.
     ``tracks``: the track sheet a track model (EBERT) reads; one column per tissue it has tracks for.
-    An existing ``out`` is replaced (atomically) only when florabert wrote it, or with ``force``."""
+    ``genes``: only these gene ids (in input order). An existing ``out`` is replaced (atomically) only when
+    florabert wrote it, or with ``force``.
+
+    A model whose wide path reads gene-model features gets them from ``--genome/--annotation`` (computed), the
+    ``gm_*`` columns of ``--tsv``, ``gene_features`` (a table with gene_id and those columns), or ``annotation``
+    given with ``--fasta``/``--tsv``; ``without_gene_features`` predicts genes without them at the training
+    average and adds a ``gene_model`` column (given / average)."""
     from florabert.outputs import claim_file
 
-    given = [x is not None for x in (fasta, genome or annotation, tsv)]
-    if sum(given) != 1 or (genome is None) != (annotation is None):
+    if sum(x is not None for x in (fasta, genome, tsv)) != 1 or (genome is not None and annotation is None):
         raise FloraBertError("give exactly one input: --fasta, --tsv, or --genome with --annotation")
     if batch_size < 1:
         raise FloraBertError(f"--batch-size must be >= 1 (got {batch_size})")
     claim_file(out, force=force)
     predictor = Predictor(model_dir, batch_size=batch_size, bf16=bf16)
-    trackset = None
+    trackset, lookup = None, None
     if tracks is not None or predictor.config.has_tracks:
         trackset, records = _track_setup(predictor, model_dir, tracks, genome, annotation)
     elif fasta is not None:
@@ -196,23 +290,67 @@ def predict(model_dir: str | Path, out: str | Path, *, fasta=None, genome=None, 
         if not predictor.config.promoter_window:
             raise FloraBertError(f"{model_dir}: the model does not record how its promoters were cut; extract "
                                  "them with florabert promoters and use --fasta")
-        records = _genome_records(genome, annotation, predictor.config.promoter_window)
+        table = cut_as_trained(genome, annotation, predictor.config.promoter_window).table
+        if predictor.gene_features:
+            lookup = GeneLookup.from_table(predictor, table, annotation, average_missing=without_gene_features)
+        records = zip(table.column("gene_id").to_pylist(), table.column("sequence").to_pylist(), strict=True)
+    if predictor.gene_features and lookup is None:
+        lookup = _gene_lookup(predictor, model_dir, tsv, annotation, gene_features, without_gene_features)
+    if genes:
+        wanted = set(genes)
+        records = (r for r in records if r[0] in wanted)
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    n = 0
+    from florabert.genome.promoters import count_ambiguous
+
+    n = ambiguous = 0
     with atomic_path(out) as tmp, open(tmp, "w", newline="") as fh, Progress(
             SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
             disable=not (progress and show_bars()), transient=True) as bar:
         task = bar.add_task("predicting: 0 promoters")
         writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
-        writer.writerow(predictor.header())
+        note = lookup is not None and without_gene_features
+        writer.writerow([*predictor.header(), *(["gene_model"] if note else [])])
         for chunk in _chunks(records):
             ids, seqs, *coords = zip(*chunk, strict=True)
+            ambiguous += count_ambiguous(seqs)
+            rows = lookup.rows(list(ids)) if lookup is not None else None
             values = (predictor.predict_tracks(list(seqs), list(coords[0]), trackset) if trackset
-                      else predictor.predict(list(seqs)))
-            writer.writerows(predictor.rows(list(ids), values))
+                      else predictor.predict(list(seqs), genes=rows))
+            lines = list(predictor.rows(list(ids), values))
+            if note:
+                given = [gid in lookup.values for gid in ids]
+                lines = [[*line, "given" if g else "average"] for line, g in zip(lines, given, strict=True)]
+            writer.writerows(lines)
             n += len(chunk)
             bar.update(task, description=f"predicting: {n:,} promoters")
         if n == 0:  # inside the block: an earlier output at `out` stays as it was
-            raise FloraBertError(f"{fasta or tsv or annotation}: no promoters to predict")
+            what = f" among --genes {', '.join(genes[:3])}" if genes else ""
+            raise FloraBertError(f"{fasta or tsv or annotation}: no promoters to predict{what}")
+    if ambiguous and log:
+        log(f"{ambiguous:,} sequences hold IUPAC ambiguity codes (R, Y, ...): the model reads them as N")
+    if lookup is not None and lookup.averaged and log:
+        log(f"{lookup.averaged:,} genes predicted without gene-model features (the training average in their "
+            "place; column gene_model)")
     return n
+
+
+def _gene_lookup(predictor: Predictor, model_dir, tsv, annotation, gene_features, without: bool) -> GeneLookup:
+    """Where a model that reads gene-model features gets them with --fasta or --tsv."""
+    if gene_features is not None:
+        return GeneLookup.from_file(predictor, gene_features, average_missing=without)
+    if tsv is not None:
+        from florabert.io import open_text
+
+        with open_text(tsv) as fh:
+            header = fh.readline().rstrip("\r\n").split("," if str(tsv).lower().endswith(".csv") else "\t")
+        if all(c in header for c in predictor.gene_features):
+            return GeneLookup.from_file(predictor, tsv, average_missing=without)
+    if annotation is not None:
+        return GeneLookup.from_annotation(predictor, annotation, average_missing=without)
+    if without:
+        return GeneLookup(predictor, {}, None, average_missing=True)
+    raise FloraBertError(f"{model_dir}: reads {len(predictor.gene_features)} gene-model features "
+                         f"({', '.join(predictor.gene_features[:3])}, ...): give --annotation GFF (computed for "
+                         "the record ids), --gene-features TABLE, gm_* columns in --tsv, or "
+                         "--without-gene-features")

@@ -1,7 +1,8 @@
 """An expression dataset directory: promoters + log targets + split + audit, what fine-tuning reads.
 
     DATA/dataset.parquet   gene_id, species, chrom, strand, tss, start, end (the promoter window, when the
-                           promoter table has them), sequence, family, split, labels (list of floats)
+                           promoter table has them), sequence, family, split, labels (list of floats), and
+                           the gene-model features gm_* when the promoter table has them
     DATA/targets.json      target names (tissues or samples), transform {"kind": "log", "offset": ...}
     DATA/split.tsv         gene_id, split
     DATA/audit.json        split method, counts, families shared between parts, test k-mer similarity
@@ -43,6 +44,7 @@ class ExpressionDataset:
     targets: list[str]
     transform: dict
     promoter_window: dict
+    classes: list[str] = ()  # class names of a classification task (florabert tasks), by label index
 
     @property
     def layout(self):
@@ -69,7 +71,8 @@ def load_expression_dataset(path: str | Path) -> ExpressionDataset:
         raise InputError(path / "targets.json", f"missing or not a dataset description ({type(exc).__name__}: "
                          f"{str(exc)[:80]})") from None
     table = read_parquet(path / "dataset.parquet", needs=("gene_id", "sequence", "split", "labels"))
-    return ExpressionDataset(path, table, targets, transform, meta.get("promoter_window", {}))
+    return ExpressionDataset(path, table, targets, transform, meta.get("promoter_window", {}),
+                             list(meta.get("classes") or []))
 
 
 # Over 80 lines on purpose: read, join, split, audit, write: one pass whose steps share the joined table.
@@ -159,8 +162,11 @@ def build_expression_dataset(
 
     idx = {g: i for i, g in enumerate(table.genes)}
     y = log_transform(table.tpm[[idx[g] for g in genes]], offset)
-    pcol = {c: prom.column(c).to_pylist() for c in ("species", "chrom", "strand", "tss", "start", "end")
-            if c in prom.column_names}
+    from florabert.genome.genemodel import GENE_MODEL_COLUMNS
+
+    carried = ("species", "chrom", "strand", "tss", "start", "end")
+    pcol = {c: prom.column(c).to_pylist() for c in carried if c in prom.column_names}
+    gm = {c: prom.column(c).to_pylist() for c in GENE_MODEL_COLUMNS if c in prom.column_names}
     columns = {
         "gene_id": genes,
         **{c: [v[row_of[g]] for g in genes] for c, v in pcol.items()},
@@ -168,6 +174,7 @@ def build_expression_dataset(
         "family": [groups[g] for g in genes],
         "split": [assignment[g] for g in genes],
         "labels": y.astype(np.float32).tolist(),
+        **{c: [v[row_of[g]] for g in genes] for c, v in gm.items()},
     }
     meta = {"targets": table.targets, "transform": {"kind": "log", "offset": offset},
             "tpm": str(tpm), "promoters": str(promoters), "samples": str(samples) if samples else None,

@@ -8,6 +8,8 @@
 - ``kmer_lgbm``: LightGBM on 5-mer counts (one model per target).
 - ``motif_lgbm``: known plant cis-elements (:data:`PLANT_MOTIFS`) as features — count on both strands,
   presence, count in the 200 bp next to the TSS, distance of the nearest site to the TSS — + LightGBM.
+- ``wide``, ``composition``, ``gene_model``: the expression model's wide path alone (ridge on window composition
+  and the gene-model features, on one group, or on the other); ``wide_lgbm``: LightGBM on the same features.
 
 Genes of a multi-window layout (:mod:`florabert.layout`) are read window by window: k-mer counts and motif
 features of each window side by side (a k-mer never spans two windows), the CNN sees the windows one after
@@ -277,8 +279,74 @@ class OneHotCNN:
             return torch.cat([self.net_(x[i:i + 512]) for i in range(0, len(x), 512)]).numpy().astype(np.float64)
 
 
+class WideRidge:
+    """The expression model's wide path alone, fitted exactly as fine-tuning fits it (standardized features,
+    RidgeCV with the penalty per target by leave-one-out CV): ``composition`` (1-4-mer frequencies of every
+    window and codon usage of cds windows) and/or the gene-model features (``genes``: the ``gm_*`` columns,
+    :mod:`florabert.genome.genemodel`). ``wide`` = both (composition alone when the dataset has no gene-model
+    columns), ``composition``, ``gene_model``."""
+
+    needs_genes = True
+
+    def __init__(self, name: str = "wide", *, composition: bool = True, genes: bool = True, layout=None):
+        self.name, self.composition, self.genes, self.layout = name, composition, genes, layout
+
+    def _x(self, seqs, genes):
+        from florabert.errors import FloraBertError
+        from florabert.features import wide_inputs
+
+        if not self.composition and genes is None:
+            raise FloraBertError(f"baseline {self.name}: the dataset has no gene-model columns (gm_*): build it "
+                                 "from a promoter table made by florabert promoters/corpus")
+        return wide_inputs(list(seqs), [1, 2, 3, 4] if self.composition else [], self.layout,
+                           genes if self.genes else None).astype(np.float64)
+
+    def fit(self, seqs, y, genes=None):
+        from sklearn.linear_model import RidgeCV
+
+        x = self._x(seqs, genes)
+        self.mean_, self.std_ = x.mean(0), x.std(0)
+        self.std_[self.std_ == 0] = 1.0
+        self.model_ = RidgeCV(alphas=np.logspace(-1, 6, 15), alpha_per_target=True).fit(
+            (x - self.mean_) / self.std_, np.asarray(y, np.float64))
+        return self
+
+    def predict(self, seqs, genes=None):
+        return self.model_.predict((self._x(seqs, genes) - self.mean_) / self.std_).reshape(len(seqs), -1)
+
+
+class WideLGBM(_LGBM):
+    """A non-linear wide path: LightGBM on the wide path's features (composition and gene model)."""
+
+    name = "wide_lgbm"
+    needs_genes = True
+
+    def __init__(self, layout=None, **kwargs):
+        super().__init__(**kwargs)
+        self.layout = layout
+
+    def features(self, seqs, *, fit: bool, genes=None):
+        from florabert.features import wide_inputs
+
+        return wide_inputs(list(seqs), [1, 2, 3, 4], self.layout, genes)
+
+    def fit(self, seqs, y, genes=None):
+        import lightgbm
+
+        x = self.features(seqs, fit=True, genes=genes)
+        y = np.asarray(y, np.float64)
+        self.models_ = [lightgbm.LGBMRegressor(**self.params, random_state=self.seed, n_jobs=self.n_jobs)
+                        .fit(x, y[:, j]) for j in range(y.shape[1])]
+        return self
+
+    def predict(self, seqs, genes=None):
+        x = self.features(seqs, fit=False, genes=genes)
+        return np.stack([m.predict(x) for m in self.models_], axis=1)
+
+
 BASELINES = {"const_mean": ConstMean, "kmer_linear": KmerLinear, "kmer_lgbm": KmerLGBM, "motif_lgbm": MotifLGBM,
-             "cnn": OneHotCNN}
+             "cnn": OneHotCNN, "wide": WideRidge, "composition": WideRidge, "gene_model": WideRidge,
+             "wide_lgbm": WideLGBM}
 
 
 class Windowed:
@@ -302,12 +370,16 @@ class Windowed:
         return ["|".join(p[-b:] if r else p[:b] for p, r in zip(s.split("|"), right, strict=False))
                 for s in seqs]
 
-    def fit(self, seqs, y):
-        self.inner.fit(self._cut(seqs), y)
+    @property
+    def needs_genes(self) -> bool:
+        return getattr(self.inner, "needs_genes", False)
+
+    def fit(self, seqs, y, **genes):
+        self.inner.fit(self._cut(seqs), y, **genes)
         return self
 
-    def predict(self, seqs):
-        return self.inner.predict(self._cut(seqs))
+    def predict(self, seqs, **genes):
+        return self.inner.predict(self._cut(seqs), **genes)
 
 
 def make_baseline(name: str, seed: int = 0, layout=None):
@@ -321,7 +393,12 @@ def make_baseline(name: str, seed: int = 0, layout=None):
         raise FloraBertError(f"unknown baseline {base!r} (known: {', '.join(BASELINES)}; add @N to read the N "
                              "bases of each window nearest its anchor, or @tss:-150:0 to read that window)")
     cls = BASELINES[base]
-    model = cls(seed=seed) if issubclass(cls, (_LGBM, OneHotCNN)) else cls()
+    if cls is WideRidge:
+        model = WideRidge(base, composition=base != "gene_model", genes=base != "composition", layout=layout)
+    elif cls is WideLGBM:
+        model = WideLGBM(layout=layout, seed=seed)
+    else:
+        model = cls(seed=seed) if issubclass(cls, (_LGBM, OneHotCNN)) else cls()
     if not at:
         return model
     if window.isdigit() and int(window) > 0:

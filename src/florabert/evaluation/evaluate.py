@@ -68,19 +68,22 @@ def evaluate(data_dir, out, *, models=(), baselines=DEFAULT_BASELINES, bootstrap
     seqs_tr, y_tr = train.column("sequence").to_pylist(), data.labels("train")
     preds: dict[str, np.ndarray] = {}
     extra: dict[str, list[np.ndarray]] = {}  # predictions of the seeds after the first
+    genes_tr, genes_te = _dataset_genes(data, train), _dataset_genes(data, test)
     for name in baselines:
         log(f"baseline {name}: fitting on {len(seqs_tr):,} training genes")
         first = make_baseline(name, seed=seed, layout=data.layout)
-        preds[name] = first.fit(seqs_tr, y_tr).predict(seqs_te)
+        needs = getattr(first, "needs_genes", False)
+        g_tr, g_te = ({"genes": genes_tr}, {"genes": genes_te}) if needs else ({}, {})
+        preds[name] = first.fit(seqs_tr, y_tr, **g_tr).predict(seqs_te, **g_te)
         if seeds > 1 and getattr(first, "seeded", False):
             log(f"baseline {name}: {seeds - 1} more fits (seeds {seed + 1}..{seed + seeds - 1})")
-            extra[name] = [make_baseline(name, seed=seed + k, layout=data.layout).fit(seqs_tr, y_tr)
-                           .predict(seqs_te) for k in range(1, seeds)]
+            extra[name] = [make_baseline(name, seed=seed + k, layout=data.layout).fit(seqs_tr, y_tr, **g_tr)
+                           .predict(seqs_te, **g_te) for k in range(1, seeds)]
     for m, name, p in zip(models, labels, predictors, strict=True):
         if list(p.config.targets) != list(data.targets):
             raise FloraBertError(f"{m}: its targets ({', '.join(p.config.targets[:3])}...) are not the dataset's")
         log(f"model {name}: predicting {len(seqs_te):,} test genes")
-        preds[name] = p.predict(_model_inputs(m, p.config, data, seqs_te))
+        preds[name] = p.predict(_model_inputs(m, p.config, data, seqs_te), genes=_gene_inputs(m, p, data, test))
     rows = []
     with output_dir(out, "evaluate", force=force) as tmp:
         (tmp / "predictions").mkdir()
@@ -157,7 +160,8 @@ def evaluate_classes(data, out, *, models, predictors, labels, baselines, bootst
         (tmp / "predictions").mkdir()
         for name, p in probs.items():
             with open(tmp / "predictions" / f"{name}.tsv", "w") as fh:
-                fh.write("\t".join(["gene_id", "label", "class", *(f"p_{k}" for k in range(n_classes))]) + "\n")
+                names = [classes[k] if k < len(classes) else str(k) for k in range(n_classes)]
+                fh.write("\t".join(["gene_id", "label", "class", *(f"p_{n}" for n in names)]) + "\n")
                 fh.writelines("\t".join([g, str(t), str(int(q.argmax())), *(f"{v:.6g}" for v in q)]) + "\n"
                               for g, t, q in zip(ids, y_te, p, strict=True))
         with open(tmp / "metrics.csv", "w", newline="") as fh:
@@ -170,9 +174,8 @@ def evaluate_classes(data, out, *, models, predictors, labels, baselines, bootst
                  "95 % CIs: bootstrap over test examples. F1: macro; AUROC: one-vs-rest macro for > 2 classes.",
                  "",
                  "| model | MCC | 95 % CI | accuracy | F1 | AUROC |", "|---|---|---|---|---|---|"]
-        lines += [f"| {md_escape(r['model'])} | {r['mcc']:.4f} | {r.get('mcc_lo', np.nan):.4f} to "
-                  f"{r.get('mcc_hi', np.nan):.4f} | {r['accuracy']:.4f} | {r['f1']:.4f} | {r['auroc']:.4f} |"
-                  for r in rows]
+        lines += [f"| {md_escape(r['model'])} | {r['mcc']:.4f} | {ci_text(r, 'mcc')} | {r['accuracy']:.4f} | "
+                  f"{r['f1']:.4f} | {r['auroc']:.4f} |" for r in rows]
         (tmp / "metrics.md").write_text("\n".join(lines) + "\n")
     return rows
 
@@ -195,6 +198,29 @@ def model_labels(models, *, reserved=()) -> list[str]:
             depth[i] = min(depth[i] + 1, len(paths[i].parts))
     names = [label(i) for i in range(len(paths))]
     return [f"{n}-{i + 1}" if names.count(n) > 1 or n in reserved else n for i, n in enumerate(names)]
+
+
+def _dataset_genes(data, part):
+    """The gene-model inputs of a dataset part (every gm_* column it has), or None without them."""
+    from florabert.features import gene_values
+    from florabert.genome.genemodel import GENE_MODEL_COLUMNS
+
+    names = [c for c in GENE_MODEL_COLUMNS if c in part.column_names]
+    return gene_values(part, names, Path(data.path) / "dataset.parquet") if names else None
+
+
+def _gene_inputs(model_dir, predictor, data, part):
+    """The gene-model inputs of ``part`` (a dataset table) for a model that reads them (None otherwise)."""
+    if not predictor.gene_features:
+        return None
+    from florabert.errors import FloraBertError
+    from florabert.features import gene_values
+
+    missing = [c for c in predictor.gene_features if c not in part.column_names]
+    if missing:
+        raise FloraBertError(f"{model_dir}: reads gene-model features the dataset {data.path} lacks "
+                             f"({', '.join(missing[:3])}); build it from a florabert promoter table")
+    return gene_values(part, predictor.gene_features, Path(data.path) / "dataset.parquet")
 
 
 def _model_inputs(model_dir, config, data, seqs: list[str]) -> list[str]:
@@ -240,18 +266,27 @@ def _seed_summary(out: Path, rows, extra: dict, y_te, targets, offset) -> list[d
     return out_rows
 
 
+def ci_text(row: dict, key: str) -> str:
+    """``lo to hi`` of a metric's bootstrap CI, or ``-`` without one (``--bootstrap 0``)."""
+    lo, hi = row.get(f"{key}_lo"), row.get(f"{key}_hi")
+    if lo is None or hi is None or lo != lo or hi != hi:
+        return "-"
+    return f"{lo:.4f} to {hi:.4f}"
+
+
 def _markdown(path: Path, rows, data, n_test: int, seed_rows=None) -> None:
     from florabert.htmlreport import md_code, md_escape
 
     lines = [f"# Evaluation on {n_test:,} test genes", "",
              f"Dataset {md_code(data.path)}; targets ln(TPM + {data.transform.get('offset')}); 95 % CIs: "
              "bootstrap over test genes. 'All' pools every test cell.", "",
-             "| model | R² (All) | 95 % CI | Pearson | Spearman | MSE | MAE (TPM) | MSE vs const_mean |",
+             "| model | R² (All) | 95 % CI | Pearson | Spearman | MSE | MAE (TPM) | MSE reduction vs const_mean |",
              "|---|---|---|---|---|---|---|---|"]
     for r in (r for r in rows if r["tissue"] == "All"):
-        lines.append(f"| {md_escape(r['model'])} | {r['r2']:.4f} | {r.get('r2_lo', float('nan')):.4f} to "
-                     f"{r.get('r2_hi', float('nan')):.4f} | {r['pearson']:.3f} | {r['spearman']:.3f} | "
-                     f"{r['mse']:.4f} | {r['mae_tpm']:.2f} | {r.get('mse_reduction_pct', float('nan')):+.1f} % |")
+        red = r.get("mse_reduction_pct")
+        lines.append(f"| {md_escape(r['model'])} | {r['r2']:.4f} | {ci_text(r, 'r2')} | {r['pearson']:.3f} | "
+                     f"{r['spearman']:.3f} | {r['mse']:.4f} | {r['mae_tpm']:.2f} | "
+                     f"{'-' if red is None or red != red else f'{red:.1f} %'} |")
     models = list(dict.fromkeys(r["model"] for r in rows))
     lines += ["", "R² per tissue:", "", "| tissue | " + " | ".join(map(md_escape, models)) + " |",
               "|---|" + "---|" * len(models)]
@@ -268,6 +303,31 @@ def _markdown(path: Path, rows, data, n_test: int, seed_rows=None) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+def _heatmap(plt, out: Path, fname: str, values: np.ndarray, models: list[str], tissues: list[str], title: str,
+             fmt: str, cmap: str) -> None:
+    """models x tissues as a heatmap with every value written in its cell (legible at page width, unlike
+    grouped bars of many models x many runs)."""
+    fig, ax = plt.subplots(figsize=(min(max(6.0, 0.5 * len(tissues) + 2.6), 9.5), 0.42 * len(models) + 1.9),
+                           layout="constrained")
+    im = ax.imshow(values, aspect="auto", cmap=cmap)
+    ax.set_xticks(range(len(tissues)), tissues, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(len(models)), models, fontsize=9)
+    ax.axvline(len(tissues) - 1.5, color="white", lw=2)  # "All" apart from the runs
+    lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
+    for i in range(values.shape[0]):
+        for j in range(values.shape[1]):
+            v = values[i, j]
+            level = (v - lo) / (hi - lo + 1e-12)  # viridis is dark at its low end, viridis_r at its high end
+            dark = level < 0.55 if cmap == "viridis" else level > 0.45
+            ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=7,
+                    color="white" if dark else "black")
+    ax.set_title(title, fontsize=10, loc="left")
+    fig.colorbar(im, ax=ax, fraction=0.025, pad=0.01)
+    for ext in ("png", "svg"):
+        fig.savefig(out / f"{fname}.{ext}", dpi=130)
+    plt.close(fig)
+
+
 def _figures(out: Path, rows, preds, y_te, targets) -> None:
     from florabert.plotting import pyplot
 
@@ -279,25 +339,12 @@ def _figures(out: Path, rows, preds, y_te, targets) -> None:
                     for m in models])
     r2s = np.array([[next(r["r2"] for r in rows if r["model"] == m and r["tissue"] == t) for t in tissues]
                     for m in models])
-    width = 0.8 / len(models)
-    for fname, values, ylabel in (("normalized_mse", mse / mse.max(axis=0, keepdims=True),
-                                   "MSE / worst model's MSE (lower is better)"),
-                                  ("r2_per_tissue", r2s, "R² on test genes")):
-        fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(tissues) * len(models) ** 0.5), 4))
-        x = np.arange(len(tissues))
-        for i, m in enumerate(models):
-            ax.bar(x + (i - (len(models) - 1) / 2) * width, values[i], width, label=m)
-        ax.set_xticks(x, tissues, rotation=60, ha="right", fontsize=7)
-        ax.set_ylabel(ylabel, fontsize=8)
-        if fname == "normalized_mse":  # differences are a few percent: do not start the axis at 0
-            ax.set_ylim(max(0.0, float(values.min()) - 0.02), 1.005)
-        else:
-            ax.axhline(0, color="black", lw=0.5)
-        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-        fig.tight_layout()
-        for ext in ("png", "svg"):
-            fig.savefig(out / f"{fname}.{ext}", dpi=130)
-        plt.close(fig)
+    order = np.argsort(-r2s[:, -1])  # best model (R² over all cells) on top
+    for fname, values, title, fmt, cmap in (
+            ("normalized_mse", mse / mse.max(axis=0, keepdims=True),
+             "MSE / the worst model's MSE per run (lower is better)", "{:.3f}", "viridis_r"),
+            ("r2_per_tissue", r2s, "R² on the test genes per run", "{:+.2f}", "viridis")):
+        _heatmap(plt, out, fname, values[order], [models[i] for i in order], tissues, title, fmt, cmap)
     cols = min(3, len(models))
     rows_n = -(-len(models) // cols)
     fig, axes = plt.subplots(rows_n, cols, figsize=(4 * cols, 3.6 * rows_n), squeeze=False)

@@ -3,7 +3,9 @@
 ``attention_<gene>.npz`` holds ``attention`` (layers, heads, tokens, tokens; rows attend to columns,
 softmax over columns), ``tokens`` (token strings, ``<s>``/``</s>`` included), ``window`` (the layout window
 of each token, 0 for FloraBERT's promoters), ``start``/``end`` (coordinates relative to that window's
-landmark, TSS or TTS, of the bases each token covers, end exclusive; 0/0 for special tokens). The figure shows
+landmark, TSS or TTS, of the bases each token covers, end exclusive; 0/0 for special tokens). For a stem model
+the attention runs over bins of ``pool`` bases: "tokens" are the bins (``bin<k>``), each with the bases it
+holds. The figure shows
 (top) the attention each base receives, averaged over heads and query tokens, per layer, against the
 TSS-relative position, and (bottom) the full token x token map of every head of the last layer.
 """
@@ -61,6 +63,27 @@ def token_spans(tok, ids: list[int], types: list[int] | None, layout
             np.where(special, 0, end))
 
 
+def bin_spans(encoded, layout) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """For a stem model's bins (one sequence): names, window index, and the landmark-relative [start, end) of
+    the real bases each bin holds (0/0 for a bin of padding). Bins are laid out from each window's anchored
+    end (:mod:`florabert.modeling.stem`)."""
+    where = encoded.where
+    pool = sum(where.lengths) // max(encoded.mask.shape[1], 1)
+    names, window, start, end = [], [], [], []
+    for j, (w, width) in enumerate(zip(layout.windows, where.lengths, strict=True)):
+        n = int(((where.slots[0] >= sum(where.lengths[:j])) & (where.slots[0] < sum(where.lengths[:j + 1]))
+                 & where.is_base[0]).sum())
+        lo, hi = (w.end - n, w.end) if w.anchor_right else (w.start, w.start + n)
+        first = w.end - width if w.anchor_right else w.start  # position of slot 0 of the window's array
+        for k in range(width // pool):
+            s, e = max(first + k * pool, lo), min(first + (k + 1) * pool, hi)
+            names.append(f"bin{k}")
+            window.append(j)
+            start.append(s if s < e else 0)
+            end.append(e if s < e else 0)
+    return names, np.asarray(window), np.asarray(start), np.asarray(end)
+
+
 @torch.inference_mode()
 def attention_maps(model_dir: str | Path, promoters: str | Path, out: str | Path, *, genes=None,
                    max_sequences: int = 2, force: bool = False) -> dict:
@@ -75,11 +98,14 @@ def attention_maps(model_dir: str | Path, promoters: str | Path, out: str | Path
     with output_dir(out, "explain attention", force=force) as tmp:
         for gid, seq in records:
             enc = tok([seq], truncation=True, max_length=max_length, return_tensors="pt")
-            att = model(**enc, output_attentions=True).attentions
-            att = torch.stack([a[0] for a in att]).float().numpy()  # (layers, heads, q, k)
-            ids = enc["input_ids"][0].tolist()
-            types = enc["token_type_ids"][0].tolist() if "token_type_ids" in enc else None
-            tokens, window, start, end = token_spans(tok, ids, types, layout)
+            encoded = model.encode(**enc, output_attentions=True)
+            att = torch.stack([a[0] for a in encoded.outputs.attentions]).float().numpy()  # (layers, heads, q, k)
+            if config.stem:
+                tokens, window, start, end = bin_spans(encoded, layout)
+            else:
+                ids = enc["input_ids"][0].tolist()
+                types = enc["token_type_ids"][0].tolist() if "token_type_ids" in enc else None
+                tokens, window, start, end = token_spans(tok, ids, types, layout)
             stem = file_stem(gid)
             np.savez_compressed(tmp / f"attention_{stem}.npz", attention=att.astype(np.float32),
                                 tokens=np.array(tokens), window=window, start=start, end=end)

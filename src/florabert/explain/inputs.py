@@ -54,8 +54,9 @@ def read_sequences(path: str | Path, genes: list[str] | None = None, limit: int 
 
 
 def parse_region(text: str | None) -> tuple[str | None, int, int] | None:
-    """``"-500:0"`` -> (None, -500, 0): positions relative to each window's landmark, start inclusive, end
-    exclusive; ``"tts:-100:+100"`` -> ("tts", -100, 100): only the windows around that landmark."""
+    """``"-500:0"`` -> (None, -500, 0): positions relative to the TSS (the windows around it), start inclusive,
+    end exclusive; ``"tts:-100:+100"`` -> ("tts", -100, 100): only the windows around that landmark;
+    ``"cds:0:+300"``: the first 300 coding bases of a cds window."""
     if not text:
         return None
     parts = text.split(":")
@@ -65,8 +66,8 @@ def parse_region(text: str | None) -> tuple[str | None, int, int] | None:
     except ValueError:
         raise FloraBertError(f"--region {text!r}: expected START:END or LANDMARK:START:END, e.g. -500:0 or "
                              "tts:-100:+100") from None
-    if landmark is not None and landmark not in ("tss", "tts"):
-        raise FloraBertError(f"--region {text!r}: the landmark must be tss or tts")
+    if landmark is not None and landmark not in ("tss", "tts", "cds"):
+        raise FloraBertError(f"--region {text!r}: the landmark must be tss, tts or cds")
     if lo >= hi:
         raise FloraBertError(f"--region {text!r}: START must be below END")
     return landmark, lo, hi
@@ -107,19 +108,36 @@ class WindowMap:
         return range(self.relative(j, 0), self.relative(j, 0) + len(self.parts[j]))
 
 
+def region_text(region) -> str:
+    """A parsed region as the user writes it (``tss:-200:0``)."""
+    landmark, lo, hi = region
+    return f"{landmark or 'tss'}:{lo:+d}:{hi:+d}".replace(":+0", ":0")
+
+
 def window_regions(layout, bases_read: list[int], region) -> list[tuple[int, int] | None]:
     """Per window, the positions to explain: by default every base the model reads (the ``bases_read[j]``
-    nearest the window's anchor); ``region`` (:func:`parse_region`) narrows them; None = skip the window."""
+    nearest the window's anchor); ``region`` (:func:`parse_region`; without a landmark: the TSS) narrows them to
+    the windows around its landmark; None = skip the window. A region no window of the layout can hold is an
+    error."""
     out = []
+    landmark = None
+    if region is not None:
+        landmark = region[0] or "tss"
+        if landmark not in layout.landmarks:
+            raise FloraBertError(f"--region {region_text(region)}: the model reads no {landmark} window (its "
+                                 f"windows: {layout.spec})")
     for w, n in zip(layout.windows, bases_read, strict=True):
         lo, hi = (w.end - n, w.end) if w.anchor_right else (w.start, w.start + n)
         if region is not None:
-            landmark, r_lo, r_hi = region
-            if landmark not in (None, w.landmark):
+            if w.landmark != landmark:
                 out.append(None)
                 continue
-            lo, hi = max(lo, r_lo), min(hi, r_hi)
+            lo, hi = max(lo, region[1]), min(hi, region[2])
         out.append((lo, hi) if lo < hi else None)
+    if region is not None and all(r is None for r in out):
+        windows = ", ".join(w.spec for w in layout.windows if w.landmark == landmark)
+        raise FloraBertError(f"--region {region_text(region)} lies outside the bases the model reads of its "
+                             f"{landmark} windows ({windows})")
     return out
 
 
@@ -147,14 +165,37 @@ def parse_lengths(text: str) -> list[int]:
 
 def targets(config) -> list[str]:
     if config.problem_type == "single_label_classification":
-        return [f"p_{k}" for k in range(config.num_labels)]
+        from florabert.predict import class_names
+
+        return [f"p_{name}" for name in class_names(config)]
     return list(config.targets)
 
 
-def scores(predictor, sequences: list[str], config) -> np.ndarray:
+def gene_inputs(predictor, path, ids: list[str], log=None) -> np.ndarray | None:
+    """For a model whose wide path reads gene-model features, their model inputs for ``ids``: from the gm_*
+    columns of the promoter table ``path``, else (a FASTA, or a table without them) the training average, said
+    through ``log``. Explanations keep them fixed: a promoter edit does not change the gene model. None for a
+    model without them."""
+    if not predictor.gene_features:
+        return None
+    from florabert.predict import GeneLookup
+
+    path = Path(path)
+    if path.suffix.lower() in (".parquet", ".tsv"):
+        from florabert.genome.promoters import read_promoters
+
+        table = read_promoters(path)
+        if all(c in table.column_names for c in predictor.gene_features):
+            return GeneLookup.from_table(predictor, table, path, average_missing=True).rows(ids)
+    if log:
+        log(f"{path.name} has no gene-model columns: they are kept at the training average")
+    return predictor.average_genes(len(ids))
+
+
+def scores(predictor, sequences: list[str], config, genes: np.ndarray | None = None) -> np.ndarray:
     """Model outputs to explain: regression outputs as they are (log scale), class probabilities for
-    classifiers."""
-    values = predictor.predict(sequences)
+    classifiers. ``genes``: gene-model inputs per sequence (:func:`gene_inputs`) for a model that reads them."""
+    values = predictor.predict(sequences, genes=genes)
     if config.problem_type == "single_label_classification":
         e = np.exp(values - values.max(1, keepdims=True))
         return e / e.sum(1, keepdims=True)

@@ -21,8 +21,10 @@ from florabert.explain.inputs import (
     BASES,
     WindowMap,
     as_region,
+    gene_inputs,
     position_label,
     read_sequences,
+    region_text,
     scores,
     targets,
     window_regions,
@@ -34,7 +36,7 @@ from florabert.plotting import file_stem, progress, pyplot, save_figure
 
 def saturation_mutagenesis(model_dir: str | Path, promoters: str | Path, out: str | Path, *, genes=None,
                            max_sequences: int = 3, region=None, batch_size: int = 256,
-                           bf16: bool = False, show_progress: bool = True, force: bool = False) -> dict:
+                           bf16: bool = False, show_progress: bool = True, force: bool = False, log=None) -> dict:
     """Write ``ism.tsv`` and one figure per gene (a logo and heatmap per window) to ``out``; returns per-gene
     peak positions. ``region``: :func:`~florabert.explain.inputs.parse_region` text or tuple; default: every
     base of every window. Multi-window models get a ``window`` column before ``position``."""
@@ -59,7 +61,7 @@ def saturation_mutagenesis(model_dir: str | Path, promoters: str | Path, out: st
         sites = [(j, p, wmap.index(j, p)) for j, r in enumerate(regions) if r is not None
                  for p in range(*r) if wmap.index(j, p) is not None and seq[wmap.index(j, p)] in BASES]
         if not sites:
-            raise FloraBertError(f"{gid}: no A/C/G/T base in the region {region or ''}")
+            raise FloraBertError(f"{gid}: no A/C/G/T base in the region {region_text(region) if region else ''}")
         plans.append((gid, seq, sites))
     summary = {"outputs": names, "layout": layout.spec, "genes": {}}
     with output_dir(out, "explain ism", force=force) as tmp, open(tmp / "ism.tsv", "w", newline="") as fh, \
@@ -67,8 +69,9 @@ def saturation_mutagenesis(model_dir: str | Path, promoters: str | Path, out: st
         w = csv.writer(fh, delimiter="\t", lineterminator="\n")
         w.writerow(["gene_id", *(["window"] if multi else []), "position", "ref", "alt",
                     *(f"delta_{t}" for t in names), "delta_mean"])
-        for gid, seq, sites in plans:
-            ref = scores(predictor, [seq], config)[0]
+        fixed = gene_inputs(predictor, promoters, [p[0] for p in plans], log)
+        for k, (gid, seq, sites) in enumerate(plans):
+            ref = scores(predictor, [seq], config, _repeat(fixed, k, 1))[0]
             mutants, alts = [], []
             for _, _, i in sites:
                 for b in BASES:
@@ -78,7 +81,8 @@ def saturation_mutagenesis(model_dir: str | Path, promoters: str | Path, out: st
             delta = np.empty((len(mutants), len(names)))
             step = max(batch_size * 4, 1024)
             for s in range(0, len(mutants), step):
-                delta[s:s + step] = scores(predictor, mutants[s:s + step], config) - ref
+                batch = mutants[s:s + step]
+                delta[s:s + step] = scores(predictor, batch, config, _repeat(fixed, k, len(batch))) - ref
                 advance(len(mutants[s:s + step]))
             where = {i: (j, p) for j, p, i in sites}
             for (i, b), d in zip(alts, delta, strict=True):
@@ -94,6 +98,11 @@ def saturation_mutagenesis(model_dir: str | Path, promoters: str | Path, out: st
             _figure(tmp, gid, seq, sites, matrix, config)
         (tmp / "ism_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def _repeat(fixed: np.ndarray | None, k: int, n: int) -> np.ndarray | None:
+    """Gene ``k``'s gene-model inputs for ``n`` of its mutants (None for a model without them)."""
+    return None if fixed is None else np.repeat(fixed[k:k + 1], n, axis=0)
 
 
 def _matrix(seq: str, idx: list[int], alts, mean_delta: np.ndarray) -> np.ndarray:
@@ -118,8 +127,9 @@ def _figure(out: Path, gid: str, seq: str, sites, matrix: np.ndarray, config) ->
     lim = float(np.abs(matrix).max()) or 1.0
     longest = max(sum(1 for jj, _, _ in sites if jj == j) for j in windows)
     width = min(max(6.0, 0.06 * longest), 40.0)
-    fig, axes = plt.subplots(2 * len(windows), 1, figsize=(width, 4.2 * len(windows)), squeeze=False,
-                             gridspec_kw={"height_ratios": [1.3, 1] * len(windows)})
+    # constrained layout: each window's title clears the previous window's heatmap and its axis label
+    fig, axes = plt.subplots(2 * len(windows), 1, figsize=(width, 4.4 * len(windows)), squeeze=False,
+                             gridspec_kw={"height_ratios": [1.3, 1] * len(windows)}, layout="constrained")
     for n, j in enumerate(windows):
         rows = [r for r, (jj, _, _) in enumerate(sites) if jj == j]
         positions = np.array([sites[r][1] for r in rows])

@@ -24,8 +24,10 @@ from florabert.explain.inputs import (
     BASES,
     WindowMap,
     as_region,
+    gene_inputs,
     position_label,
     read_sequences,
+    region_text,
     scores,
     targets,
     window_regions,
@@ -47,7 +49,7 @@ def positional_importance(model_dir: str | Path, promoters: str | Path, out: str
                           lengths=(1, 2, 3, 4, 5, 6), samples: int = 3, max_sequences: int = 32,
                           region=None, step: int = 1, genes=None,
                           batch_size: int = 256, seed: int = 0, bf16: bool = False,
-                          show_progress: bool = True, force: bool = False) -> dict:
+                          show_progress: bool = True, force: bool = False, log=None) -> dict:
     """Write ``positional_importance.csv`` (position, length, tissue, importance, n; a ``window`` column
     first for multi-window models) and heatmaps (one panel per window) to ``out``; returns a summary (peak
     position per length, counts). ``region``: :func:`~florabert.explain.inputs.parse_region` text or tuple."""
@@ -62,6 +64,7 @@ def positional_importance(model_dir: str | Path, promoters: str | Path, out: str
     layout = config.layout
     names = targets(config)
     records = read_sequences(promoters, genes=genes, limit=max_sequences, layout=layout)
+    fixed = gene_inputs(predictor, promoters, [gid for gid, _ in records], log)
     maps = [_window_map(gid, seq, layout, promoters) for gid, seq in records]
     # by default every position the model reads: a model fine-tuned on a short window ignores the rest
     regions = window_regions(layout, predictor.bases_read([s for _, s in records]), region)
@@ -79,8 +82,9 @@ def positional_importance(model_dir: str | Path, promoters: str | Path, out: str
                 if first is not None and last is not None and last - first == L - 1:
                     jobs.append((si, li, pi, first))
     if not jobs:
-        raise FloraBertError(f"no L-mer fits in the region {region or 'read by the model'} of these promoters")
-    base = scores(predictor, [s for _, s in records], config)
+        where = region_text(region) if region else "read by the model"
+        raise FloraBertError(f"no L-mer fits in the region {where} of these promoters")
+    base = scores(predictor, [s for _, s in records], config, fixed)
     chunk = max(batch_size * 4, 1024)
     with progress(len(jobs) * samples, f"positional importance ({len(records)} promoters)",
                   show_progress) as advance:
@@ -91,7 +95,8 @@ def positional_importance(model_dir: str | Path, promoters: str | Path, out: str
                 for _ in range(samples):
                     mutants.append(seq[:i] + _random_kmer(rng, seq[i:i + L]) + seq[i + L:])
                     owners.append((si, li, pi))
-            delta = np.abs(scores(predictor, mutants, config) - base[[o[0] for o in owners]])
+            of = [o[0] for o in owners]
+            delta = np.abs(scores(predictor, mutants, config, None if fixed is None else fixed[of]) - base[of])
             idx = np.array(owners)
             np.add.at(total, (idx[:, 1], idx[:, 2]), delta)
             np.add.at(count, (idx[:, 1], idx[:, 2]), 1)

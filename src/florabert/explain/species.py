@@ -45,9 +45,7 @@ def sample_corpus(corpus, per_species: int, seed: int = 0) -> list[tuple[str, st
 
 @torch.inference_mode()
 def embed(model, tok, sequences: list[str], *, batch_size: int = 64, show_progress: bool = True) -> np.ndarray:
-    """Mean-pooled final hidden states over real tokens: (n, hidden)."""
-    from florabert.modeling import mean_pool
-
+    """Mean-pooled final hidden states over real tokens (or a stem model's bins): (n, hidden)."""
     c = model.config
     max_length = c.max_input_length
     out = np.zeros((len(sequences), c.hidden_size), dtype=np.float32)
@@ -55,9 +53,9 @@ def embed(model, tok, sequences: list[str], *, batch_size: int = 64, show_progre
         for s in range(0, len(sequences), batch_size):
             enc = tok(sequences[s:s + batch_size], padding=True, truncation=True, max_length=max_length,
                       return_tensors="pt")
-            hidden = model(**enc).last_hidden_state
-            out[s:s + batch_size] = mean_pool(c, hidden, enc["input_ids"], enc["attention_mask"]).float().numpy()
-            advance(len(hidden))
+            pooled = model.embed(**enc)
+            out[s:s + batch_size] = pooled.float().numpy()
+            advance(len(pooled))
     return out
 
 

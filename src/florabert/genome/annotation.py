@@ -15,6 +15,7 @@ ties broken by the most upstream TSS, then by transcript id.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -57,6 +58,8 @@ class Gene:
     # coding sequence (read with cds=True): the [start, end) pieces of the chosen transcript's CDS, or of the
     # gene's transcript with the longest CDS, sorted by start (+ strand coordinates); () when none
     cds: tuple[tuple[int, int], ...] = ()
+    # gene-model features (read with gene_model=True): values of florabert.genome.genemodel.GENE_MODEL_COLUMNS
+    model: tuple[int, ...] = ()
 
 
 @dataclass
@@ -160,6 +163,7 @@ def read_annotation(
     id_attribute: str | None = None,
     format: str | None = None,
     cds: bool = False,
+    gene_model: bool = False,
 ) -> Annotation:
     """Read the genes of a GFF3 or GTF file (plain/gzip/bgzip).
 
@@ -173,6 +177,10 @@ def read_annotation(
 
     cds: also read the coding sequences (``Gene.cds``): the chosen transcript's with ``feature`` mRNA or
     transcript, else the gene's transcript with the longest CDS (ties: transcript id).
+
+    gene_model: also compute the gene-model features (``Gene.model``, :mod:`florabert.genome.genemodel`):
+    exons, UTRs, introns and isoforms of the chosen transcript (with ``feature`` gene: the gene's canonical
+    or longest mRNA), the gene's span and its neighbours. Reads every exon row (slower on big files).
     """
     if feature not in FEATURES:
         raise ValueError(f"feature must be one of {FEATURES}, not {feature!r}")
@@ -180,9 +188,12 @@ def read_annotation(
     fmt = format or detect_format(path)
     parse_attrs = _parse_gtf_attrs if fmt == "gtf" else _parse_gff3_attrs
     want_tx = feature != "gene"
-    parse_tx = want_tx or cds  # transcripts are read to pick one, or to find the gene of each CDS
-    scan = _scan(path, fmt, parse_attrs, want_tx=want_tx, parse_tx=parse_tx, cds=cds)
-    return _assemble(scan, path, fmt, feature=feature, biotype=biotype, id_attribute=id_attribute, cds=cds)
+    # transcripts are read to pick one, to find the gene of each CDS, or to describe the gene model
+    parse_tx = want_tx or cds or gene_model
+    scan = _scan(path, fmt, parse_attrs, want_tx=want_tx, parse_tx=parse_tx, cds=cds or gene_model,
+                 exons=gene_model)
+    return _assemble(scan, path, fmt, feature=feature, biotype=biotype, id_attribute=id_attribute, cds=cds,
+                     gene_model=gene_model)
 
 
 @dataclass
@@ -200,13 +211,16 @@ class _Scan:
     cds_gene: dict[str, str]
     want_tx: bool
     parse_tx: bool
+    exon_parts: dict[str, list[tuple[int, int]]] = field(default_factory=dict)  # GFF3, with exons=True
 
 
 # Over 80 lines on purpose: the row loop of a 10-million-row GFF: one tight loop on bytes, kept inline for speed
 # (bytes, decoded only for kept rows).
-def _scan(path: Path, fmt: str, parse_attrs, *, want_tx: bool, parse_tx: bool, cds: bool) -> _Scan:
+def _scan(path: Path, fmt: str, parse_attrs, *, want_tx: bool, parse_tx: bool, cds: bool,
+          exons: bool = False) -> _Scan:
     """The row pass: checks every row (InputError with the line) and keeps the rows :func:`_assemble` needs."""
     cds_parts: dict[str, list[tuple[int, int]]] = {}  # transcript id -> CDS pieces
+    exon_parts: dict[str, list[tuple[int, int]]] = {}  # GFF3 transcript id -> exon pieces (GTF: gtf_exons)
     cds_gene: dict[str, str] = {}  # GTF: transcript id -> gene_id, from the CDS rows themselves
 
     # gene key -> [chrom, start, end, strand, attrs, ftype, lineno]; key = raw ID (GFF3) or gene_id (GTF)
@@ -256,7 +270,7 @@ def _scan(path: Path, fmt: str, parse_attrs, *, want_tx: bool, parse_tx: bool, c
                         cds_parts.setdefault(tid, []).append((start, end))
                         cds_gene[tid] = attrs.get("gene_id", "")
                     continue
-                if not parse_tx or (btype in part_types and btype != b"CDS"):
+                if not parse_tx or (btype in part_types and btype != b"CDS" and not (exons and btype == b"exon")):
                     continue
             chrom, ftype, strand = bchrom.decode(), btype.decode(), bstrand.decode()
             attr_text = battr.decode("utf-8")
@@ -290,10 +304,15 @@ def _scan(path: Path, fmt: str, parse_attrs, *, want_tx: bool, parse_tx: bool, c
                 if cds:
                     for p in parents:
                         cds_parts.setdefault(p, []).append((start, end))
-    return _Scan(genes, gene_order, transcripts, cds_tx, gtf_exons, cds_parts, cds_gene, want_tx, parse_tx)
+            elif ftype == "exon":  # only kept with exons=True
+                for p in attr_text.partition("Parent=")[2].split(";")[0].split(","):
+                    exon_parts.setdefault(unquote(p), []).append((start, end))
+    return _Scan(genes, gene_order, transcripts, cds_tx, gtf_exons, cds_parts, cds_gene, want_tx, parse_tx,
+                 exon_parts)
 
 
-def _assemble(scan: _Scan, path: Path, fmt: str, *, feature: str, biotype, id_attribute, cds: bool) -> Annotation:
+def _assemble(scan: _Scan, path: Path, fmt: str, *, feature: str, biotype, id_attribute, cds: bool,
+              gene_model: bool = False) -> Annotation:
     """The gene pass: one :class:`Gene` per kept gene (biotype, id, strand, chosen transcript, CDS), with the
     drop counts and warnings."""
     genes, gene_order, transcripts, cds_tx = scan.genes, scan.gene_order, scan.transcripts, scan.cds_tx
@@ -307,6 +326,9 @@ def _assemble(scan: _Scan, path: Path, fmt: str, *, feature: str, biotype, id_at
     if parse_tx:
         for tid, tx in transcripts.items():
             by_gene.setdefault(tx[6], []).append(tid)
+    exon_parts = scan.exon_parts
+    if gene_model and fmt == "gtf":
+        exon_parts = _gtf_exon_parts(scan.gtf_exons, by_gene, transcripts)
     cds_by_gene: dict[str, list[str]] = {}  # gene key -> transcripts with a CDS
     for tid in cds_parts:
         key = cds_gene.get(tid) or (transcripts[tid][6] if tid in transcripts else None)
@@ -320,6 +342,7 @@ def _assemble(scan: _Scan, path: Path, fmt: str, *, feature: str, biotype, id_at
         filter_biotype = False
 
     seen_ids: set[str] = set()
+    spans: list[tuple[int, int]] = []  # the gene row's [start, end) of every kept gene
     for key in gene_order:
         chrom, start, end, strand, attrs, ftype, first_line, *dup_lines = genes[key]
         ann.n_read += 1
@@ -354,8 +377,64 @@ def _assemble(scan: _Scan, path: Path, fmt: str, *, feature: str, biotype, id_at
             chrom, start, end, strand = transcripts[tid][:4]
         seen_ids.add(gid)
         coding = _coding(tid, cds_by_gene.get(key, []), cds_parts) if cds else ()
-        ann.genes.append(Gene(gid, chrom, start, end, strand, _tss(start, end, strand), btype, tid, coding))
+        model = _structure(key, tid, by_gene, transcripts, exon_parts, cds_parts, cds_tx,
+                           (genes[key][1], genes[key][2]), strand) if gene_model else ()
+        ann.genes.append(Gene(gid, chrom, start, end, strand, _tss(start, end, strand), btype, tid, coding,
+                              model))
+        spans.append((genes[key][1], genes[key][2]))
+    if gene_model:
+        _add_neighbours(ann, genes, gene_order, spans)
     return ann
+
+
+def _structure(key, tid, by_gene, transcripts, exon_parts, cds_parts, cds_tx, gene_span, strand) -> tuple:
+    """The gene-model features of gene ``key`` without the neighbour ones (added by :func:`_add_neighbours`):
+    isoforms, then :func:`~florabert.genome.genemodel.transcript_structure` of transcript ``tid`` (or the
+    gene's canonical/longest mRNA), then the gene's span."""
+    from florabert.genome.genemodel import transcript_structure
+
+    tids = by_gene.get(key, [])
+    mrnas = [t for t in tids if _is_mrna(transcripts[t][5], transcripts[t][4], t in cds_tx)]
+    if tid is None and (mrnas or tids):
+        tid = _pick_transcript(mrnas or tids, transcripts)
+    span = (transcripts[tid][1], transcripts[tid][2]) if tid is not None else gene_span
+    parts = transcript_structure(strand, exon_parts.get(tid, ()), cds_parts.get(tid, ()), span)
+    return (max(len(mrnas or tids), 1), *parts, gene_span[1] - gene_span[0])
+
+
+def _add_neighbours(ann: Annotation, genes: dict, gene_order: list[str], spans: list[tuple[int, int]]) -> None:
+    """Append the neighbour features to every kept gene's ``model``: its gene row ``spans[i]`` against every
+    gene of the file (any biotype)."""
+    from dataclasses import replace
+
+    from florabert.genome.genemodel import Neighbours
+
+    per_chrom: dict[str, list[tuple[int, int, str]]] = {}
+    for key in gene_order:
+        chrom, start, end, strand = genes[key][:4]
+        per_chrom.setdefault(chrom, []).append((start, end, strand))
+    index = {c: Neighbours(v) for c, v in per_chrom.items()}
+    for i, (g, (start, end)) in enumerate(zip(ann.genes, spans, strict=True)):
+        ann.genes[i] = replace(g, model=(*g.model, *index[g.chrom].features(start, end, g.strand)))
+
+
+def _gtf_exon_parts(gtf_exons, by_gene, transcripts) -> dict[str, list[tuple[int, int]]]:
+    """GTF exon rows -> transcript id -> exon pieces (adding transcripts the file lists only through exons)."""
+    parts: dict[str, list[tuple[int, int]]] = {}
+    for bchrom, start, end, bstrand, battr, btype in gtf_exons:
+        if btype != b"exon":
+            continue
+        attrs = _parse_gtf_attrs(battr.decode("utf-8"))
+        tid = attrs.get("transcript_id") or f"{attrs.get('gene_id')}.t"
+        parts.setdefault(tid, []).append((start, end))
+        if tid not in transcripts and attrs.get("gene_id"):
+            gene = attrs["gene_id"]
+            transcripts[tid] = [bchrom.decode(), start, end, bstrand.decode(), attrs, "transcript", gene]
+            by_gene.setdefault(attrs["gene_id"], []).append(tid)
+        elif tid in transcripts:
+            tx = transcripts[tid]
+            tx[1], tx[2] = min(tx[1], start), max(tx[2], end)
+    return parts
 
 
 def _coding(tid: str | None, tids: list[str], parts: dict[str, list[tuple[int, int]]]) -> tuple:
@@ -412,3 +491,58 @@ def _gtf_fill_from_exons(genes, gene_order, transcripts, cds_tx, exons, ann, *, 
             gene_order.append(gid)
         else:
             g[1], g[2] = min(g[1], start), max(g[2], end)
+
+
+@dataclass
+class Landmarks:
+    """Every TSS, exon-exon junction and gene body of an annotation, whatever the biotype (see
+    :func:`read_landmarks`); positions 0-based, + strand, per chromosome."""
+
+    tss: dict[str, list[int]]  # first transcribed base of every gene and every transcript, sorted
+    junctions: dict[str, set[int]]  # every exon boundary inside a transcript: intron [a, b) gives a and b
+    sites: list[tuple[str, int, str, str, str]]  # (chrom, boundary, strand, "donor"|"acceptor", gene id)
+    bodies: dict[str, list[tuple[int, int]]]  # every gene's [start, end), sorted by start
+    counts: dict[str, int] = field(default_factory=dict)  # genes, transcripts, junctions read
+
+
+def read_landmarks(path: str | Path, *, format: str | None = None) -> Landmarks:
+    """The TSS of every gene and transcript (mRNA, lnc_RNA, tRNA, pseudogenic transcripts, ...), the exon-exon
+    junctions of every transcript (UTR introns included; a transcript without exon rows uses its CDS pieces)
+    and every gene body, for labels that must hold against the whole annotation (``florabert tasks``)."""
+    path = Path(path)
+    fmt = format or detect_format(path)
+    parse_attrs = _parse_gtf_attrs if fmt == "gtf" else _parse_gff3_attrs
+    scan = _scan(path, fmt, parse_attrs, want_tx=True, parse_tx=True, cds=True, exons=True)
+    genes, transcripts = scan.genes, scan.transcripts
+    if fmt == "gtf":
+        ann = Annotation(path=str(path), format=fmt, genes=[])
+        _gtf_fill_from_exons(genes, scan.gene_order, transcripts, scan.cds_tx, scan.gtf_exons, ann, want_tx=True)
+        exon_parts = _gtf_exon_parts(scan.gtf_exons, {}, transcripts)
+    else:
+        exon_parts = scan.exon_parts
+    tss: dict[str, set[int]] = {}
+    bodies: dict[str, list[tuple[int, int]]] = {}
+    for key in scan.gene_order:
+        chrom, start, end, strand = genes[key][:4]
+        tss.setdefault(chrom, set()).add(_tss(start, end, strand))
+        bodies.setdefault(chrom, []).append((start, end))
+    junctions: dict[str, set[int]] = {}
+    sites = []
+    for tid, (chrom, start, end, strand, _attrs, _type, parent) in transcripts.items():
+        tss.setdefault(chrom, set()).add(_tss(start, end, strand))
+        gid = (_gene_id(genes[parent][4], None, fmt) if parent in genes else None) or parent or tid
+        pieces = _merge(exon_parts.get(tid) or scan.cds_parts.get(tid) or [])
+        for (_, a), (b, _) in itertools.pairwise(pieces):  # intron [a, b)
+            junctions.setdefault(chrom, set()).update((a, b))
+            left, right = ("donor", "acceptor") if strand == "+" else ("acceptor", "donor")
+            sites += [(chrom, a, strand, left, gid), (chrom, b, strand, right, gid)]
+    return Landmarks({c: sorted(v) for c, v in tss.items()}, junctions, sites,
+                     {c: sorted(v) for c, v in bodies.items()},
+                     {"genes": len(scan.gene_order), "transcripts": len(transcripts),
+                      "junctions": sum(len(v) for v in junctions.values())})
+
+
+def _merge(pieces) -> list[tuple[int, int]]:
+    from florabert.genome.genemodel import merge
+
+    return merge(pieces)

@@ -21,6 +21,7 @@ import pyarrow as pa
 from florabert.errors import InputError
 from florabert.genome.annotation import Annotation, Gene, read_annotation
 from florabert.genome.fasta import iter_fasta, reverse_complement
+from florabert.genome.genemodel import GENE_MODEL_COLUMNS
 from florabert.io import atomic_path
 from florabert.layout import SEP, Layout, Window
 
@@ -48,6 +49,7 @@ class PromoterSet:
     dropped: Counter = field(default_factory=Counter)
     warnings: list[str] = field(default_factory=list)
     duplicate_sequences: int = 0  # promoters whose sequence equals an earlier one of this species
+    ambiguous: int = 0  # promoters holding IUPAC ambiguity codes other than N (kept; models read them as N)
 
     @property
     def written(self) -> int:
@@ -56,7 +58,7 @@ class PromoterSet:
     def summary(self) -> dict:
         return {"species": self.species, "genes_read": self.genes_read, "written": self.written,
                 "dropped": dict(sorted(self.dropped.items())),
-                "duplicate_sequences": self.duplicate_sequences}
+                "duplicate_sequences": self.duplicate_sequences, "ambiguous": self.ambiguous}
 
 
 def species_from_path(path: str | Path) -> str:
@@ -141,6 +143,7 @@ def extract_promoters(
     id_attribute: str | None = None,
     edge: str = "drop",
     clip_neighbors: bool = False,
+    gene_model: bool = True,
 ) -> PromoterSet:
     """The windows of every annotated gene: ``layout`` (a :class:`~florabert.layout.Layout` or its spec,
     e.g. ``"tss:-1000:+500,tts:-500:+1000"``), else one window of ``upstream`` bases 5' of the TSS (+
@@ -161,6 +164,9 @@ def extract_promoters(
     and a ``tts`` column (0-based position of the last transcribed base) is added. Genes on sequences absent
     from the FASTA are dropped (``missing_chrom``); when that is every gene, InputError. Rows keep the
     annotation's order.
+
+    gene_model: add the gene-model feature columns ``gm_*`` (:mod:`florabert.genome.genemodel`) read from the
+    same annotation (the wide path of expression models uses them).
     """
     if isinstance(layout, Layout):
         lay = layout
@@ -170,7 +176,7 @@ def extract_promoters(
         lay = Layout.parse(layout, **options) if layout else Layout.promoter(upstream, downstream, **options)
     ann = annotation if isinstance(annotation, Annotation) else read_annotation(
         annotation, feature=lay.feature, biotype=lay.biotype, id_attribute=lay.id_attribute,
-        cds="cds" in lay.landmarks)
+        cds="cds" in lay.landmarks, gene_model=gene_model)
     species = species or species_from_path(genome)
     result = PromoterSet(table=SCHEMA.empty_table(), species=species, genes_read=ann.n_read,
                          dropped=Counter(ann.dropped), warnings=list(ann.warnings))
@@ -212,6 +218,7 @@ def extract_promoters(
                          f"{lay.biotype or 'any'} read; dropped: {why}")
     seqs = result.table.column("sequence").to_pylist()
     result.duplicate_sequences = len(seqs) - len(set(seqs))
+    result.ambiguous = count_ambiguous(seqs)
     return result
 
 
@@ -277,6 +284,10 @@ def _table(rows: list[tuple[Gene, list]], species: str, lay: Layout) -> pa.Table
         cols["end"].append(ends[0] if one else ends)
         cols["sequence"].append(SEP.join(s.decode("ascii") for s, _, _ in cut))
     table = pa.Table.from_pydict(cols, schema=schema)
+    if rows and all(len(gene.model) == len(GENE_MODEL_COLUMNS) for gene, _ in rows):
+        for j, name in enumerate(GENE_MODEL_COLUMNS):
+            table = table.append_column(pa.field(name, pa.int64()), pa.array([g.model[j] for g, _ in rows],
+                                                                                pa.int64()))
     # how these windows were cut, kept in the Parquet metadata so that a model trained on them can cut new
     # ones the same way (florabert predict --genome --annotation)
     return table.replace_schema_metadata({META_KEY: json.dumps(lay.to_dict()).encode()})
@@ -291,15 +302,18 @@ def window_coords(table: pa.Table) -> list[list[tuple[int, int]]]:
     """Per row, the [start, end) of each window on the + strand (0-based half-open), for one- and
     multi-window tables alike (a .tsv keeps multi-window coordinates as comma-separated lists)."""
     starts, ends = table.column("start").to_pylist(), table.column("end").to_pylist()
+    return [list(zip(_as_list(s), _as_list(e), strict=True)) for s, e in zip(starts, ends, strict=True)]
 
-    def as_list(v):
-        if isinstance(v, list):
-            return [int(x) for x in v]
-        if isinstance(v, str):
-            return [int(x) for x in v.split(",")]
-        return [int(v)]
 
-    return [list(zip(as_list(s), as_list(e), strict=True)) for s, e in zip(starts, ends, strict=True)]
+def _as_list(v) -> list[int]:
+    """A window coordinate cell: one number, a list (Parquet) or comma-separated text (.tsv)."""
+    if isinstance(v, list):
+        return [int(x) for x in v]
+    if isinstance(v, str):
+        return [int(x) for x in v.split(",")]
+    return [int(v)]
+
+
 
 
 def window_settings(table: pa.Table) -> dict:
@@ -307,6 +321,14 @@ def window_settings(table: pa.Table) -> dict:
     .tsv)."""
     meta = table.schema.metadata or {}
     return json.loads(meta[META_KEY]) if META_KEY in meta else {}
+
+
+def count_ambiguous(seqs) -> int:
+    """Sequences holding an IUPAC ambiguity code other than N (R, Y, K, ...); ``|`` between windows is fine."""
+    return sum(1 for s in seqs if s.upper().translate(_PLAIN))
+
+
+_PLAIN = str.maketrans("", "", "ACGTN|")
 
 
 def _examples(names: list[str], k: int = 3) -> str:
