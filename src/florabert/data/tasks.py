@@ -25,6 +25,7 @@ balance per part, groups shared by parts) next to it.
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from collections import Counter
@@ -64,8 +65,13 @@ def _gc(s: str) -> float:
 
 
 def promoter_examples(genome, annotation, *, length: int = 300, upstream: int = 249, min_distance: int = 2000,
-                      seed: int = 0) -> list[dict]:
-    """Positive TSS windows and GC-matched background windows (see the module docstring)."""
+                      avoid_genes: bool = False, seed: int = 0, stats: dict | None = None) -> list[dict]:
+    """Positive TSS windows and GC-matched background windows (see the module docstring). A background window
+    lies at least ``min_distance`` bases from the TSS of every gene and every transcript of the annotation, of
+    any biotype (pseudogenes, lncRNAs, tRNAs, alternative transcripts), and with ``avoid_genes`` outside every
+    gene body too. ``stats`` (a dict) receives how many candidate windows each rule rejected."""
+    from florabert.genome.annotation import read_landmarks
+
     seqs = _genome(genome)
     genes = [g for g in _genes(annotation) if g.chrom in seqs]
     rows, gcs = [], []
@@ -83,39 +89,74 @@ def promoter_examples(genome, annotation, *, length: int = 300, upstream: int = 
         gcs.append(_gc(s))
     if not rows:
         raise InputError(annotation, "no TSS window fits inside its sequence")
-    tss = {c: np.sort([g.tss for g in genes if g.chrom == c]) for c in seqs}
+    marks = read_landmarks(annotation)
+    tss = {c: np.asarray(marks.tss.get(c, []), dtype=np.int64) for c in seqs}
+    bodies = {c: _Intervals(marks.bodies.get(c, [])) for c in seqs}
     bins = np.clip((np.asarray(gcs) * 10).astype(int), 0, 9)
     want = Counter(bins.tolist())
     rng = random.Random(seed)
     chroms = [c for c in seqs if len(seqs[c]) > length]
     weights = [len(seqs[c]) for c in chroms]
     got: Counter = Counter()
+    rejected: Counter = Counter()
     tries, n = 0, 0
     while sum(got.values()) < len(rows) and tries < 200 * len(rows):
         tries += 1
         c = rng.choices(chroms, weights)[0]
         lo = rng.randrange(0, len(seqs[c]) - length)
-        near = tss[c]
-        k = np.searchsorted(near, lo)
-        if any(abs(int(near[j]) - (lo + length // 2)) < min_distance for j in (k - 1, k) if 0 <= j < len(near)):
+        hi = lo + length
+        near = tss[c]  # any TSS in [lo - d, hi + d): the window is closer than d to it
+        if np.searchsorted(near, hi + min_distance) > np.searchsorted(near, lo - min_distance):
+            rejected["near_tss"] += 1
+            continue
+        if avoid_genes and bodies[c].overlaps(lo, hi):
+            rejected["in_gene"] += 1
             continue
         strand = rng.choice("+-")
-        s = seqs[c][lo:lo + length] if strand == "+" else _rc(seqs[c][lo:lo + length])
+        s = seqs[c][lo:hi] if strand == "+" else _rc(seqs[c][lo:hi])
         if s.count("N") > length // 10:
+            rejected["too_many_n"] += 1
             continue
         b = min(int(_gc(s) * 10), 9)
         if got[b] >= want.get(b, 0):
+            rejected["gc_bin_full"] += 1
             continue
         got[b] += 1
         n += 1
         rows.append({"id": f"bg{n:06d}:{c}:{lo}{strand}", "gene": None, "chrom": c, "strand": strand, "start": lo,
-                     "end": lo + length, "sequence": s, "label": 0, "group": f"block:{c}:{lo // 1_000_000}"})
+                     "end": hi, "sequence": s, "label": 0, "group": f"block:{c}:{lo // 1_000_000}"})
+    if stats is not None:
+        stats.update({"background_rules": {"min_distance_to_any_tss": min_distance, "outside_genes": avoid_genes,
+                                           "annotated_tss": sum(len(v) for v in marks.tss.values()),
+                                           "candidates_drawn": tries, "accepted": n,
+                                           "rejected": dict(sorted(rejected.items()))}})
     return rows
 
 
-def splice_examples(genome, annotation, *, flank: int = 200, seed: int = 0) -> list[dict]:
-    """Donor, acceptor and non-site windows (see the module docstring)."""
+class _Intervals:
+    """Sorted [start, end) intervals: does a window overlap any of them?"""
+
+    def __init__(self, intervals: list[tuple[int, int]]):
+        self.starts = np.asarray([s for s, _ in intervals], dtype=np.int64)
+        ends = np.asarray([e for _, e in intervals], dtype=np.int64)
+        self.max_end = np.maximum.accumulate(ends) if len(ends) else ends  # running max over intervals by start
+
+    def overlaps(self, lo: int, hi: int) -> bool:
+        k = int(np.searchsorted(self.starts, hi))  # intervals starting before hi
+        return k > 0 and int(self.max_end[k - 1]) > lo
+
+
+def splice_examples(genome, annotation, *, flank: int = 200, all_transcripts: bool = False, seed: int = 0,
+                    stats: dict | None = None) -> list[dict]:
+    """Donor, acceptor and non-site windows (see the module docstring). Sites: the exon boundaries of each
+    protein-coding gene's chosen CDS, or with ``all_transcripts`` every exon-exon junction of every transcript
+    (UTR introns and non-coding transcripts included). Non-sites avoid every annotated junction of every
+    transcript. ``stats`` receives the counts."""
+    from florabert.genome.annotation import read_landmarks
+
     seqs = _genome(genome)
+    marks = read_landmarks(annotation)
+    junctions = marks.junctions
     rows, sites = [], set()
 
     def window(c: str, p: int, strand: str) -> str | None:
@@ -125,42 +166,60 @@ def splice_examples(genome, annotation, *, flank: int = 200, seed: int = 0) -> l
         s = chrom[p - flank:p + flank]
         return s if strand == "+" else _rc(s)
 
+    def add_site(gene: str, c: str, p: int, strand: str, kind: str) -> None:
+        s = window(c, p, strand)
+        if s is None or (c, p) in sites:
+            return
+        sites.add((c, p))
+        rows.append({"id": f"{gene}:{kind}:{p}", "gene": gene, "chrom": c, "strand": strand,
+                     "start": p - flank, "end": p + flank, "sequence": s,
+                     "label": 1 if kind == "donor" else 2, "group": None})
+
     genes = [g for g in _genes(annotation, cds=True) if g.chrom in seqs and len(g.cds) > 1]
-    for g in genes:
-        for (_, a), (b, _) in zip(g.cds[:-1], g.cds[1:], strict=True):  # intron [a, b) between two pieces
-            for p, kind in ((a, "donor" if g.strand == "+" else "acceptor"),
-                            (b, "acceptor" if g.strand == "+" else "donor")):
-                s = window(g.chrom, p, g.strand)
-                if s is None or (g.chrom, p) in sites:
-                    continue
-                sites.add((g.chrom, p))
-                rows.append({"id": f"{g.gene_id}:{kind}:{p}", "gene": g.gene_id, "chrom": g.chrom,
-                             "strand": g.strand, "start": p - flank, "end": p + flank, "sequence": s,
-                             "label": 1 if kind == "donor" else 2, "group": None})
+    if all_transcripts:
+        for c, p, strand, kind, gene in marks.sites:
+            if c in seqs:
+                add_site(gene, c, p, strand, kind)
+    else:
+        for g in genes:
+            for (_, a), (b, _) in itertools.pairwise(g.cds):  # intron [a, b) between two pieces
+                add_site(g.gene_id, g.chrom, a, g.strand, "donor" if g.strand == "+" else "acceptor")
+                add_site(g.gene_id, g.chrom, b, g.strand, "acceptor" if g.strand == "+" else "donor")
     if not rows:
         raise InputError(annotation, "no spliced coding sequences (genes with two or more CDS pieces)")
     rng = random.Random(seed)
     want = len(rows) // 2
     n = 0
+    rejected: Counter = Counter()
     for _ in range(50 * want):
         if n >= want:
             break
         g = rng.choice(genes)
         p = rng.randrange(g.start + 2, g.end - 2)
         if (g.chrom, p) in sites:
+            rejected["already_used"] += 1
             continue
         chrom = seqs[g.chrom]
         di = chrom[p:p + 2] if g.strand == "+" else _rc(chrom[p - 2:p])  # the 2 bases 3' of p on the strand
         before = _rc(chrom[p:p + 2]) if g.strand == "-" else chrom[p - 2:p]  # the 2 bases 5' of p
         if di != "GT" and before != "AG":
+            rejected["no_gt_ag"] += 1
+            continue
+        if p in junctions.get(g.chrom, ()):
+            rejected["on_annotated_junction"] += 1
             continue
         s = window(g.chrom, p, g.strand)
         if s is None:
+            rejected["off_edge"] += 1
             continue
         sites.add((g.chrom, p))
         n += 1
         rows.append({"id": f"{g.gene_id}:none:{p}", "gene": g.gene_id, "chrom": g.chrom, "strand": g.strand,
                      "start": p - flank, "end": p + flank, "sequence": s, "label": 0, "group": None})
+    if stats is not None:
+        stats.update({"site_rules": {"sites_from": "every transcript" if all_transcripts else "the chosen CDS",
+                                     "annotated_junctions": marks.counts["junctions"], "non_sites": n,
+                                     "rejected": dict(sorted(rejected.items()))}})
     return rows
 
 
@@ -190,10 +249,13 @@ def expression_examples(tpm, promoters, *, quantile: float = 1 / 3, gene_column:
 def build_task(task: str, out, *, genome=None, annotation=None, tpm=None, promoters=None, families=None,
                test_genome=None, test_annotation=None, holdout_chromosomes=None, test_fraction: float = 0.2,
                validation_fraction: float = 0.1, max_examples: int | None = None, length: int | None = None,
+               min_distance: int = 2000, outside_genes: bool = False, all_transcripts: bool = False,
                seed: int = 0, force: bool = False, log=print) -> dict:
     """Build one task's dataset into ``out`` (the ``--out`` rule of :mod:`florabert.outputs`); returns its
     audit. ``length``: window length in bases for the promoter task (300; the TSS stays 51 bases from the 3'
-    end) and the splice task (400, centred on the boundary)."""
+    end) and the splice task (400, centred on the boundary). ``min_distance``/``outside_genes``: the promoter
+    task's background rules; ``all_transcripts``: splice sites from every transcript (see
+    :func:`promoter_examples`, :func:`splice_examples`)."""
     from florabert.data.splits import group_split, read_families
     from florabert.outputs import claim_dir
 
@@ -203,7 +265,10 @@ def build_task(task: str, out, *, genome=None, annotation=None, tpm=None, promot
         raise FloraBertError(f"--length {length} is too short for the {task} task")
     if not 0 < test_fraction < 1 or not 0 <= validation_fraction < 1:
         raise FloraBertError("--test-fraction must be in (0, 1) and --validation-fraction in [0, 1)")
+    if min_distance < 0:
+        raise FloraBertError(f"--min-distance must be >= 0 (got {min_distance})")
     claim_dir(out, "tasks", force=force)
+    rules: dict = {}
 
     def examples(g, a):
         if task == "expression":
@@ -214,8 +279,11 @@ def build_task(task: str, out, *, genome=None, annotation=None, tpm=None, promot
             raise FloraBertError(f"the {task} task needs --genome and --annotation")
         if task == "promoter":
             sizes = {"length": length, "upstream": length - 51} if length else {}
-            return promoter_examples(g, a, seed=seed, **sizes)
-        return splice_examples(g, a, seed=seed, **({"flank": length // 2} if length else {}))
+            return promoter_examples(g, a, seed=seed, min_distance=min_distance, avoid_genes=outside_genes,
+                                     stats=rules.setdefault("test" if rules else "train", {}), **sizes)
+        return splice_examples(g, a, seed=seed, all_transcripts=all_transcripts,
+                               stats=rules.setdefault("test" if rules else "train", {}),
+                               **({"flank": length // 2} if length else {}))
 
     rows = _subsample(examples(genome, annotation), max_examples, seed)
     fam = read_families(families, sorted({r["gene"] for r in rows if r["gene"]})) if families else {}
@@ -246,6 +314,13 @@ def build_task(task: str, out, *, genome=None, annotation=None, tpm=None, promot
                             seed=seed)
         method = "families" if families else "genes (no family table: each gene its own group)"
     audit = task_audit(rows, split, groups, task, method)
+    if rules:
+        audit["label_rules"] = rules if test_genome is not None else rules["train"]
+        for name, r in (rules.items() if test_genome is not None else [("", rules["train"])]):
+            for key in ("background_rules", "site_rules"):
+                if key in r:
+                    rej = ", ".join(f"{k} {v:,}" for k, v in r[key]["rejected"].items()) or "none"
+                    log(f"{task}{' (' + name + ' genome)' if name else ''}: candidate windows rejected: {rej}")
     for part in ("train", "test"):
         if not audit["counts"].get(part):
             raise FloraBertError(f"the {task} task has no {part} examples (split: {method})")
@@ -271,14 +346,19 @@ def _write_task(out, task: str, rows: list[dict], split: dict, audit: dict, *, p
             "labels": [[float(r["label"])] for r in rows]}
     from florabert.layout import Layout
 
-    up = (length or 300) - 51
-    window = Layout.parse(f"tss:-{up}:+51").to_dict() if task == "promoter" else {}
+    if task == "promoter":
+        window = Layout.parse(f"tss:-{(length or 300) - 51}:+51").to_dict()
+    else:  # splice windows are centred on the exon boundary, which models read as a TSS-like landmark
+        half = (length or 400) // 2
+        window = Layout.parse(f"tss:-{half}:+{half}").to_dict()
     if task == "expression":
         from florabert.genome.promoters import read_promoters, window_settings
 
         window = window_settings(read_promoters(promoters))
     meta = {"targets": ["class"], "classes": CLASSES[task], "problem": "classification", "task": task,
-            "transform": {"kind": "class"}, "promoter_window": window, "seed": seed}
+            "transform": {"kind": "class"}, "promoter_window": window, "seed": seed,
+            "landmark": {"promoter": "the TSS (base 250 of 300)", "splice": "the exon boundary (the window's "
+                         "centre), stored as a tss landmark", "expression": "the promoter table's"}[task]}
     with output_dir(out, "tasks", force=force) as tmp:
         pq.write_table(pa.table(cols), tmp / "dataset.parquet")
         (tmp / "targets.json").write_text(json.dumps(meta, indent=2) + "\n")
