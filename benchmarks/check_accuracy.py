@@ -1,25 +1,31 @@
-"""Accuracy ablation on the bundled data: which layout and which model parts predict leaf expression of genes
+"""Accuracy ablation on the bundled data: which inputs and which model parts predict leaf expression of genes
 never seen in training.
 
 Everything is fitted on the training part of a paralog-family split of the bundled training genes (the
 project's own held-back genes are not in the bundle) and scored on its test part (R² over all cells, Pearson r;
-mean ± sd over seeds, and the 95 % bootstrap CI over genes of the first seed):
+mean ± sd over seeds, and the 95 % bootstrap CI over genes of the first seed). Rows:
 
-- FloraBERT's input (the 150 bases before the TSS, 3-mer tokens) vs the gene-structure layout;
-- the transformer alone (``wide_kmers: []``), the wide path alone (ridge on the composition features, the
-  state fine-tuning starts from), and both (the default);
-- pre-trained (stage 1 on both genomes, stage 2 on A. thaliana) vs randomly initialised;
-- the k-mer baselines of ``florabert evaluate`` reading the same windows.
+- baselines on the same windows: ridge on k-mer counts, the wide path alone (ridge on window composition, on
+  the gene-model features, on both), LightGBM on the wide features, the one-hot CNN (the deep path's peer);
+- FloraBERT (the promoter's 150 bases, RoBERTa over 3-mers, ``--recipe florabert``) as it ran before;
+- the deep path alone (the stem model, ``wide_kmers: []``, ``wide_gene_model: false``), pre-trained and randomly
+  initialised; the full model (deep + wide path, the demo's); the average of the seeds' predictions;
+- ``--pretrain-curve``: the deep path alone fine-tuned from models pre-trained 0 / 300 / 3,000 / ``--long``
+  steps on both annotated genomes plus the tiled unannotated assemblies, with each model's held-out MLM loss
+  against the unigram loss.
 
-    python benchmarks/check_accuracy.py --out bench_out/accuracy [--seeds 3] [--steps 600] [--quick]
+    python benchmarks/check_accuracy.py --out bench_out/accuracy [--seeds 3] [--steps 800] [--only TEXT]
+    python benchmarks/check_accuracy.py --out bench_out/accuracy --pretrain-curve --long 20000
 
-Stages are cached in ``--out`` (corpora, pre-trained models); fine-tuning reruns every time.
+Stages are cached in ``--out`` (corpora, pre-trained models, fine-tuned runs' predictions); rows already in
+``results.json`` are kept unless ``--redo``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from pathlib import Path
 
@@ -27,44 +33,55 @@ import numpy as np
 
 from florabert import demo  # the demo's settings: its model is the "[demo]" row
 
-GENE_LAYOUT, PROMOTER_LAYOUT, TOKENS = demo.DEMO_LAYOUT, demo.PROMOTER_LAYOUT, demo.DEMO_TOKENS
+GENE_LAYOUT, PROMOTER_LAYOUT = demo.DEMO_LAYOUT, demo.PROMOTER_LAYOUT
+FLORABERT_TOKENS = 52  # 150 bases as 3-mers + <s> </s>: FloraBERT's transformer on the promoter's 150 bases
+QUIET = lambda m: None  # noqa: E731
 
 
-def build(out: Path, layout: str, quick: bool, log) -> dict:
-    """Corpus, tokenizer, stage-1/2 pre-training and the expression dataset for one layout (cached)."""
+def build_data(out: Path, layout: str) -> Path:
+    """Corpus (both annotated genomes, gene-model columns) and the expression dataset of one layout (cached)."""
     from florabert import bundled
-    from florabert.config import PretrainConfig, load_config
     from florabert.data.dataset import build_expression_dataset
     from florabert.demo import A_THALIANA, write_demo_manifest
     from florabert.genome.corpus import build_corpus, corpus_files
+
+    out.mkdir(parents=True, exist_ok=True)
+    if not (out / "corpus" / "manifest.json").exists():
+        build_corpus(write_demo_manifest(out / "genomes.yaml"), out / "corpus", workers=2, layout=layout,
+                     log=QUIET)
+    if not (out / "data" / "dataset.parquet").exists():
+        build_expression_dataset(bundled.path("arabidopsis_leaf_tpm_train.tsv"),
+                                 corpus_files(out / "corpus", [A_THALIANA])[0], out / "data",
+                                 families=bundled.path("arabidopsis_chr1_families.tsv"), log=QUIET)
+    return out / "data"
+
+
+def pretrained(out: Path, corpus: Path, steps: tuple[int, int], *, architecture: str = "stem",
+               extra: dict | None = None) -> Path:
+    """Stage 1 (every species of ``corpus``) then stage 2 (A. thaliana), the demo's recipe (cached)."""
+    from florabert.config import PretrainConfig, load_config
+    from florabert.demo import A_THALIANA
     from florabert.tokenization import train_tokenizer
     from florabert.training.pretrain import pretrain
 
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {k: out / k for k in ("corpus", "tokenizer", "stage1", "stage2", "data")}
-    if not (paths["corpus"] / "manifest.json").exists():
-        build_corpus(write_demo_manifest(out / "genomes.yaml"), paths["corpus"], workers=2, layout=layout,
-                     log=log)
-    if not (paths["tokenizer"] / "tokenizer.json").exists():
-        train_tokenizer(None, kind="kmer", k=3, stride=3).save(paths["tokenizer"])
-    steps1, steps2 = (60, 20) if quick else demo.DEMO_PRETRAIN_STEPS
-    for name, steps, extra, kw in (("stage1", steps1, {}, {}),
-                                   ("stage2", steps2, {"learning_rate": 5e-4, "warmup_steps": 10},
-                                    {"init_from": paths["stage1"], "species": [A_THALIANA]})):
-        if not (paths[name] / "model.safetensors").exists():
+    tok = None
+    if architecture == "tokens":
+        tok = out / "tokenizer"
+        if not (tok / "tokenizer.json").exists():
+            train_tokenizer(None, kind="kmer", k=3, stride=3).save(tok)
+    for name, n, kw, over in (("stage1", steps[0], {}, {}),
+                              ("stage2", steps[1], {"init_from": out / "stage1", "species": [A_THALIANA]},
+                               {"learning_rate": 5e-4, "warmup_steps": 10})):
+        if n and not (out / name / "model.safetensors").exists():
             cfg = load_config(PretrainConfig, preset="tiny", overrides={
-                "max_steps": steps, "eval_steps": steps, "save_steps": steps, "model.max_length": TOKENS,
-                **extra})
-            pretrain(paths["corpus"], paths["tokenizer"], paths[name], cfg, log=log, **kw)
-    if not (paths["data"] / "dataset.parquet").exists():
-        build_expression_dataset(bundled.path("arabidopsis_leaf_tpm_train.tsv"),
-                                 corpus_files(paths["corpus"], [A_THALIANA])[0], paths["data"],
-                                 families=bundled.path("arabidopsis_chr1_families.tsv"), log=log)
-    return paths
+                "max_steps": n, "eval_steps": n, "save_steps": n, "model.architecture": architecture,
+                **(extra or {}), **over})
+            pretrain(corpus, tok, out / name, cfg, log=QUIET, **kw)
+    return out / ("stage2" if steps[1] else "stage1")
 
 
-def random_init(paths: dict, out: Path) -> Path:
-    """A model with the stage-2 model's configuration and fresh weights (no pre-training)."""
+def random_init(like: Path, out: Path) -> Path:
+    """A model with ``like``'s configuration and fresh weights (no pre-training)."""
     import torch
 
     from florabert.modeling import FloraBertConfig, FloraBertForMaskedLM
@@ -72,8 +89,8 @@ def random_init(paths: dict, out: Path) -> Path:
 
     if not (out / "model.safetensors").exists():
         torch.manual_seed(0)
-        FloraBertForMaskedLM(FloraBertConfig.from_pretrained(paths["stage2"])).save_pretrained(out)
-        DNATokenizer.load(paths["stage2"]).write_files(out)
+        FloraBertForMaskedLM(FloraBertConfig.from_pretrained(like)).save_pretrained(out)
+        DNATokenizer.load(like).write_files(out)
     return out
 
 
@@ -84,25 +101,165 @@ def score_all(y, y_hat, targets, bootstrap: int = 0) -> dict:
                 if r["tissue"] == "All")
 
 
-def run_finetune(model_dir, data_dir, out: Path, seed: int, steps: int, wide: bool
+def run_finetune(model_dir: Path, data_dir: Path, out: Path, seed: int, steps: int, overrides: dict
                  ) -> tuple[np.ndarray, float]:
-    """Fine-tune and return the test genes' predictions and the wall time."""
+    """Fine-tune (cached: predictions.npy) and return the test genes' predictions and the wall time."""
     import shutil
 
     from florabert.config import FinetuneConfig, load_config
     from florabert.data.dataset import load_expression_dataset
+    from florabert.evaluation.evaluate import _gene_inputs
     from florabert.predict import Predictor
     from florabert.training.finetune import finetune
 
+    cache = out / "predictions.npy"
+    if cache.exists():
+        return np.load(cache), float((out / "seconds.txt").read_text())
     shutil.rmtree(out, ignore_errors=True)
-    cfg = load_config(FinetuneConfig, overrides={
-        "max_steps": steps, "eval_steps": max(steps // 4, 1), "unfreeze_every": max(steps // 3, 1), "seed": seed,
-        **demo.DEMO_FINETUNE, **({} if wide else {"wide_kmers": []})})
+    preset = overrides.pop("_recipe", None)
+    cfg = load_config(FinetuneConfig, preset=preset, overrides={
+        "max_steps": steps, "eval_steps": max(steps // 8, 1), "early_stopping_min_steps": steps // 2, "seed": seed,
+        **overrides})
     t0 = time.perf_counter()
-    finetune(model_dir, data_dir, out, cfg, log=lambda m: None)
+    finetune(model_dir, data_dir, out, cfg, log=QUIET)
     seconds = time.perf_counter() - t0
-    test = load_expression_dataset(data_dir).part("test")
-    return Predictor(out).predict(test.column("sequence").to_pylist()), seconds
+    data = load_expression_dataset(data_dir)
+    test = data.part("test")
+    predictor = Predictor(out)
+    pred = predictor.predict(test.column("sequence").to_pylist(), genes=_gene_inputs(out, predictor, data, test))
+    np.save(cache, pred)
+    (out / "seconds.txt").write_text(f"{seconds:.1f}\n")
+    return pred, seconds
+
+
+DEEP_ONLY = {"wide_kmers": [], "wide_gene_model": False}
+
+
+class Table:
+    """Rows of the ablation, kept in ``results.json`` as they finish (a rerun skips finished rows)."""
+
+    def __init__(self, out: Path, y_te, targets, redo: bool):
+        self.path, self.y_te, self.targets = out / "results.json", y_te, targets
+        self.rows = [] if redo or not self.path.exists() else json.loads(self.path.read_text())
+
+    def done(self, name: str) -> bool:
+        return any(r["variant"] == name for r in self.rows)
+
+    def report(self, name: str, preds: list[np.ndarray], seconds: list[float], **extra) -> None:
+        per = [score_all(self.y_te, p, self.targets) for p in preds]
+        first = score_all(self.y_te, preds[0], self.targets, bootstrap=1000)
+        r2 = np.array([r["r2"] for r in per])
+        row = {"variant": name, "r2_mean": float(r2.mean()),
+               "r2_sd": float(r2.std(ddof=1)) if len(r2) > 1 else 0.0, "r2_lo": first["r2_lo"],
+               "r2_hi": first["r2_hi"], "pearson": float(np.mean([r["pearson"] for r in per])),
+               "seeds": len(preds), "seconds": float(np.median(seconds)), **extra}
+        self.rows = [r for r in self.rows if r["variant"] != name] + [row]
+        self.path.write_text(json.dumps(self.rows, indent=2))
+        print(f"{name:70s} R² {row['r2_mean']:+.4f} ± {row['r2_sd']:.4f} "
+              f"(CI {row['r2_lo']:+.3f}..{row['r2_hi']:+.3f})"
+              f"  r {row['pearson']:.3f}  {row['seconds']:.0f} s", flush=True)
+
+    def markdown(self) -> str:
+        lines = ["| variant | test R² (mean ± sd) | 95 % CI (seed 1) | Pearson r | seeds | s / run |",
+                 "|---|---:|---:|---:|---:|---:|"]
+        lines += [f"| {r['variant']} | {r['r2_mean']:.4f} ± {r['r2_sd']:.4f} | {r['r2_lo']:+.3f} to "
+                  f"{r['r2_hi']:+.3f} | {r['pearson']:.3f} | {r['seeds']} | {r['seconds']:.0f} |"
+                  for r in self.rows]
+        return "\n".join(lines) + "\n"
+
+
+def baselines(table: Table, name: str, data_dir: Path, which: list[str], seeds: range) -> None:
+    from florabert.data.dataset import load_expression_dataset
+    from florabert.evaluation.baselines import make_baseline
+    from florabert.evaluation.evaluate import _dataset_genes
+
+    ds = load_expression_dataset(data_dir)
+    tr, te = ds.part("train"), ds.part("test")
+    s_tr, s_te, y_tr = tr.column("sequence").to_pylist(), te.column("sequence").to_pylist(), ds.labels("train")
+    g_tr, g_te = _dataset_genes(ds, tr), _dataset_genes(ds, te)
+    labels = {"kmer_linear": "ridge on 2-5-mer counts", "composition": "wide path: composition alone (ridge)",
+              "gene_model": "wide path: gene-model features alone (ridge)",
+              "wide": "wide path: composition + gene model (ridge) = the wide path alone",
+              "wide_lgbm": "LightGBM on the wide features", "cnn": "one-hot CNN (deepCRE-style)"}
+    for base in which:
+        label = f"{name}: {labels.get(base, base)}"
+        if table.done(label):
+            continue
+        preds, secs = [], []
+        for s in seeds if base in ("cnn", "wide_lgbm") else [0]:
+            t0 = time.perf_counter()
+            b = make_baseline(base, seed=s, layout=ds.layout)
+            kw = ({"genes": g_tr}, {"genes": g_te}) if getattr(b, "needs_genes", False) else ({}, {})
+            preds.append(b.fit(s_tr, y_tr, **kw[0]).predict(s_te, **kw[1]))
+            secs.append(time.perf_counter() - t0)
+        table.report(label, preds, secs)
+
+
+def models(table: Table, variants: list[tuple], steps: int, seeds: range, out: Path, only: str) -> None:
+    for name, model, data_dir, overrides in variants:
+        if only not in name or table.done(name):
+            continue
+        preds, secs = [], []
+        for s in seeds:
+            p, t = run_finetune(model, data_dir, out / "ft" / name.split(":")[0].replace(" ", "_")
+                                / f"{abs(hash(name)) % 10**8}_{s}", s, steps, dict(overrides))
+            preds.append(p)
+            secs.append(t)
+        table.report(name, preds, secs)
+        if len(preds) > 1:
+            table.report(f"{name}, average of the {len(preds)} seeds' predictions", [np.mean(preds, axis=0)],
+                         [float(np.sum(secs))])
+
+
+def pretrain_curve(table: Table, out: Path, data_dir: Path, steps: int, seeds: range, long: int,
+                   only: str) -> None:
+    """The deep path alone fine-tuned from models pre-trained 0 / 300 / 3,000 / ``long`` steps on the big
+    corpus."""
+    from florabert.demo import write_demo_manifest
+    from florabert.genome.corpus import build_corpus
+
+    corpus = out / "corpus_all"
+    if not (corpus / "manifest.json").exists():
+        build_corpus(write_demo_manifest(out / "genomes_all.yaml", unannotated=True), corpus, workers=2,
+                     layout=GENE_LAYOUT, log=QUIET)
+    points = [0, 300, 3000] + ([long] if long else [])
+    for n in points:
+        name = f"gene structure: deep path alone, pre-trained {n:,} steps on 4 assemblies"
+        if only not in name or table.done(name):
+            continue
+        if n:
+            model = pretrained(out / f"pre_all_{n}", corpus, (n, 0), extra={"save_steps": max(n // 10, 100)})
+        else:
+            model = random_init(pretrained(out / "pre_all_300", corpus, (300, 0)), out / "pre_all_0")
+        preds, secs = [], []
+        for s in seeds:
+            p, t = run_finetune(model, data_dir, out / "ft" / f"curve_{n}_{s}", s, steps, dict(DEEP_ONLY))
+            preds.append(p)
+            secs.append(t)
+        extra = {}
+        if n:
+            extra = {"mlm_loss": json.loads((model / "metrics.json").read_text())["metrics"]["eval_loss"],
+                     "unigram_loss": unigram_loss(model)}
+        table.report(name, preds, secs, pretrain_steps=n, **extra)
+
+
+def unigram_loss(model_dir: Path) -> float:
+    """Cross-entropy (nats) of predicting each masked base from the base frequencies alone, on the held-out genes
+    the model was evaluated on: the level a model that learned no context stays at."""
+    import pyarrow.parquet as pq
+
+    from florabert.genome.corpus import corpus_files
+    from florabert.training.mlm_data import held_out
+
+    corpus = json.loads((model_dir / "metrics.json").read_text())["corpus"]
+    counts = np.zeros(4)
+    for f in corpus_files(corpus):
+        t = pq.read_table(f, columns=["gene_id", "sequence"])
+        for g, s in zip(t.column("gene_id").to_pylist(), t.column("sequence").to_pylist(), strict=True):
+            if held_out(g, 0.02):
+                counts += [s.count(b) for b in "ACGT"]
+    p = counts / counts.sum()
+    return float(-(p * np.log(p)).sum()) if counts.sum() else math.nan
 
 
 def main() -> None:
@@ -110,87 +267,52 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench_out/accuracy"))
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=demo.DEMO_FINETUNE_STEPS, help="fine-tuning steps")
-    parser.add_argument("--quick", action="store_true", help="short pre-training (a smoke test)")
-    parser.add_argument("--baselines", default="kmer_linear,kmer_lgbm",
-                        help="evaluate baselines to run on both layouts (kmer_lgbm takes ~5 min)")
-    parser.add_argument("--only", default="", help="run only the fine-tuning variants whose name has this text")
+    parser.add_argument("--baselines", default="kmer_linear,composition,gene_model,wide,wide_lgbm,cnn",
+                        help="baselines on the gene-structure windows (cnn and wide_lgbm run --seeds times)")
+    parser.add_argument("--only", default="", help="run only the rows whose name has this text")
+    parser.add_argument("--pretrain-curve", action="store_true", help="the pre-training curve rows instead")
+    parser.add_argument("--long", type=int, default=0, help="with --pretrain-curve: the longest pre-training")
+    parser.add_argument("--redo", action="store_true", help="forget results.json")
     args = parser.parse_args()
 
     from florabert.data.dataset import load_expression_dataset
-    from florabert.evaluation.baselines import make_baseline
-    from florabert.features import window_features
 
-    log = lambda m: None  # noqa: E731
     t_all = time.perf_counter()
-    gene = build(args.out / "gene_structure", GENE_LAYOUT, args.quick, log)
-    prom = build(args.out / "promoter", PROMOTER_LAYOUT, args.quick, log)
-    data = load_expression_dataset(gene["data"])
+    gene_data = build_data(args.out / "gene_structure", GENE_LAYOUT)
+    prom_data = build_data(args.out / "promoter", PROMOTER_LAYOUT)
+    data = load_expression_dataset(gene_data)
     test_genes = data.part("test").column("gene_id").to_pylist()
-    assert load_expression_dataset(prom["data"]).part("test").column("gene_id").to_pylist() == test_genes
-    y_te = data.labels("test")
-    print(f"{len(data.part('train')):,} training, {len(data.part('validation')):,} validation and "
+    assert load_expression_dataset(prom_data).part("test").column("gene_id").to_pylist() == test_genes
+    table = Table(args.out, data.labels("test"), data.targets, args.redo)
+    print(f"{data.part('train').num_rows:,} training, {data.part('validation').num_rows:,} validation and "
           f"{len(test_genes):,} test genes x {len(data.targets)} leaf runs; layout {GENE_LAYOUT}", flush=True)
-
-    rows = []
-
-    def report(name: str, preds: list[np.ndarray], seconds: list[float]) -> None:
-        per = [score_all(y_te, p, data.targets) for p in preds]
-        first = score_all(y_te, preds[0], data.targets, bootstrap=1000)
-        r2 = np.array([r["r2"] for r in per])
-        row = {"variant": name, "r2_mean": float(r2.mean()),
-               "r2_sd": float(r2.std(ddof=1)) if len(r2) > 1 else 0.0, "r2_lo": first["r2_lo"],
-               "r2_hi": first["r2_hi"], "pearson": float(np.mean([r["pearson"] for r in per])),
-               "seeds": len(preds), "seconds": float(np.median(seconds))}
-        rows.append(row)
-        print(f"{name:58s} R² {row['r2_mean']:+.4f} ± {row['r2_sd']:.4f} "
-              f"(CI {row['r2_lo']:+.3f}..{row['r2_hi']:+.3f})  r {row['pearson']:.3f}  {row['seconds']:.0f} s",
-              flush=True)
-
     seeds = range(args.seeds)
-    for name, d in (("promoter 150 bp", prom["data"]), ("gene structure", gene["data"])):
-        ds = load_expression_dataset(d)
-        s_tr = ds.part("train").column("sequence").to_pylist()
-        s_te = ds.part("test").column("sequence").to_pylist()
-        y_tr = ds.labels("train")
-        for base in [b for b in args.baselines.split(",") if b]:
-            t0 = time.perf_counter()
-            preds = [make_baseline(base, seed=s, layout=ds.layout).fit(s_tr, y_tr).predict(s_te)
-                     for s in (seeds if base == "kmer_lgbm" else [0])]
-            label = f"{name}: baseline {base}" + (" (2-5-mer counts)" if base == "kmer_linear" else "")
-            report(label, preds, [time.perf_counter() - t0])
-        from sklearn.linear_model import RidgeCV
-
-        t0 = time.perf_counter()
-        x_tr = window_features(s_tr, [1, 2, 3, 4], ds.layout)
-        x_te = window_features(s_te, [1, 2, 3, 4], ds.layout)
-        mean, sd = x_tr.mean(0), x_tr.std(0)
-        sd[sd == 0] = 1
-        ridge = RidgeCV(alphas=np.logspace(-1, 6, 15), alpha_per_target=True).fit((x_tr - mean) / sd, y_tr)
-        report(f"{name}: wide path alone (ridge, 1-4-mer freq. + codons)", [ridge.predict((x_te - mean) / sd)],
-               [time.perf_counter() - t0])
-    variants = [
-        ("promoter 150 bp: FloraBERT transformer (pre-trained)", prom["stage2"], prom["data"], False),
-        ("promoter 150 bp: transformer + wide", prom["stage2"], prom["data"], True),
-        ("gene structure: transformer alone (pre-trained)", gene["stage2"], gene["data"], False),
-        ("gene structure: transformer alone (random init)", random_init(gene, args.out / "random_init"),
-         gene["data"], False),
-        ("gene structure: transformer + wide (pre-trained) [demo]", gene["stage2"], gene["data"], True),
-        ("gene structure: transformer + wide (random init)", args.out / "random_init", gene["data"], True),
-    ]
-    for name, model, d, wide in [v for v in variants if args.only in v[0]]:
-        preds, secs = [], []
-        for s in seeds:
-            p, t = run_finetune(model, d, args.out / "ft" / f"{len(rows)}_{s}", s, args.steps, wide)
-            preds.append(p)
-            secs.append(t)
-        report(name, preds, secs)
-    (args.out / "results.json").write_text(json.dumps(rows, indent=2))
-    lines = ["| variant | test R² (mean ± sd) | 95 % CI (seed 1) | Pearson r | seeds | s / run |",
-             "|---|---:|---:|---:|---:|---:|"]
-    lines += [f"| {r['variant']} | {r['r2_mean']:.4f} ± {r['r2_sd']:.4f} | {r['r2_lo']:+.3f} to "
-              f"{r['r2_hi']:+.3f} | {r['pearson']:.3f} | {r['seeds']} | {r['seconds']:.0f} |" for r in rows]
-    (args.out / "results.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    if args.pretrain_curve:
+        pretrain_curve(table, args.out, gene_data, args.steps, seeds, args.long, args.only)
+    else:
+        if "promoter" in args.only or not args.only:
+            baselines(table, "promoter 150 bp", prom_data, ["kmer_linear", "composition"], seeds)
+        if not args.only or "gene structure" in args.only:
+            baselines(table, "gene structure", gene_data, [b for b in args.baselines.split(",") if b], seeds)
+        stem = pretrained(args.out / "gene_structure" / "pretrain", args.out / "gene_structure" / "corpus",
+                          demo.DEMO_PRETRAIN_STEPS)
+        florabert = pretrained(args.out / "promoter" / "pretrain_tokens", args.out / "promoter" / "corpus",
+                               demo.DEMO_PRETRAIN_STEPS, architecture="tokens",
+                               extra={"model.max_length": FLORABERT_TOKENS})
+        variants = [
+            ("promoter 150 bp: FloraBERT (3-mer RoBERTa, --recipe florabert, transformer alone)", florabert,
+             prom_data, {**DEEP_ONLY, "_recipe": "finetune_florabert"}),
+            ("gene structure: deep path alone (stem, pre-trained)", stem, gene_data, DEEP_ONLY),
+            ("gene structure: deep path alone (stem, random init)", random_init(stem, args.out / "random_init"),
+             gene_data, DEEP_ONLY),
+            ("gene structure: full model, deep + wide path (pre-trained) [demo]", stem, gene_data, {}),
+            ("gene structure: full model, deep + wide path (random init)", args.out / "random_init", gene_data,
+             {}),
+        ]
+        models(table, variants, args.steps, seeds, args.out, args.only)
+    md = table.markdown()
+    (args.out / "results.md").write_text(md)
+    print(md)
     print(f"total {time.perf_counter() - t_all:.0f} s; {args.out / 'results.md'}")
 
 

@@ -160,6 +160,23 @@ def test_indels_keep_the_window_length_and_its_tss_end():
     assert ref == reverse_complement(chrom[80:120]).decode()
 
 
+def test_cds_windows_take_variants_in_spliced_coordinates():
+    from florabert.explain.variants import Variant, cds_mutant
+
+    # exons [4, 10) ATGCCC and [16, 25) GGGAAATAA (0-based), intron GTTTAG: the CDS is ATGCCCGGGAAATAA
+    chrom = b"AAAAATGCCCGTTTAGGGGAAATAATT"
+    pieces = ((4, 10), (16, 25))
+    snp = Variant(1, "c", 8, "x", "C", "T")  # 0-based 7: the 4th coding base
+    assert cds_mutant(chrom, pieces, "+", snp, 0, 9) == ("ATGCCCGGG", "ATGTCCGGG", 3)
+    ins = Variant(1, "c", 18, "x", "G", "GT")  # 0-based 17: the 8th coding base, in the second exon
+    assert cds_mutant(chrom, pieces, "+", ins, 0, 9) == ("ATGCCCGGG", "ATGCCCGGT", 7)  # the frame shifts
+    assert cds_mutant(chrom, pieces, "+", ins, 0, 6) is None  # past the window's end
+    assert cds_mutant(chrom, pieces, "+", Variant(1, "c", 10, "x", "CG", "C"), 0, 15) is None  # crosses a boundary
+    assert cds_mutant(chrom, pieces, "+", Variant(1, "c", 13, "x", "T", "A"), 0, 15) is None  # intronic
+    # the same pieces on the - strand: the CDS reads TTATTTCCCGGGCAT, the SNP is its 12th base
+    assert cds_mutant(chrom, pieces, "-", snp, 0, 15) == ("TTATTTCCCGGGCAT", "TTATTTCCCGGACAT", 11)
+
+
 def test_variant_input_errors(run_cli, genome, tmp_path):
     root, chrom, model = genome
     head = "##fileformat=VCFv4.2\n##contig=<ID=c1>\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"

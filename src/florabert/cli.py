@@ -18,6 +18,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,  # plain help: flags without a <bool> value, defaults as [default: ...]
 )
 console = Console(stderr=True)
 
@@ -84,6 +85,9 @@ def promoters(
     write_promoters(result.table, out, force=force)
     for w in result.warnings:
         console.print(f"[yellow]warning:[/] {w}", highlight=False)
+    if result.ambiguous:
+        console.print(f"{result.ambiguous:,} promoters hold IUPAC ambiguity codes (R, Y, ...): kept as they are; "
+                      "tokenizers and models read them as N", highlight=False)
     _print_summary([result.summary()], out)
 
 
@@ -104,13 +108,16 @@ def _print_summary(summaries: list[dict], out: Path) -> None:
 def corpus(
     manifest: Path = typer.Option(..., "--manifest", help="YAML listing genomes (species, fasta, annotation)."),
     out: Path = typer.Option(..., "--out", help="Output directory for Parquet shards + manifest.json."),
-    workers: int = typer.Option(0, min=0, help="Parallel processes [default: number of cores]."),
-    cache: Path = typer.Option(None, help="Download cache [default: OUT/downloads]."),
-    upstream: int = typer.Option(1000, min=0),
-    downstream: int = typer.Option(0, min=0),
-    biotype: str = typer.Option("protein_coding"),
-    edge: Edge = typer.Option(Edge.drop),
-    clip_neighbors: bool = typer.Option(False, "--clip-neighbors"),
+    workers: int = typer.Option(0, min=0, help="Parallel processes; 0 = one per core.", show_default=True),
+    cache: Path = typer.Option(None, help="Download cache (kept when the corpus is rebuilt). [default: "
+                               "OUT/downloads]"),
+    upstream: int = typer.Option(1000, min=0, help="Bases 5' of the TSS (as florabert promoters)."),
+    downstream: int = typer.Option(0, min=0, help="Bases from the TSS on (as florabert promoters)."),
+    biotype: str = typer.Option("protein_coding", help="Keep genes of this biotype ('all': every gene)."),
+    edge: Edge = typer.Option(Edge.drop, help="A window running off a sequence end: drop the gene, or pad "
+                              "with N."),
+    clip_neighbors: bool = typer.Option(False, "--clip-neighbors", help="Cut windows where they run into "
+                                        "another gene (as florabert promoters)."),
     layout: str = typer.Option(None, "--layout", help=LAYOUT_HELP),
     dedup: bool = typer.Option(False, "--dedup", help="Drop promoters whose sequence already occurs "
                                "anywhere earlier in the corpus."),
@@ -131,7 +138,8 @@ def corpus(
         console.print(f"dropped {info['duplicates_dropped']:,} duplicate sequences across the corpus")
 
 
-tokenizer_app = typer.Typer(help="Train and inspect DNA tokenizers (BPE, k-mer, nucleotide).",
+tokenizer_app = typer.Typer(rich_markup_mode=None,
+                            help="Train and inspect DNA tokenizers (BPE, k-mer, nucleotide).",
                             no_args_is_help=True)
 app.add_typer(tokenizer_app, name="tokenizer")
 
@@ -153,7 +161,8 @@ def tokenizer_train(
     stride: int = typer.Option(None, "--stride", min=1, help="k-mer stride: 1 = overlapping, k = non-overlapping "
                                "[default: k]."),
     max_length: int = typer.Option(256, "--max-length", min=8, help="model_max_length stored in the tokenizer."),
-    species: list[str] = typer.Option(None, "--species", help="Train on these species only (repeatable)."),
+    species: list[str] = typer.Option(None, "--species", metavar="SPECIES",
+                                      help="Train on these species only (repeatable)."),
     force: bool = _FORCE,
 ) -> None:
     """Build a tokenizer and save it with save_pretrained."""
@@ -174,7 +183,8 @@ def tokenizer_stats(
     tokenizer: Path = typer.Option(..., "--tokenizer", help="Tokenizer directory."),
     corpus: Path = typer.Option(..., "--corpus", help="Corpus: a Parquet file or a shard directory."),
     max_length: int = typer.Option(256, "--max-length", min=1, help="Count promoters longer than this."),
-    species: list[str] = typer.Option(None, "--species", help="Only these species (repeatable)."),
+    species: list[str] = typer.Option(None, "--species", metavar="SPECIES",
+                                      help="Only these species (repeatable)."),
 ) -> None:
     """Encoded length distribution of a corpus's promoters, and how many would be truncated."""
     from florabert.tokenization import DNATokenizer
@@ -202,22 +212,34 @@ def _print_length_stats(tok, corpus: Path, max_length: int, species) -> None:
 @app.command()
 def pretrain(
     corpus: Path = typer.Option(..., "--corpus", help="Corpus: Parquet file or shard directory."),
-    tokenizer: Path = typer.Option(..., "--tokenizer", help="Tokenizer directory (florabert tokenizer train)."),
+    tokenizer: Path = typer.Option(None, "--tokenizer", help="Tokenizer directory (florabert tokenizer train); "
+                                   "needed by --architecture tokens (the stem reads single bases)."),
     out: Path = typer.Option(..., "--out", help="Output directory (model, logs, checkpoints)."),
     preset: str = typer.Option("tiny", "--preset", help="tiny | small | paper (configs/*.yaml)."),
+    architecture: str = typer.Option(None, "--architecture", help="stem: every base through a convolutional "
+                                     "stem (tiny, small) | tokens: FloraBERT's RoBERTa over tokens (paper)."),
     config: Path = typer.Option(None, "--config", help="YAML overriding the preset."),
     init_from: Path = typer.Option(None, "--init-from", help="Continue from this model (stage 2)."),
-    species: list[str] = typer.Option(None, "--species", help="Only these species (repeatable)."),
-    max_steps: int = typer.Option(None, "--max-steps"),
-    save_steps: int = typer.Option(None, "--save-steps"),
-    eval_steps: int = typer.Option(None, "--eval-steps"),
-    batch_size: int = typer.Option(None, "--batch-size", min=1),
-    learning_rate: float = typer.Option(None, "--learning-rate"),
-    warmup_steps: int = typer.Option(None, "--warmup-steps"),
-    optimizer: str = typer.Option(None, "--optimizer", help="lamb | adamw"),
-    masking: str = typer.Option(None, "--masking", help="bert | span | randommask"),
-    bf16: str = typer.Option(None, "--bf16", help="auto | on | off"),
-    seed: int = typer.Option(None, "--seed"),
+    species: list[str] = typer.Option(None, "--species", metavar="SPECIES",
+                                      help="Only these species (repeatable)."),
+    max_steps: int = typer.Option(None, "--max-steps", help="Optimizer steps. [default: the preset's (tiny "
+                                  "600, small 5,000, paper 100,000)]"),
+    save_steps: int = typer.Option(None, "--save-steps", help="Steps between checkpoints (--resume continues "
+                                   "from the last). [default: the preset's]"),
+    eval_steps: int = typer.Option(None, "--eval-steps", help="Steps between held-out MLM evaluations. "
+                                   "[default: the preset's]"),
+    batch_size: int = typer.Option(None, "--batch-size", min=1, help="Sequences per device and step. "
+                                   "[default: the preset's (32-64)]"),
+    learning_rate: float = typer.Option(None, "--learning-rate", help="Peak learning rate (linear warm-up, "
+                                        "then linear decay). [default: the preset's]"),
+    warmup_steps: int = typer.Option(None, "--warmup-steps", help="Linear warm-up steps. [default: the "
+                                     "preset's]"),
+    optimizer: str = typer.Option(None, "--optimizer", help="lamb | adamw. [default: lamb]"),
+    masking: str = typer.Option(None, "--masking", help="bert (15 %) | span | randommask (README "
+                                "'RandomMask'). [default: bert]"),
+    bf16: str = typer.Option(None, "--bf16", help="auto (where the device multiplies bf16 natively) | on | "
+                             "off. [default: auto]"),
+    seed: int = typer.Option(None, "--seed", help="Random seed (weights, masks, data order). [default: 42]"),
     resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint in OUT."),
     tracks: Path = typer.Option(None, "--tracks", help="Track sheet (YAML): EBERT pre-training on (promoter, "
                                 "tissue epigenetic state) pairs; see the README's EBERT section."),
@@ -232,7 +254,8 @@ def pretrain(
     cfg = load_config(PretrainConfig, preset=preset, file=config, overrides={
         "max_steps": max_steps, "save_steps": save_steps, "eval_steps": eval_steps, "batch_size": batch_size,
         "learning_rate": learning_rate, "warmup_steps": warmup_steps, "optimizer": optimizer,
-        "masking.strategy": masking, "masking.tracks": mask_tracks, "bf16": bf16, "seed": seed})
+        "masking.strategy": masking, "masking.tracks": mask_tracks, "bf16": bf16, "seed": seed,
+        "model.architecture": architecture})
     metrics = run(corpus, tokenizer, out, cfg, init_from=init_from, species=species or None, resume=resume,
                   tracks=tracks, force=force, log=lambda m: console.print(m, highlight=False))
     console.print(f"held-out MLM loss {metrics['eval_loss']:.4f}, perplexity {metrics['eval_perplexity']:.3f}, "
@@ -251,11 +274,14 @@ def expression(
     split: Path = typer.Option(None, "--split", help="Impose a split: TSV gene_id, split."),
     offset: float = typer.Option(1.0, "--offset", help="Targets are ln(TPM + offset)."),
     gene_column: str = typer.Option(None, "--gene-column", help="Gene id column [default: the first]."),
-    test_fraction: float = typer.Option(0.3, "--test-fraction"),
+    test_fraction: float = typer.Option(0.3, "--test-fraction", help="Share of the genes (whole families) in "
+                                        "the test part."),
     validation_fraction: float = typer.Option(0.1, "--validation-fraction", help="Of the non-test genes."),
-    holdout_chromosome: list[str] = typer.Option(None, "--holdout-chromosome", help="Test = these chromosomes."),
-    holdout_species: list[str] = typer.Option(None, "--holdout-species", help="Test = these species."),
-    seed: int = typer.Option(0, "--seed"),
+    holdout_chromosome: list[str] = typer.Option(None, "--holdout-chromosome", metavar="CHROM",
+                                                 help="Test = these chromosomes (repeatable)."),
+    holdout_species: list[str] = typer.Option(None, "--holdout-species", metavar="SPECIES",
+                                              help="Test = these species (repeatable)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the split."),
     force: bool = _FORCE,
 ) -> None:
     """Build a fine-tuning dataset: log expression joined to promoters, a leakage-free split, its audit."""
@@ -295,12 +321,19 @@ def tasks(
     families: Path = typer.Option(None, "--families", help="gene -> family TSV: no family straddles the split."),
     test_genome: Path = typer.Option(None, "--test-genome", help="Cross-species: test on this genome."),
     test_annotation: Path = typer.Option(None, "--test-annotation", help="Its annotation."),
-    holdout_chromosome: list[str] = typer.Option(None, "--holdout-chromosome", help="Test = these chromosomes."),
-    test_fraction: float = typer.Option(0.2, "--test-fraction"),
-    validation_fraction: float = typer.Option(0.1, "--validation-fraction"),
+    holdout_chromosome: list[str] = typer.Option(None, "--holdout-chromosome", metavar="CHROM",
+                                                 help="Test = these chromosomes (repeatable)."),
+    test_fraction: float = typer.Option(0.2, "--test-fraction", help="Share of the groups in the test part."),
+    validation_fraction: float = typer.Option(0.1, "--validation-fraction", help="Of the non-test groups."),
     max_examples: int = typer.Option(None, "--max-examples", min=10, help="Keep at most N examples (random)."),
     length: int = typer.Option(None, "--length", min=4, help="Window length in bases [promoter 300, splice 400]."),
-    seed: int = typer.Option(0, "--seed"),
+    min_distance: int = typer.Option(2000, "--min-distance", min=0, help="promoter: background windows lie at "
+                                     "least this far from the TSS of every annotated gene and transcript."),
+    outside_genes: bool = typer.Option(False, "--outside-genes", help="promoter: background windows also stay "
+                                       "out of every gene body (default: gene bodies allowed)."),
+    all_transcripts: bool = typer.Option(False, "--all-transcripts", help="splice: sites from every exon-exon "
+                                         "junction of every transcript (default: each gene's chosen CDS)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
     force: bool = _FORCE,
 ) -> None:
     """Build a labelled classification task (plant GUE analogue) with a leakage-free split and its audit."""
@@ -312,6 +345,7 @@ def tasks(
                        families=families, test_genome=test_genome, test_annotation=test_annotation,
                        holdout_chromosomes=holdout_chromosome or None, test_fraction=test_fraction,
                        validation_fraction=validation_fraction, max_examples=max_examples, length=length,
+                       min_distance=min_distance, outside_genes=outside_genes, all_transcripts=all_transcripts,
                        seed=seed, force=force, log=lambda m: console.print(m, highlight=False))
     console.print(f"split by {audit['method']}; groups in train and test: {audit['groups_in_train_and_test']} "
                   f"-> {out}", highlight=False)
@@ -323,16 +357,22 @@ def finetune(
     data: Path = typer.Option(..., "--data", help="Dataset directory (florabert expression)."),
     out: Path = typer.Option(..., "--out", help="Output directory for the fine-tuned model."),
     config: Path = typer.Option(None, "--config", help="YAML with fine-tuning options (see FinetuneConfig)."),
-    max_steps: int = typer.Option(None, "--max-steps"),
-    eval_steps: int = typer.Option(None, "--eval-steps"),
-    batch_size: int = typer.Option(None, "--batch-size", min=1),
-    learning_rate: float = typer.Option(None, "--learning-rate", help="The head's peak learning rate."),
-    unfreeze_every: int = typer.Option(None, "--unfreeze-every", help="Steps between unfreezing stages."),
-    problem: str = typer.Option(None, "--problem", help="regression | classification"),
-    loss: str = typer.Option(None, "--loss", help="mse | poisson (regression)"),
-    optimizer: str = typer.Option(None, "--optimizer", help="lamb (FloraBERT's, the default) | adamw (learns "
-                                  "faster for small models and short schedules)"),
-    seed: int = typer.Option(None, "--seed"),
+    recipe: str = typer.Option("default", "--recipe", help="default: every layer trains from the first step "
+                               "(AdamW) | florabert: LAMB, progressive unfreezing, frozen embeddings."),
+    max_steps: int = typer.Option(None, "--max-steps", help="At most this many steps (early stopping on the "
+                                  "validation loss may end sooner). [default: 3000]"),
+    eval_steps: int = typer.Option(None, "--eval-steps", help="Steps between validation evaluations (and "
+                                   "checkpoints). [default: 100]"),
+    batch_size: int = typer.Option(None, "--batch-size", min=1, help="Genes per step. [default: 32]"),
+    learning_rate: float = typer.Option(None, "--learning-rate", help="The head's peak learning rate. "
+                                        "[default: 1e-3; --recipe florabert: 1e-2]"),
+    unfreeze_every: int = typer.Option(None, "--unfreeze-every", help="Progressive unfreezing: steps between "
+                                       "stages; 0 = every layer from the first step. [default: 0; --recipe "
+                                       "florabert: 400]"),
+    problem: str = typer.Option(None, "--problem", help="regression | classification. [default: regression]"),
+    loss: str = typer.Option(None, "--loss", help="mse | poisson (regression). [default: mse]"),
+    optimizer: str = typer.Option(None, "--optimizer", help="adamw (the default recipe's) | lamb (FloraBERT's)."),
+    seed: int = typer.Option(None, "--seed", help="Random seed (head, dropout, data order). [default: 42]"),
     tracks: Path = typer.Option(None, "--tracks", help="Track sheet (YAML): EBERT fine-tuning, one example per "
                                 "(gene, tissue) with that tissue's epigenetic state."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its last checkpoint."),
@@ -343,10 +383,12 @@ def finetune(
     from florabert.training.finetune import finetune as run
     from florabert.training.finetune import summary
 
-    cfg = load_config(FinetuneConfig, file=config, overrides={
-        "max_steps": max_steps, "eval_steps": eval_steps, "batch_size": batch_size,
-        "learning_rate": learning_rate, "unfreeze_every": unfreeze_every, "problem": problem, "loss": loss,
-        "optimizer": optimizer, "seed": seed})
+    if recipe not in ("default", "florabert"):
+        raise FloraBertError(f"--recipe must be default or florabert, not {recipe!r}")
+    cfg = load_config(FinetuneConfig, preset=None if recipe == "default" else "finetune_florabert", file=config,
+                      overrides={"max_steps": max_steps, "eval_steps": eval_steps, "batch_size": batch_size,
+                                 "learning_rate": learning_rate, "unfreeze_every": unfreeze_every,
+                                 "problem": problem, "loss": loss, "optimizer": optimizer, "seed": seed})
     metrics = run(model, data, out, cfg, tracks=tracks, resume=resume, force=force,
                   log=lambda m: console.print(m, highlight=False))
     for part in ("validation", "test"):
@@ -365,19 +407,28 @@ def predict(
     out: Path = typer.Option(..., "--out", help="Output TSV."),
     fasta: Path = typer.Option(None, "--fasta", help="Promoter sequences (FASTA; record id = gene id)."),
     genome: Path = typer.Option(None, "--genome", help="Genome FASTA (with --annotation)."),
-    annotation: Path = typer.Option(None, "--annotation", help="GFF3/GTF: promoters are cut as in training."),
-    tsv: Path = typer.Option(None, "--tsv", help="TSV with gene_id and sequence columns."),
-    batch_size: int = typer.Option(64, "--batch-size", min=1),
+    annotation: Path = typer.Option(None, "--annotation", help="GFF3/GTF: with --genome, promoters are cut as in "
+                                    "training; with --fasta/--tsv, the gene-model features of the record ids."),
+    tsv: Path = typer.Option(None, "--tsv", help="TSV with gene_id and sequence columns (or one per window)."),
+    batch_size: int = typer.Option(64, "--batch-size", min=1, help="Sequences per forward pass."),
     bf16: bool = typer.Option(False, "--bf16", help="bf16 autocast (faster on CPUs with native bf16)."),
     tracks: Path = typer.Option(None, "--tracks", help="Track sheet for a model fine-tuned with --tracks (with "
                                 "--genome/--annotation): one column per tissue of the sheet."),
+    gene_features: Path = typer.Option(None, "--gene-features", help="Table (TSV/CSV/Parquet) of gene_id and "
+                                       "the gm_* gene-model columns, for a model that reads them."),
+    without_gene_features: bool = typer.Option(False, "--without-gene-features", help="Predict genes whose "
+                                               "gene-model features are not given at the training average "
+                                               "(column gene_model says which)."),
+    genes: list[str] = typer.Option(None, "--genes", metavar="IDS",
+                                    help="Only these gene ids (comma-separated or repeated)."),
     force: bool = _FORCE,
 ) -> None:
     """Predict expression (log and TPM per target) for promoters."""
     from florabert.predict import predict as run
 
     n = run(model, out, fasta=fasta, genome=genome, annotation=annotation, tsv=tsv, tracks=tracks,
-            batch_size=batch_size, bf16=bf16, force=force)
+            gene_features=gene_features, without_gene_features=without_gene_features, genes=_gene_list(genes),
+            batch_size=batch_size, bf16=bf16, force=force, log=lambda m: console.print(m, highlight=False))
     console.print(f"{n:,} predictions -> {out}")
 
 
@@ -385,14 +436,15 @@ def predict(
 def evaluate(
     data: Path = typer.Option(..., "--data", help="Dataset directory (florabert expression)."),
     out: Path = typer.Option(..., "--out", help="Report directory."),
-    models: list[Path] = typer.Option(None, "--models", help="Fine-tuned model directories (repeatable)."),
+    models: list[Path] = typer.Option(None, "--models", metavar="DIR...", help="Fine-tuned model directories "
+                                      "(--models a/ b/ or --models a/ --models b/)."),
     baselines: str = typer.Option(",".join(("const_mean", "kmer_linear", "kmer_lgbm", "motif_lgbm")),
                                   "--baselines", help="Comma-separated baselines ('' for none): const_mean, "
                                   "kmer_linear, kmer_lgbm, motif_lgbm, cnn; NAME@N reads only the N bases nearest "
                                   "the TSS (kmer_linear@150)."),
     bootstrap: int = typer.Option(1000, "--bootstrap", min=0, help="Bootstrap resamples for the 95 % CIs "
                                   "(0: none)."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help="Seed of the baselines and the bootstrap."),
     seeds: int = typer.Option(1, "--seeds", min=1, help="Refit seeded baselines (LightGBM, CNN) with N seeds; "
                               "metrics_seeds.csv gets mean ± sd."),
     force: bool = _FORCE,
@@ -413,7 +465,8 @@ def evaluate(
     console.print(f"report -> {out}/metrics.md")
 
 
-tracks_app = typer.Typer(help="Epigenetic track sheets (EBERT): check them against promoters.",
+tracks_app = typer.Typer(rich_markup_mode=None,
+                         help="Epigenetic track sheets (EBERT): check them against promoters.",
                          no_args_is_help=True)
 app.add_typer(tracks_app, name="tracks")
 
@@ -436,14 +489,16 @@ def tracks_profile(
     console.print(f"profile -> {out}/profile.png, profile.tsv")
 
 
-explain_app = typer.Typer(help="Explain models: positional importance, ISM, variant effects, attention, "
+explain_app = typer.Typer(rich_markup_mode=None,
+                          help="Explain models: positional importance, ISM, variant effects, attention, "
                           "species embeddings.", no_args_is_help=True)
 app.add_typer(explain_app, name="explain")
 _MODEL = typer.Option(..., "--model", help="Fine-tuned model directory (florabert finetune).")
 _PROMOTERS = typer.Option(..., "--promoters", help="Promoters: .parquet/.tsv (florabert promoters) or FASTA.")
-_GENES = typer.Option(None, "--genes", help="Gene ids to use (repeatable, or comma-separated).")
-_REGION = typer.Option(None, "--region", help="TSS-relative START:END (end exclusive), e.g. -300:0 "
-                       "[default: the whole promoter].")
+_GENES = typer.Option(None, "--genes", metavar="IDS", help="Gene ids to use (repeatable, or comma-separated).")
+_REGION = typer.Option(None, "--region", help="START:END relative to the TSS (end exclusive), e.g. -300:0, or "
+                       "LANDMARK:START:END for the windows around a tss, tts or cds landmark (tts:-100:+100). "
+                       "[default: every base the model reads]")
 
 
 def _gene_list(genes: list[str] | None) -> list[str] | None:
@@ -461,8 +516,8 @@ def explain_positional(
     step: int = typer.Option(1, "--step", min=1, help="Test every STEP-th position."),
     region: str = _REGION,
     genes: list[str] = _GENES,
-    batch_size: int = typer.Option(256, "--batch-size", min=1),
-    seed: int = typer.Option(0, "--seed"),
+    batch_size: int = typer.Option(256, "--batch-size", min=1, help="Sequences per forward pass."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
     bf16: bool = typer.Option(False, "--bf16", help="bf16 autocast (faster on CPUs with native bf16)."),
     force: bool = _FORCE,
 ) -> None:
@@ -488,8 +543,8 @@ def explain_ism(
     genes: list[str] = _GENES,
     max_sequences: int = typer.Option(3, "--max-sequences", min=1, help="Without --genes: the first N."),
     region: str = _REGION,
-    batch_size: int = typer.Option(256, "--batch-size", min=1),
-    bf16: bool = typer.Option(False, "--bf16"),
+    batch_size: int = typer.Option(256, "--batch-size", min=1, help="Sequences per forward pass."),
+    bf16: bool = typer.Option(False, "--bf16", help="bf16 autocast (faster on CPUs with native bf16)."),
     force: bool = _FORCE,
 ) -> None:
     """In-silico saturation mutagenesis: every single-base substitution, Δ per output."""
@@ -512,8 +567,8 @@ def explain_variants(
     genome: Path = typer.Option(..., "--genome", help="Genome FASTA the VCF refers to."),
     annotation: Path = typer.Option(..., "--annotation", help="GFF3/GTF: promoters cut as in training."),
     out: Path = typer.Option(..., "--out", help="Output directory (variants.tsv, variants_summary.json)."),
-    batch_size: int = typer.Option(64, "--batch-size", min=1),
-    bf16: bool = typer.Option(False, "--bf16"),
+    batch_size: int = typer.Option(64, "--batch-size", min=1, help="Sequences per forward pass."),
+    bf16: bool = typer.Option(False, "--bf16", help="bf16 autocast (faster on CPUs with native bf16)."),
     force: bool = _FORCE,
 ) -> None:
     """Predicted expression change (alt - ref) of every variant in a promoter window, per output."""
@@ -553,13 +608,14 @@ def explain_attention(
 @explain_app.command("species")
 def explain_species(
     model: Path = typer.Option(..., "--model", help="Pre-trained model directory (florabert pretrain)."),
-    corpus: list[Path] = typer.Option(..., "--corpus", help="Corpus directory or promoter .parquet "
+    corpus: list[Path] = typer.Option(..., "--corpus", metavar="PATH",
+                                      help="Corpus directory or promoter .parquet "
                                       "(repeatable); needs a species column with >= 2 species."),
     out: Path = typer.Option(..., "--out", help="Output directory (species_pca.png/.svg, TSV, summary)."),
     per_species: int = typer.Option(200, "--per-species", min=2, help="Promoters sampled per species."),
     k: int = typer.Option(4, "--k", min=2, max=8, help="k of the k-mer composition comparison."),
-    batch_size: int = typer.Option(64, "--batch-size", min=1),
-    seed: int = typer.Option(0, "--seed"),
+    batch_size: int = typer.Option(64, "--batch-size", min=1, help="Sequences per forward pass."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
     force: bool = _FORCE,
 ) -> None:
     """PCA of mean-pooled model embeddings per species, next to 1-mer and k-mer composition."""
@@ -584,12 +640,43 @@ def demo(
     run_demo(out, quick=quick, force=force, console=console)
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        print(f"florabert {version('florabert')}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _root(debug: bool = typer.Option(False, "--debug", help="On an error, show the full traceback (for bug "
-                                     "reports); FLORABERT_DEBUG=1 does the same.")) -> None:
+                                     "reports); FLORABERT_DEBUG=1 does the same."),
+          version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
     """Predict tissue-specific plant gene expression from promoter DNA (FloraBERT)."""
     if debug:
         os.environ["FLORABERT_DEBUG"] = "1"
+
+
+# Options that take several values: `--models a/ b/` means `--models a/ --models b/` (click reads one value per
+# flag); values run up to the next option.
+MULTIPLE = ("--models", "--genes", "--species", "--holdout-chromosome", "--holdout-species")
+
+
+def spread_multiple(args: list[str]) -> list[str]:
+    """``--models a b`` -> ``--models a --models b`` for the options of :data:`MULTIPLE`."""
+    out, flag = [], None
+    for a in args:
+        if a in MULTIPLE:
+            flag = a
+            out.append(a)
+            continue
+        if a.startswith("-") and a != "-":
+            flag = None
+        elif flag is not None and out[-1] != flag:
+            out.append(flag)
+        out.append(a)
+    return out
 
 
 def _debugging() -> bool:
@@ -607,6 +694,7 @@ def main() -> None:
     from florabert.errors import describe
     from florabert.outputs import RunComplete
 
+    sys.argv[1:] = spread_multiple(sys.argv[1:])
     try:
         code = app(standalone_mode=False)
         sys.exit(code if isinstance(code, int) else 0)

@@ -19,29 +19,33 @@ from florabert.genome.cresschrom import bundled_genomes
 from florabert.outputs import OutputError, claim_dir, marker, write_marker
 
 A_THALIANA = "Arabidopsis thaliana"
-DONE_FORMAT = 5  # bump when a stage's summary or settings change: older .done files then mean "redo"
+DONE_FORMAT = 6  # bump when a stage's summary or settings change: older .done files then mean "redo"
 # The demo's layout: windows around the TSS (promoter + 5' UTR and start of the gene, then the rest of the
 # first kilobase), around the gene's 3' end, and the first 3 kb of the spliced CDS. Ridge regression on their
 # composition, fitted on the demo's training genes: test R² 0.38 vs 0.08 for the 150 bases before the TSS and
 # 0.02 for FloraBERT's kilobase (benchmarks/check_accuracy.py; the README's accuracy table).
 DEMO_LAYOUT = "tss:-150:+300,tss:+300:+1000,tts:-500:+500,cds:0:+3000"
-PROMOTER_LAYOUT = "tss:-150:0"  # FloraBERT's input, cut to the 150 bases that carry most of its k-mer signal
-# The transformer reads the 150 bases of each window nearest its anchor as 3-mers (52 tokens with <s> </s>);
-# the wide path reads every base of every window.
-DEMO_BASES = 150
-DEMO_TOKENS = DEMO_BASES // 3 + 2  # non-overlapping 3-mers + <s> </s>, per window
-# A fresh head under LAMB moves by ~learning_rate x its own (small) norm per step: 1e-3 leaves it at the
-# training mean after 600 steps; 1e-2 with the embeddings joining the layers learns.
-DEMO_FINETUNE = {"learning_rate": 1e-2, "freeze_embeddings": False}
-DEMO_PRETRAIN_STEPS = (300, 100)  # stage 1 (both species), stage 2 (A. thaliana)
+# FloraBERT's input for comparison: the 150 bases before the TSS (inside the demo's first window, so evaluate
+# scores both models on the same genes and windows)
+PROMOTER_LAYOUT = "tss:-150:0"
+DEMO_PRETRAIN_STEPS = (100, 50)  # stage 1 (both species), stage 2 (A. thaliana); the stem reads ~5 kb per gene
 DEMO_FINETUNE_STEPS = 400
+DEMO_BATCH = 16  # genes per fine-tuning step (5 kb each)
+# what evaluate fits next to the models: the wide path's groups alone show what each feature group carries
+DEMO_BASELINES = ("const_mean", "kmer_linear", "composition", "gene_model", "wide",
+                  "kmer_linear@" + PROMOTER_LAYOUT)
 
 
-def write_demo_manifest(path: Path) -> Path:
-    """A corpus manifest listing the bundled genomes (A. thaliana chr1 + A. arenosa chr1-2)."""
+def write_demo_manifest(path: Path, *, unannotated: bool = False) -> Path:
+    """A corpus manifest listing the bundled genomes (A. thaliana chr1 + A. arenosa chr1-2); ``unannotated``
+    adds the assemblies without annotation (A. lyrata chr1-2, a second A. arenosa), tiled for pre-training."""
+    from florabert.genome.cresschrom import UNANNOTATED, unannotated_genome
+
     lines = ["genomes:"]
     for g in bundled_genomes():
         lines += [f"  - species: {g.species}", f"    fasta: {g.fasta}", f"    annotation: {g.gff}"]
+    for species in UNANNOTATED if unannotated else ():
+        lines += [f"  - species: {species}", f"    fasta: {unannotated_genome(species)}"]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -83,8 +87,6 @@ def run_demo(out: str | Path = "demo_out", *, quick: bool = False, force: bool =
     from florabert.explain.species import species_embeddings
     from florabert.genome.corpus import build_corpus, corpus_files
     from florabert.genome.promoters import extract_promoters, write_promoters
-    from florabert.layout import Layout
-    from florabert.tokenization import length_stats, train_tokenizer
     from florabert.training.finetune import finetune, summary
     from florabert.training.pretrain import pretrain
 
@@ -97,7 +99,7 @@ def run_demo(out: str | Path = "demo_out", *, quick: bool = False, force: bool =
         write_marker(out, "demo")
     t0 = time.perf_counter()
     res: dict = {}
-    corpus_dir, tok_dir, data_dir = out / "corpus", out / "tokenizer", out / "expression"
+    corpus_dir, data_dir = out / "corpus", out / "expression"
     ft_dir, eval_dir = out / "finetune", out / "evaluation"
 
     def corpus() -> dict:
@@ -111,34 +113,21 @@ def run_demo(out: str | Path = "demo_out", *, quick: bool = False, force: bool =
         say(f"  {s['species']}: {s['genes_read']:,} genes read, {s['written']:,} promoters written, "
             f"dropped: {dropped}")
 
-    def tokenizer() -> dict:
-        tok = train_tokenizer(corpus_dir, kind="kmer", k=3, stride=3, show_progress=False)
-        tok.save(tok_dir)
-        tok.layout = Layout.parse(DEMO_LAYOUT)
-        return length_stats(tok, corpus_dir, max_length=DEMO_TOKENS)
-
-    st = res["tokenizer"] = _stage(console, "2. 3-mer tokenizer (non-overlapping, TSS-anchored)", tok_dir, force,
-                                   tokenizer)
-    say(f"  vocabulary {st['vocab_size']:,}; the transformer reads the {DEMO_BASES} bases of each window nearest "
-        f"its anchor ({DEMO_TOKENS} tokens with <s> </s>; {st['truncated_fraction']:.0%} of the windows are "
-        "longer); the wide path reads every base")
-
     stage1, stage2 = out / "pretrain" / "stage1", out / "pretrain" / "stage2"
     for name, title, stage_dir, steps, extra, kwargs in (
-        ("stage1", "3a. MLM pre-training, stage 1: both species", stage1, 60 if quick else DEMO_PRETRAIN_STEPS[0],
+        ("stage1", "2a. MLM pre-training, stage 1: both species", stage1, 20 if quick else DEMO_PRETRAIN_STEPS[0],
          {}, {}),
-        ("stage2", f"3b. MLM pre-training, stage 2: {A_THALIANA} only", stage2,
-         20 if quick else DEMO_PRETRAIN_STEPS[1],
+        ("stage2", f"2b. MLM pre-training, stage 2: {A_THALIANA} only", stage2,
+         10 if quick else DEMO_PRETRAIN_STEPS[1],
          {"learning_rate": 5e-4, "warmup_steps": 10}, {"init_from": stage1, "species": [A_THALIANA]}),
     ):
         cfg = load_config(PretrainConfig, preset="tiny", overrides={
-            "max_steps": steps, "eval_steps": steps, "save_steps": steps, "model.max_length": DEMO_TOKENS,
-            **extra})
+            "max_steps": steps, "eval_steps": steps, "save_steps": steps, "batch_size": DEMO_BATCH, **extra})
         m = res[name] = _stage(console, title, stage_dir, force,
                                lambda cfg=cfg, d=stage_dir, kw=kwargs: {
-                                   **pretrain(corpus_dir, tok_dir, d, cfg, log=say, **kw), "steps": cfg.max_steps})
-        say(f"  held-out MLM loss {m['eval_loss']:.3f} (perplexity {m['eval_perplexity']:.0f}, masked-token "
-            f"accuracy {m['eval_masked_accuracy']:.3f}) -> {stage_dir}")
+                                   **pretrain(corpus_dir, None, d, cfg, log=say, **kw), "steps": cfg.max_steps})
+        say(f"  held-out MLM loss {m['eval_loss']:.3f} nats per masked base (perplexity "
+            f"{m['eval_perplexity']:.2f}, accuracy {m['eval_masked_accuracy']:.3f}) -> {stage_dir}")
 
     def expression() -> dict:
         info = build_expression_dataset(
@@ -146,7 +135,7 @@ def run_demo(out: str | Path = "demo_out", *, quick: bool = False, force: bool =
             families=bundled.path("arabidopsis_chr1_families.tsv"), log=say)
         return info["audit"]
 
-    audit = res["expression"] = _stage(console, "4. expression dataset: A. thaliana leaf TPM, paralog-family "
+    audit = res["expression"] = _stage(console, "3. expression dataset: A. thaliana leaf TPM, paralog-family "
                                        "split", data_dir, force, expression)
     say(f"  split: {audit['counts']}; families in train and test: {audit['families_in_train_and_test']}")
 
@@ -154,26 +143,27 @@ def run_demo(out: str | Path = "demo_out", *, quick: bool = False, force: bool =
 
     def promoter_dataset() -> dict:
         at = next(g for g in bundled_genomes() if g.species == A_THALIANA)
-        table = extract_promoters(at.fasta, at.gff, species=A_THALIANA, layout=PROMOTER_LAYOUT).table
+        table = extract_promoters(at.fasta, at.gff, species=A_THALIANA, layout=PROMOTER_LAYOUT,
+                                  gene_model=False).table
         write_promoters(table, out / "promoters_at.parquet")
         info = build_expression_dataset(bundled.path("arabidopsis_leaf_tpm_train.tsv"),
                                         out / "promoters_at.parquet", prom_data, split=data_dir / "split.tsv",
                                         families=bundled.path("arabidopsis_chr1_families.tsv"), log=say)
         return info["audit"]
 
-    res["expression_promoter"] = _stage(console, f"4b. the same genes and split, FloraBERT's input only "
+    res["expression_promoter"] = _stage(console, f"3b. the same genes and split, FloraBERT's input only "
                                         f"({PROMOTER_LAYOUT})", prom_data, force, promoter_dataset)
 
     steps = 40 if quick else DEMO_FINETUNE_STEPS
     ft_prom_dir = out / "finetune_promoter"
     for key, title, d, data, extra in (
-        ("finetune", "5. fine-tuning on leaf expression (14 runs): gene structure, transformer + wide path",
-         ft_dir, data_dir, {}),
-        ("finetune_promoter", "5b. fine-tuning FloraBERT's way: the promoter, the transformer alone",
-         ft_prom_dir, prom_data, {"wide_kmers": []}),
+        ("finetune", "4. fine-tuning on leaf expression (14 runs): gene structure, deep path + wide path "
+         "(composition and gene model)", ft_dir, data_dir, {}),
+        ("finetune_promoter", "4b. fine-tuning on FloraBERT's input: the promoter, deep path alone",
+         ft_prom_dir, prom_data, {"wide_kmers": [], "wide_gene_model": False}),
     ):
         ft_cfg = load_config(FinetuneConfig, overrides={"max_steps": steps, "eval_steps": steps // 4,
-                                                        "unfreeze_every": steps // 3, **DEMO_FINETUNE, **extra})
+                                                        "batch_size": DEMO_BATCH, **extra})
         m = res[key] = _stage(console, title, d, force,
                               lambda c=ft_cfg, d=d, data=data: finetune(stage2, data, d, c, log=say))
         t = summary(m, "test")
@@ -181,18 +171,14 @@ def run_demo(out: str | Path = "demo_out", *, quick: bool = False, force: bool =
             f"{t.get('pearson_mean', float('nan')):.4f} -> {d}")
 
     def evaluation() -> dict:
-        prom = f"@{PROMOTER_LAYOUT}"  # the same baselines on FloraBERT's input
-        # kmer_lgbm is left out: on these windows (4 x 1,024 5-mer counts) it takes 5 minutes for R² 0.32
-        # (benchmarks/check_accuracy.py), below kmer_linear's 0.34
-        baselines = ("const_mean", "kmer_linear", "motif_lgbm", "kmer_linear" + prom)
-        rows = evaluate(data_dir, eval_dir, models=[ft_dir, ft_prom_dir], baselines=baselines,
+        rows = evaluate(data_dir, eval_dir, models=[ft_dir, ft_prom_dir], baselines=DEMO_BASELINES,
                         bootstrap=100 if quick else 1000, log=say)
         return {"all": [r for r in rows if r["tissue"] == "All"]}
 
-    ev = res["evaluation"] = _stage(console, "6. evaluation on the held-out test genes: fine-tuned model vs "
+    ev = res["evaluation"] = _stage(console, "5. evaluation on the held-out test genes: fine-tuned models vs "
                                     "baselines", eval_dir, force, evaluation)
     for r in ev["all"]:
-        say(f"  {r['model']:>12s}: R² {r['r2']:+.4f} (95 % CI {r['r2_lo']:+.4f} to {r['r2_hi']:+.4f}), "
+        say(f"  {r['model']:>24s}: R² {r['r2']:+.4f} (95 % CI {r['r2_lo']:+.4f} to {r['r2_hi']:+.4f}), "
             f"Pearson {r['pearson']:.3f}")
     say(f"  report: {eval_dir / 'metrics.md'}")
 
@@ -201,19 +187,19 @@ def run_demo(out: str | Path = "demo_out", *, quick: bool = False, force: bool =
 
         from florabert.data.dataset import load_expression_dataset
 
-        test = load_expression_dataset(data_dir).part("test").select(["gene_id", "species", "sequence"])
-        table = test.slice(0, 4 if quick else 8)
-        pq.write_table(table, out / "explain" / "test_promoters.parquet")
+        test = load_expression_dataset(data_dir).part("test")
+        pq.write_table(test.slice(0, 4 if quick else 8), out / "explain" / "test_promoters.parquet")
         return positional_importance(ft_dir, out / "explain" / "test_promoters.parquet", pos_dir, samples=2,
-                                     step=25 if quick else 10, max_sequences=8)
+                                     lengths=(1, 3, 6), step=50 if quick else 20, max_sequences=8,
+                                     show_progress=False)
 
     pos_dir, sp_dir = out / "explain" / "positional", out / "explain" / "species"
     pos_dir.parent.mkdir(exist_ok=True)
-    pi = res["positional"] = _stage(console, "7a. positional importance: L-mers replaced along test promoters",
-                                    pos_dir, force, positional)
-    say(f"  {pi['mutants']:,} mutants of {pi['promoters']} test promoters; strongest position per L-mer "
-        f"length: {', '.join(f'{L}: {p}' for L, p in pi['peak_position'].items())} -> {pos_dir}")
-    sp = res["species"] = _stage(console, "7b. species embeddings from the stage-1 model vs k-mer composition",
+    pi = res["positional"] = _stage(console, "6a. positional importance: L-mers replaced along test genes' "
+                                    "windows", pos_dir, force, positional)
+    say(f"  {pi['mutants']:,} mutants of {pi['promoters']} test genes; strongest position per L-mer length: "
+        f"{', '.join(f'{L}: {p}' for L, p in pi['peak_position'].items())} -> {pos_dir}")
+    sp = res["species"] = _stage(console, "6b. species embeddings from the stage-1 model vs k-mer composition",
                                  sp_dir, force, lambda: species_embeddings(stage1, corpus_dir, sp_dir,
                                                                            per_species=50 if quick else 200))
     for name, info in sp["representations"].items():
@@ -227,17 +213,20 @@ def run_demo(out: str | Path = "demo_out", *, quick: bool = False, force: bool =
 
 
 def verdict(rows: list[dict]) -> str:
-    """One plain sentence: which model wins on the test genes, and by how much."""
+    """Plain sentences: which model wins on the test genes, and what each part adds."""
     r2 = {r["model"]: float(r["r2"]) for r in rows}
     best = max(r2, key=r2.get)
-    model, base = r2.get("finetune"), r2.get("kmer_linear")
     parts = [f"Best on the test genes: {best} (R² {r2[best]:.4f})."]
-    if model is not None and base is not None:
-        parts.append(f"The gene-structure model {'beats' if model > base else 'does not beat'} ridge on k-mer "
-                     f"counts of the same windows ({model:.4f} vs {base:.4f})")
+    model, wide = r2.get("finetune"), r2.get("wide")
+    if model is not None and wide is not None:
+        parts.append(f"The full model {'beats' if model > wide else 'does not beat'} its wide path alone (ridge "
+                     f"on composition and gene model: {wide:.4f}) by {model - wide:+.4f}: that is what the deep "
+                     "path adds here.")
+    if "composition" in r2 and "gene_model" in r2 and wide is not None:
+        parts.append(f"Composition alone reaches {r2['composition']:.4f}, the gene model alone "
+                     f"{r2['gene_model']:.4f}, both {wide:.4f}.")
     if model is not None and "finetune_promoter" in r2:
-        parts.append(f"and reaches {model - r2['finetune_promoter']:+.4f} R² over FloraBERT's promoter-only "
-                     f"model ({r2['finetune_promoter']:.4f}).")
+        parts.append(f"FloraBERT's input (the promoter, deep path alone) reaches {r2['finetune_promoter']:.4f}.")
     return " ".join(parts)
 
 
@@ -247,87 +236,86 @@ def write_demo_report(out: Path, res: dict, total: float, *, quick: bool = False
     import csv
 
     from florabert.htmlreport import Section, write_report
+    from florabert.training.finetune import summary
 
     n_targets = len(json.loads((out / "expression" / "targets.json").read_text())["targets"])
     secs = lambda k: f"{res[k].get('seconds', 0):.0f} s" if res.get(k, {}).get("seconds") else "earlier run"  # noqa: E731
-    stages = [("1. gene windows -> corpus", "corpus"), ("2. 3-mer tokenizer", "tokenizer"),
-              ("3a. pre-training stage 1", "stage1"), ("3b. pre-training stage 2", "stage2"),
-              ("4. expression dataset", "expression"), ("4b. promoter-only dataset", "expression_promoter"),
-              ("5. fine-tuning (gene structure)", "finetune"),
-              ("5b. fine-tuning (promoter only)", "finetune_promoter"),
-              ("6. evaluation", "evaluation"), ("7a. positional importance", "positional"),
-              ("7b. species embeddings", "species")]
+    stages = [("1. gene windows -> corpus", "corpus"), ("2a. pre-training stage 1", "stage1"),
+              ("2b. pre-training stage 2", "stage2"), ("3. expression dataset", "expression"),
+              ("3b. promoter-only dataset", "expression_promoter"),
+              ("4. fine-tuning (gene structure)", "finetune"),
+              ("4b. fine-tuning (promoter only)", "finetune_promoter"), ("5. evaluation", "evaluation"),
+              ("6a. positional importance", "positional"), ("6b. species embeddings", "species")]
     overview = Section("Pipeline", [
         "FloraBERT's pipeline on real data bundled with the package, reading the gene's structure instead of "
         f"the promoter alone: the windows {DEMO_LAYOUT} (around the TSS, around the gene's 3' end, and the "
         "spliced coding sequence from the start codon) of every protein-coding gene of Arabidopsis thaliana "
-        "chromosome 1 and Arabidopsis arenosa chromosomes 1-2; a 3-mer tokenizer; masked-LM pre-training on "
-        "both species, then on A. thaliana; fine-tuning on leaf expression "
-        f"(ln(TPM + 1), {n_targets} RNA-seq runs) with a paralog-family-aware split: the gene-structure model "
-        "(transformer + the ridge-fitted wide path on the windows' composition) and, for comparison, "
-        f"FloraBERT's own (the transformer alone on the promoter, {PROMOTER_LAYOUT}); evaluation on held-out "
-        "test genes against baselines that read the same windows; explanations."
+        "chromosome 1 and Arabidopsis arenosa chromosomes 1-2, with the gene-model features of the annotation "
+        "(exons, introns, UTRs, isoforms, neighbours); masked-LM pre-training of the stem model (a convolutional "
+        "stem over every base, attention over 16-base bins) on both species, then on A. thaliana; fine-tuning on "
+        f"leaf expression (ln(TPM + 1), {n_targets} RNA-seq runs) with a paralog-family-aware split: the deep "
+        "path and the wide path (ridge-started: window composition and gene model) together, and for comparison "
+        f"the deep path alone on FloraBERT's input ({PROMOTER_LAYOUT}); evaluation on held-out test genes "
+        "against baselines that read the same windows; explanations."
         + (" This was a --quick run: every stage is smaller." if quick else "")],
         tables=[(["stage", "time"], [[name, secs(key)] for name, key in stages]
                  + [["all stages", f"{sum(res[k].get('seconds', 0) for _, k in stages):.0f} s"],
                     ["this invocation (stages already done are skipped)", f"{total:.0f} s"]])])
-    corpus = Section("1. Promoters and corpus", tables=[(
-        ["species", "genes read", "promoters written", "dropped"],
+    corpus = Section("1. Gene windows and corpus", tables=[(
+        ["species", "genes read", "genes written", "dropped"],
         [[s["species"], s["genes_read"], s["written"],
           ", ".join(f"{k} {v}" for k, v in s["dropped"].items()) or "-"] for s in res["corpus"]["species"]])])
-    st = res["tokenizer"]
-    tok = Section("2. Tokenizer", [
-        f"Non-overlapping 3-mers read from each window's anchor outwards ({st['vocab_size']:,} tokens with "
-        f"specials and N-containing 3-mers). The transformer reads the {DEMO_BASES} bases of each window nearest "
-        f"its anchor ({st['max_length']} tokens per window with its special tokens; "
-        f"{st['truncated_fraction']:.0%} of the windows are longer); the wide path reads every base."])
-    pre = Section("3. Pre-training (masked language model)", tables=[(
-        ["stage", "data", "steps", "held-out MLM loss (nats)", "perplexity", "masked-token accuracy"],
-        [[k, "both species" if k == "stage1" else "A. thaliana", res[k].get("steps", ""),
-          res[k]["eval_loss"], res[k]["eval_perplexity"], res[k]["eval_masked_accuracy"]]
-         for k in ("stage1", "stage2")])],
+    pre = Section("2. Pre-training (masked bases)", [
+        "The stem model reads single bases; 15 % of the bases are masked and predicted from their bin's hidden "
+        "state and the stem's features around them. A model that learned no context stays at the base "
+        "composition's entropy (about 1.35 nats here)."], tables=[(
+            ["stage", "data", "steps", "held-out MLM loss (nats)", "perplexity", "masked-base accuracy"],
+            [[k, "both species" if k == "stage1" else "A. thaliana", res[k].get("steps", ""),
+              res[k]["eval_loss"], res[k]["eval_perplexity"], res[k]["eval_masked_accuracy"]]
+             for k in ("stage1", "stage2")])],
         figures=[(out / "pretrain" / k / "logs" / "loss.png", f"MLM loss, {k}") for k in ("stage1", "stage2")])
     audit = res["expression"]
-    from florabert.training.finetune import summary
-
     ft, fp = summary(res["finetune"], "test"), summary(res["finetune_promoter"], "test")
     wide = res["finetune"].get("wide") or {}
-    fine = Section("4-5. Expression data and fine-tuning", [
+    groups = wide.get("groups") or {}
+    fine = Section("3-4. Expression data and fine-tuning", [
         f"Genes per split: {', '.join(f'{k} {v:,}' for k, v in audit['counts'].items())}; gene families shared "
         f"by train and test: {audit['families_in_train_and_test']}; the promoter-only dataset has the same genes "
-        "and split. Gene-structure model, test genes: R² over all cells "
-        f"{ft.get('r2_all', float('nan')):.4f}, "
-        f"mean Pearson r {ft.get('pearson_mean', float('nan')):.4f} (its wide path alone, before "
-        f"fine-tuning: validation R² {wide.get('validation_r2', float('nan')):.4f}). FloraBERT's promoter-only "
-        f"model: R² {fp.get('r2_all', float('nan')):.4f}, mean Pearson r "
-        f"{fp.get('pearson_mean', float('nan')):.4f}."],
+        f"and split. Gene-structure model, test genes: R² over all cells {ft.get('r2_all', float('nan')):.4f}, "
+        f"mean Pearson r {ft.get('pearson_mean', float('nan')):.4f}. Its wide path alone, the ridge fit it starts "
+        f"from: validation R² {wide.get('validation_r2', float('nan')):.4f}. FloraBERT's input, deep path alone: "
+        f"R² {fp.get('r2_all', float('nan')):.4f}."],
+        tables=[(["wide-path feature group", "features", "validation R² alone", "validation R² without it"],
+                 [[k, v["features"], v["validation_r2_alone"], v["validation_r2_without"]]
+                  for k, v in groups.items()])] if groups else [],
         figures=[(out / "finetune" / "logs" / "loss.png", "fine-tuning loss, gene-structure model"),
                  (out / "finetune_promoter" / "logs" / "loss.png", "fine-tuning loss, promoter-only model")])
     ev_dir = out / "evaluation"
     with open(ev_dir / "metrics.csv", newline="") as fh:
         rows = [r for r in csv.DictReader(fh) if r["tissue"] == "All"]
-    ev = Section("6. Evaluation on held-out test genes", [
-        "All test cells together (tissue 'All'); 95 % bootstrap confidence intervals over test genes. Per-tissue "
-        "numbers are in evaluation/metrics.csv and metrics.md. `finetune` is the gene-structure model, "
-        f"`finetune_promoter` FloraBERT's (transformer alone on {PROMOTER_LAYOUT}); baselines without `@` read "
-        f"the gene-structure windows, `@{PROMOTER_LAYOUT}` the promoter only.", verdict(rows)],
+    ev = Section("5. Evaluation on held-out test genes", [
+        "All test cells together (tissue 'All'); 95 % bootstrap confidence intervals over test genes. Per-run "
+        "numbers are in evaluation/metrics.csv and metrics.md. `finetune` is the gene-structure model (deep + "
+        f"wide path), `finetune_promoter` the deep path alone on FloraBERT's input ({PROMOTER_LAYOUT}); "
+        "`composition`, `gene_model` and `wide` are the wide path's feature groups alone (ridge, fitted on the "
+        "training genes); baselines without `@` read the gene-structure windows.", verdict(rows)],
         tables=[(["model", "R²", "R² 95 % CI", "Pearson r", "Spearman r", "MSE (log)", "MAE (TPM)"],
                  [[r["model"], float(r["r2"]), f"{float(r['r2_lo']):+.4f} to {float(r['r2_hi']):+.4f}",
                    float(r["pearson"]), float(r["spearman"]), float(r["mse"]), float(r["mae_tpm"])]
                   for r in rows])],
-        figures=[(ev_dir / "normalized_mse.png", "MSE per tissue, divided by the worst model's (lower is better)"),
-                 (ev_dir / "r2_per_tissue.png", "R² per tissue"),
+        figures=[(ev_dir / "r2_per_tissue.png", "R² per RNA-seq run and model"),
+                 (ev_dir / "normalized_mse.png", "MSE per run, divided by the worst model's (lower is better)"),
                  (ev_dir / "predicted_vs_observed.png", "predicted vs observed ln(TPM + 1), test genes")])
     pi, sp = res["positional"], res["species"]
-    explain = Section("7. Explanations", [
-        f"Positional importance: mean |Δ predicted ln TPM| when the L-mer at each position (counted from the "
-        f"TSS; -1 is the base next to it) is replaced by a random L-mer, over {pi['promoters']} test promoters, "
-        f"every {pi['step']} bp, {pi['samples']} random L-mers each. Species embeddings: mean-pooled hidden "
-        "states of the stage-1 model, next to 1-mer and k-mer composition; silhouette (cosine) measures how "
-        "well each separates the species (A. thaliana and A. arenosa are sister species: little separation is "
-        "expected)."],
+    explain = Section("6. Explanations", [
+        f"Positional importance: mean |Δ predicted ln TPM| when the L-mer at each position (counted from each "
+        f"window's landmark; -1 is the base before it) is replaced by a random L-mer, over {pi['promoters']} test "
+        f"genes, every {pi['step']} bp, {pi['samples']} random L-mers each; the gene-model features stay fixed. "
+        "Species embeddings: mean-pooled hidden states of the stage-1 model, next to 1-mer and k-mer "
+        "composition; silhouette (cosine) measures how well each separates the species (A. thaliana and A. "
+        "arenosa are sister species: little separation is expected)."],
         tables=[(["representation", "dimensions", "silhouette"],
                  [[n, i["dimensions"], i["silhouette_cosine"]] for n, i in sp["representations"].items()])],
         figures=[(out / "explain" / "positional" / "positional_importance.png", "positional importance"),
                  (out / "explain" / "species" / "species_pca.png", "species PCA")])
-    return write_report(out, "florabert demo report", [overview, corpus, tok, pre, fine, ev, explain])
+    return write_report(out, "florabert demo report", [overview, corpus, pre, fine, ev, explain])

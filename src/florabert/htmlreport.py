@@ -20,7 +20,7 @@ class Section:
 
 
 CSS = """
-body { font-family: -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; max-width: 1000px; margin: 2em auto;
+body { font-family: -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; max-width: 1240px; margin: 2em auto;
        padding: 0 1em; color: #222; line-height: 1.45; }
 h1 { border-bottom: 2px solid #2a7a3b; padding-bottom: .2em; } h2 { color: #2a7a3b; margin-top: 2em; }
 table { border-collapse: collapse; margin: 1em 0; font-size: .9em; }

@@ -22,6 +22,14 @@ def is_gzip(path: str | Path) -> bool:
         return fh.read(2) == _GZIP_MAGIC
 
 
+def is_bgzf(path: str | Path) -> bool:
+    """True for a bgzip (BGZF) file: gzip whose first member carries the ``BC`` extra field (htslib needs
+    it for random access; plain gzip it cannot seek in)."""
+    with open(path, "rb") as fh:
+        head = fh.read(18)
+    return len(head) == 18 and head[:2] == _GZIP_MAGIC and bool(head[3] & 4) and head[12:14] == b"BC"
+
+
 try:  # ISA-L's inflate reads the same (b)gzip files about 2x faster than zlib
     from isal import igzip as _gzip
 except ImportError:  # pragma: no cover - isal is a dependency, but stay usable without it

@@ -1,21 +1,33 @@
-"""Predicted effect of sequence variants (VCF) on the expression of the genes whose promoters they hit.
+"""Predicted effect of sequence variants (VCF) on the expression of the genes whose windows they hit.
 
-Every ALT allele of every VCF record is tested against every promoter window it overlaps (windows cut
-from ``--genome`` + ``--annotation`` exactly as the model's training promoters were, settings stored in
-the model). The mutant window keeps the reference window's length and its 3' (TSS) end: an insertion
-pushes the window's 5' end inwards, a deletion pulls in more 5' sequence (sequence past a chromosome end
-reads as N). Output ``variants.tsv``, one row per (variant allele, gene), sorted by effect size
-(largest |Δ| over outputs first): predicted ref and alt value and Δ = alt - ref per output. Variants
-that fall in no promoter window are listed too, with gene_id ``.`` and Δ 0, so that every input
-allele has an answer. Symbolic alleles (``<DEL>``, ``*``) are skipped and counted.
+Every ALT allele of every VCF record is tested against every window of every gene it overlaps (windows cut
+from ``--genome`` + ``--annotation`` exactly as the model's training windows were, settings stored in the
+model); all the windows of one gene that a variant hits change together (a SNP in the last exon can sit in both
+a ``tts`` and a ``cds`` window), and each (variant allele, gene) pair is one row. A mutant TSS/TTS window keeps
+the reference window's length and its anchored end (the TSS side of a promoter): an insertion pushes the far end
+inwards, a deletion pulls in more sequence (past a chromosome end: N). A ``cds`` window is the spliced coding
+sequence from the start codon: a variant in a coding exon is applied to the spliced sequence (a SNP changes one
+codon; an indel shifts every base after it, so the codons read in frame from the start codon change from there
+on: a frameshift), the window keeping its length and its start codon; a variant that crosses an exon-intron
+boundary is not applied to the cds window (counted as ``cds_boundary_not_applied``).
 
-The VCF is read with pysam (htslib): plain, gzip or bgzip. Each REF allele is checked against the
-genome; a mismatch is an error naming the VCF line (wrong genome build or chromosome names).
+Output ``variants.tsv``, sorted by effect size (largest |Δ| over outputs first): ``variant_id, chrom, pos, ref,
+alt, gene_id, strand``, then ``tss_position`` (one-window models: the variant's first base relative to the TSS,
+-1 = the base before it) or ``window`` and ``position`` (the windows hit and the landmark-relative position in
+each, comma-separated; in a cds window the position counts coding bases from the A of the start codon), then
+``ref_<output>``, ``alt_<output>``, ``delta_<output>`` (alt - ref) and ``max_abs_delta``. Variants that fall in
+no window are listed too, with gene_id ``.`` and Δ 0, so that every input allele has an answer. Symbolic alleles
+(``<DEL>``, ``*``) are skipped and counted.
+
+The VCF is read with pysam (htslib): plain, gzip (decompressed to a temporary copy, since htslib reads only
+bgzip) or bgzip. Each REF allele is checked against the genome; a mismatch is an error naming the VCF line
+(wrong genome build or chromosome names).
 """
 
 from __future__ import annotations
 
 import bisect
+import contextlib
 import csv
 import json
 from dataclasses import dataclass
@@ -81,8 +93,36 @@ def read_vcf(path: str | Path) -> tuple[list[Variant], int]:
         raise InputError(path, "file not found")
     pysam.set_verbosity(0)
     header_n = _header_lines(path)
+    with _htslib_readable(path) as readable:
+        return _read_records(path, readable, header_n)
+
+
+@contextlib.contextmanager
+def _htslib_readable(path: Path):
+    """``path``, or for plain gzip (which htslib cannot read; it needs bgzip) a decompressed copy of it in a
+    temporary folder."""
+    from florabert.io import is_bgzf, is_gzip
+
+    if not is_gzip(path) or is_bgzf(path):
+        yield path
+        return
+    import shutil
+    import tempfile
+
+    from florabert.io import open_binary
+
+    with tempfile.TemporaryDirectory(prefix="florabert-vcf-") as tmp:
+        plain = Path(tmp) / path.name.removesuffix(".gz")
+        with open_binary(path) as src, open(plain, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        yield plain
+
+
+def _read_records(path: Path, readable: Path, header_n: int) -> tuple[list[Variant], int]:
+    import pysam
+
     try:
-        vcf = pysam.VariantFile(str(path))
+        vcf = pysam.VariantFile(str(readable))
     except (OSError, ValueError) as exc:
         raise InputError(path, f"not a VCF file ({exc})", line=1) from None
     out, skipped, i = [], 0, 0
@@ -105,10 +145,21 @@ def read_vcf(path: str | Path) -> tuple[list[Variant], int]:
                     out.append(Variant(line, rec.chrom, rec.pos, rec.id or f"{rec.chrom}:{rec.pos}", ref, alt))
     except (OSError, ValueError) as exc:
         line = header_n + i + 1
-        raise InputError(path, f"{_diagnose(path, line)} ({exc})", line=line) from None
+        raise InputError(path, f"{_diagnose(readable, line)} ({exc})", line=line) from None
     if not out:
         raise InputError(path, "no SNV or indel records")
     return out, skipped
+
+
+def _cds_pieces(annotation, layout) -> dict[str, tuple] | None:
+    """Gene id -> the coding pieces its cds window is cut from (None when the layout has no cds window)."""
+    if "cds" not in layout.landmarks:
+        return None
+    from florabert.genome.annotation import read_annotation
+
+    ann = read_annotation(annotation, feature=layout.feature, biotype=layout.biotype,
+                          id_attribute=layout.id_attribute, cds=True)
+    return {g.gene_id: g.cds for g in ann.genes if g.cds}
 
 
 def _mapped(x: int, v0: int, ref_len: int, alt_len: int) -> int:
@@ -153,9 +204,10 @@ def mutant_window(chrom_seq: bytes, lo: int, hi: int, strand: str, v: Variant, a
     return ref_win, alt_win
 
 
-def _window_index(table, layout) -> dict[str, list[tuple]]:
-    """Per chromosome, sorted by start: (lo, hi, strand, gene_id, window index, genomic position of the
-    window's landmark-relative 0, the gene's window sequences) for every window of every gene."""
+def _window_index(table, layout, cds: dict[str, tuple] | None = None) -> dict[str, list[tuple]]:
+    """Per chromosome, sorted by start: (lo, hi, strand, gene_id, window index, genomic position of the window's
+    landmark-relative 0, the gene's window sequences) for every window of every gene. A cds window spans its
+    gene's coding pieces (``cds``: gene id -> the [start, end) pieces, + strand), its "zero" is those pieces."""
     from florabert.genome.promoters import window_coords
 
     out: dict[str, list[tuple]] = {}
@@ -166,13 +218,47 @@ def _window_index(table, layout) -> dict[str, list[tuple]]:
         parts = tuple(seq.split("|"))
         for j, (lo, hi) in enumerate(coords):
             landmark = layout.windows[j].landmark
-            if landmark == "cds":  # spliced: a variant's effect on the CDS window is not scored (yet)
+            if landmark == "cds":
+                pieces = (cds or {}).get(gid)
+                if pieces:
+                    out.setdefault(chrom, []).append((pieces[0][0], pieces[-1][1], strand, gid, j, pieces, parts))
                 continue
             zero = tss if landmark == "tss" else (t + 1 if strand == "+" else t - 1)
             out.setdefault(chrom, []).append((lo, hi, strand, gid, j, zero, parts))
     for ws in out.values():
         ws.sort(key=lambda w: w[:2])
     return out
+
+
+def cds_mutant(chrom_seq: bytes, pieces, strand: str, v: Variant, start: int, end: int
+               ) -> tuple[str, str, int] | None:
+    """(reference, mutant, position) of the cds window ``start``..``end - 1`` (bases of the spliced coding
+    sequence from the A of the start codon, 5'->3' on the gene's strand) for variant ``v``, and the variant's
+    first base in those coordinates; None when the variant is outside the window's bases or crosses a splice
+    boundary (partly intronic: not applied). The window keeps its length and its 5' end (the start codon): an
+    indel shifts the bases after it, so the codons read in frame from the start codon change from there on
+    (a frameshift), as the wide path's codon usage then sees them."""
+    from florabert.genome.fasta import reverse_complement
+
+    v0, v1 = v.pos - 1, v.pos - 1 + len(v.ref)
+    offset = 0
+    for s, e in pieces:
+        if s <= v0 and v1 <= e:
+            offset += v0 - s
+            break
+        if v0 < e and v1 > s:
+            return None  # the variant crosses an exon-intron boundary
+        offset += e - s
+    else:
+        return None
+    ref = "".join(chrom_seq[s:e].decode("ascii").upper() for s, e in pieces)
+    alt = ref[:offset] + v.alt + ref[offset + len(v.ref):]
+    if strand == "-":
+        ref, alt = (reverse_complement(x.encode()).decode() for x in (ref, alt))
+        offset = len(ref) - offset - len(v.ref)
+    if not (offset < end and offset + max(len(v.ref), 1) > start):
+        return None
+    return ref[start:end], alt[start:end], offset
 
 
 # Over 80 lines on purpose: match variants to windows, score unique sequences once, write: one pass over shared
@@ -195,13 +281,15 @@ def variant_effects(model_dir: str | Path, vcf: str | Path, genome: str | Path, 
     multi = len(layout) > 1
     variants, symbolic = read_vcf(vcf)
     table = cut_as_trained(genome, annotation, config.promoter_window).table
-    windows = _window_index(table, layout)
+    windows = _window_index(table, layout, _cds_pieces(annotation, layout))
     longest = {c: max(hi - lo for lo, hi, *_ in ws) for c, ws in windows.items()}
 
     by_chrom: dict[str, list[Variant]] = {}
     for v in variants:
         by_chrom.setdefault(v.chrom, []).append(v)
-    jobs = []  # (variant, gene, strand, window index, landmark-relative position, ref seq, alt seq)
+    # (variant, gene) -> [strand, reference windows, mutant windows, {window index: landmark-relative position}]
+    hits: dict[tuple[int, str], list] = {}
+    crossing = 0  # variants that cross an exon-intron boundary of a cds window (not applied to it)
     seen: set[str] = set()
     for chrom, seq in iter_fasta(genome):
         if chrom not in by_chrom:
@@ -220,28 +308,47 @@ def variant_effects(model_dir: str | Path, vcf: str | Path, genome: str | Path, 
                                  "wrong genome build?", line=v.line)
             first = bisect.bisect_left(starts, v0 - longest.get(chrom, 0))
             for lo, hi, strand, gid, j, zero, parts in ws[first:bisect.bisect_left(starts, v1)]:
-                if hi > v0 and lo < v1:
-                    w = layout.windows[j]
+                if not (hi > v0 and lo < v1):
+                    continue
+                w = layout.windows[j]
+                if w.landmark == "cds":
+                    cut = cds_mutant(seq, zero, strand, v, w.start, w.end)
+                    if cut is None:
+                        crossing += any(v0 < e and v1 > s and not (s <= v0 and v1 <= e) for s, e in zero)
+                        continue
+                    ref_w, alt_w, rel = cut
+                else:
                     ref_w, alt_w = mutant_window(seq, lo, hi, strand, v, anchor_right=w.anchor_right)
                     rel = v0 - zero if strand == "+" else zero - v0
-                    ref_s, alt_s = list(parts), list(parts)
-                    ref_s[j], alt_s[j] = ref_w, alt_w
-                    jobs.append((v, gid, strand, j, rel, "|".join(ref_s), "|".join(alt_s)))
+                entry = hits.setdefault((id(v), gid), [v, strand, list(parts), list(parts), {}])
+                entry[3][j] = alt_w
+                entry[4][j] = rel
     if not seen:
         raise InputError(vcf, f"none of its chromosomes ({', '.join(list(by_chrom)[:3])}) is in {genome}")
+    jobs = [(v, gid, strand, where, "|".join(ref_s), "|".join(alt_s))
+            for (_, gid), (v, strand, ref_s, alt_s, where) in hits.items()]
     hit = {id(j[0]) for j in jobs}
-    unique = list(dict.fromkeys(s for j in jobs for s in (j[5], j[6])))
-    values: dict[str, np.ndarray] = {}
+    # (gene, sequence) pairs: a gene-model-reading model scores the same sequence differently for another gene
+    unique = list(dict.fromkeys((j[1], s) for j in jobs for s in (j[4], j[5])))
+    lookup = None
+    if predictor.gene_features:  # kept fixed: a variant in a window does not change the gene model
+        from florabert.predict import GeneLookup
+
+        lookup = GeneLookup.from_table(predictor, table, annotation)
+    values: dict[tuple[str, str], np.ndarray] = {}
     step = max(batch_size * 8, 512)
     with progress(len(unique), f"variant effects ({len(jobs):,} variant-gene pairs)", show_progress) as advance:
         for s in range(0, len(unique), step):
             part = unique[s:s + step]
-            values.update(zip(part, scores(predictor, part, config), strict=True))
+            genes = lookup.rows([g for g, _ in part]) if lookup is not None else None
+            values.update(zip(part, scores(predictor, [q for _, q in part], config, genes), strict=True))
             advance(len(part))
     rows = []
-    for v, gid, strand, j, rel, ref_w, alt_w in jobs:
-        r, a = values[ref_w], values[alt_w]
-        where = [layout.names[j], rel] if multi else [rel]
+    for v, gid, strand, hit_where, ref_w, alt_w in jobs:
+        r, a = values[(gid, ref_w)], values[(gid, alt_w)]
+        js = sorted(hit_where)
+        where = ([",".join(layout.names[j] for j in js), ",".join(f"{hit_where[j]:+d}" for j in js)] if multi
+                 else [hit_where[js[0]]])
         rows.append((float(np.abs(a - r).max()), v, gid, strand, where, r, a))
     zero = np.zeros(len(names))
     rows += [(0.0, v, ".", ".", [".", ""] if multi else [""], None, None) for v in variants if id(v) not in hit]
@@ -250,7 +357,7 @@ def variant_effects(model_dir: str | Path, vcf: str | Path, genome: str | Path, 
         with open(tmp / "variants.tsv", "w", newline="") as fh:
             w = csv.writer(fh, delimiter="\t", lineterminator="\n")
             w.writerow(["variant_id", "chrom", "pos", "ref", "alt", "gene_id", "strand",
-                        *(["window", "position"] if multi else ["tss_position"]),
+                        *(["window", "position"] if multi else [f"{layout.windows[0].landmark}_position"]),
                         *(f"ref_{t}" for t in names), *(f"alt_{t}" for t in names),
                         *(f"delta_{t}" for t in names), "max_abs_delta"])
             for effect, v, gid, strand, where, r, a in rows:
@@ -260,6 +367,7 @@ def variant_effects(model_dir: str | Path, vcf: str | Path, genome: str | Path, 
                             *(f"{x:.6g}" for x in delta), f"{effect:.6g}"])
         summary = {"alleles": len(variants), "in_promoters": len(hit), "variant_gene_pairs": len(jobs),
                    "outside_promoters": len(variants) - len(hit), "symbolic_skipped": symbolic,
+                   "cds_boundary_not_applied": crossing,
                    "chromosomes_not_in_genome": sorted(set(by_chrom) - seen), "outputs": names}
         (tmp / "variants_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary

@@ -29,6 +29,7 @@ _FILES = {
 # Genome only (no annotation): held-out DNA for language-model checks.
 UNANNOTATED = {
     "Arabidopsis lyrata": "Alyr1_chr1_chr2_GCA_026151145.1_ALyr_1.0_genomic.fna.gz",
+    "Arabidopsis arenosa UiO": "AareUiOAarenv1_chr1_chr2_GCA_026151155.1_UiO_Aaren_v1.0_genomic.fna.gz",
 }
 
 

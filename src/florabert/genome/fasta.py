@@ -39,7 +39,7 @@ def _header_name(line: bytes, path: Path, lineno: int) -> str:
     return fields[0].decode("utf-8", errors="replace")
 
 
-def _locate_bad_byte(path: Path, name: str) -> tuple[int, str]:
+def _locate_bad_byte(path: Path, name: str, valid: bytes = _VALID) -> tuple[int, str]:
     """Slow path, only on error: re-read the file to find the line of the first invalid character."""
     inside = False
     with open_binary(path) as fh:
@@ -47,21 +47,28 @@ def _locate_bad_byte(path: Path, name: str) -> tuple[int, str]:
             if line.startswith(b">"):
                 inside = _header_name(line, path, lineno) == name
             elif inside:
-                bad = line.rstrip(b"\r\n").translate(None, _VALID)
+                bad = line.rstrip(b"\r\n").translate(None, valid)
                 if bad:
                     return lineno, chr(bad[0])
     return 0, "?"
 
 
 def iter_fasta(path: str | Path) -> Iterator[tuple[str, bytes]]:
-    """Yield ``(name, sequence)`` per record; name = header up to the first whitespace.
+    """Yield ``(name, sequence)`` per record; see :func:`iter_fasta_records`."""
+    for name, seq, _ in iter_fasta_records(path):
+        yield name, seq
+
+
+def iter_fasta_records(path: str | Path, *, allow: bytes = b"") -> Iterator[tuple[str, bytes, int]]:
+    """Yield ``(name, sequence, header line)`` per record; name = header up to the first whitespace.
 
     The sequence is returned as stored (case kept; soft-masked bases stay lower case). Accepts plain,
     gzip and bgzip files, LF or CRLF line ends, single- or multi-line records.
 
     Raises InputError (file and line) for: no '>' header before sequence, an empty header, a character
     that is not an IUPAC nucleotide code, duplicate record names, no records at all, truncated or
-    corrupt compressed data.
+    corrupt compressed data. ``allow``: more characters a sequence may hold (``b"|"`` between the windows of
+    a multi-window gene).
     """
     # Reads large blocks and cuts them at "\n>" instead of iterating lines: a 30 Mb chromosome is a few
     # dozen C-level finds and joins rather than 400,000 Python iterations.
@@ -70,11 +77,13 @@ def iter_fasta(path: str | Path) -> Iterator[tuple[str, bytes]]:
     name: str | None = None
     chunks: list[bytes] = []
     lineno = 1  # line of the first byte of `data` (1-based)
+    header_line = 0
+    valid = _VALID + allow
 
     def finish() -> bytes:
         seq = b"".join(chunks).translate(None, _WHITESPACE)
-        if seq.translate(None, _VALID):
-            line, char = _locate_bad_byte(path, name)
+        if seq.translate(None, valid):
+            line, char = _locate_bad_byte(path, name, valid)
             raise InputError(path, f"invalid character {char!r} in record {name!r} (not a nucleotide code)",
                              line=line or None)
         return seq
@@ -93,8 +102,8 @@ def iter_fasta(path: str | Path) -> Iterator[tuple[str, bytes]]:
                         break  # header continues in the next block
                     nl = len(data) if nl == -1 else nl
                     if name is not None:
-                        yield name, finish()
-                    name = _header_name(data[pos:nl], path, lineno)
+                        yield name, finish(), header_line
+                    name, header_line = _header_name(data[pos:nl], path, lineno), lineno
                     if name in seen:
                         raise InputError(path, f"duplicate sequence name {name!r}", line=lineno)
                     seen.add(name)
@@ -116,7 +125,7 @@ def iter_fasta(path: str | Path) -> Iterator[tuple[str, bytes]]:
             data = data[pos:]
         if name is None:
             raise InputError(path, "no FASTA records found (expected lines starting with '>')")
-        yield name, finish()
+        yield name, finish(), header_line
 
 
 def read_fasta(path: str | Path) -> dict[str, bytes]:

@@ -46,24 +46,27 @@ def _check(path, seq: str, what: str, line: int | None = None) -> str:
 def fasta_records(path: str | Path, layout: Layout | None = None) -> Iterator[tuple[str, str]]:
     """(record id, SEQUENCE) from a FASTA file; for a multi-window ``layout``, records ``ID|WINDOW`` are
     gathered per ID (each window exactly once, any order)."""
-    from florabert.genome.fasta import iter_fasta
+    from florabert.genome.fasta import iter_fasta_records
 
     multi = layout is not None and len(layout) > 1
     pending: dict[str, dict[str, str]] = {}
-    for name, seq in iter_fasta(path):
-        s = _check(path, seq.decode("ascii").upper(), f"record {name!r}")
+    for name, seq, line in iter_fasta_records(path, allow=SEP.encode()):
+        s = _check(path, seq.decode("ascii").upper(), f"record {name!r}", line)
         if not multi:
+            if SEP in s:
+                raise InputError(path, f"record {name!r}: windows joined by {SEP!r}, but the model reads one "
+                                 "window", line=line)
             yield name, s
             continue
         if s.count(SEP) == len(layout) - 1 and SEP not in name:
             yield name, s
             continue
         gid, _, window = name.rpartition(SEP)
-        if not gid or window not in layout.names:
-            raise InputError(path, f"record {name!r}: {_needs(layout)}")
+        if not gid or window not in layout.names or SEP in s:
+            raise InputError(path, f"record {name!r}: {_needs(layout)}", line=line)
         got = pending.setdefault(gid, {})
         if window in got:
-            raise InputError(path, f"record {name!r}: window {window} given twice for {gid}")
+            raise InputError(path, f"record {name!r}: window {window} given twice for {gid}", line=line)
         got[window] = s
         if len(got) == len(layout):
             yield gid, SEP.join(got[w] for w in layout.names)
