@@ -75,7 +75,7 @@ def pretrained(out: Path, corpus: Path, steps: tuple[int, int], *, architecture:
         if n and not (out / name / "model.safetensors").exists():
             cfg = load_config(PretrainConfig, preset="tiny", overrides={
                 "max_steps": n, "eval_steps": n, "save_steps": n, "model.architecture": architecture,
-                **(extra or {}), **over})
+                "batch_size": demo.DEMO_BATCH, **(extra or {}), **over})
             pretrain(corpus, tok, out / name, cfg, log=QUIET, **kw)
     return out / ("stage2" if steps[1] else "stage1")
 
@@ -117,8 +117,8 @@ def run_finetune(model_dir: Path, data_dir: Path, out: Path, seed: int, steps: i
         return np.load(cache), float((out / "seconds.txt").read_text())
     shutil.rmtree(out, ignore_errors=True)
     preset = overrides.pop("_recipe", None)
-    cfg = load_config(FinetuneConfig, preset=preset, overrides={
-        "max_steps": steps, "eval_steps": max(steps // 8, 1), "early_stopping_min_steps": steps // 2, "seed": seed,
+    cfg = load_config(FinetuneConfig, preset=preset, overrides={  # the demo's fine-tuning settings
+        "max_steps": steps, "eval_steps": max(steps // 4, 1), "batch_size": demo.DEMO_BATCH, "seed": seed,
         **overrides})
     t0 = time.perf_counter()
     finetune(model_dir, data_dir, out, cfg, log=QUIET)

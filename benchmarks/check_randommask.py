@@ -87,7 +87,7 @@ def pretrained(out: Path, tok: str, masking: str, seed: int, steps: int, corpus:
     m = MASKINGS[masking]
     cfg = load_config(PretrainConfig, preset="tiny", overrides={
         "max_steps": steps, "eval_steps": steps, "save_steps": steps, "logging_steps": max(steps // 20, 1),
-        "model.max_length": 128, "seed": seed, "warmup_steps": max(steps // 10, 1),
+        "model.architecture": "tokens", "model.max_length": 128, "seed": seed, "warmup_steps": max(steps // 10, 1),
         **{f"masking.{k}": v for k, v in m.items()}})
     t0 = time.perf_counter()
     pretrain(corpus, tokenizer(out, tok, corpus), d, cfg, log=lambda s: None)
@@ -107,7 +107,8 @@ def finetune_mcc(model: Path, task: Path, out: Path, steps: int, seed: int) -> f
         "unfreeze_every": max(steps // 6, 1), "unfreeze_layers": 2, "freeze_embeddings": False,
         "layer_lr_factor": 1.0,
         "optimizer": "adamw", "learning_rate": 3e-3, "warmup_steps": max(steps // 10, 1), "batch_size": 32,
-        "early_stopping_patience": 100, "seed": seed, "wide_kmers": []})
+        "early_stopping_patience": 100, "seed": seed, "wide_kmers": [], "wide_gene_model": False,
+        "head_pooling": "mean"})
     finetune(model, task, out, cfg, log=lambda s: None, force=True)
     data = load_expression_dataset(task)
     test = data.part("test")

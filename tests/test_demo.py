@@ -13,19 +13,16 @@ def test_demo_stages_run_and_are_skipped_on_rerun(run_cli, tmp_path):
     info = json.loads((tmp_path / "d" / "corpus" / "manifest.json").read_text())
     written = {s["species"]: s["written"] for s in info["species"]}
     assert written == {"Arabidopsis thaliana": 7156, "Arabidopsis arenosa": 5947}
-    from transformers import AutoTokenizer
-
-    assert AutoTokenizer.from_pretrained(tmp_path / "d" / "tokenizer").tokenize("ACGTTA") == ["ACG", "TTA"]
     from florabert.demo import DEMO_LAYOUT
     from florabert.predict import Predictor
 
     model = Predictor(tmp_path / "d" / "finetune")
     assert model.config.layout.spec == DEMO_LAYOUT and model.config.wide_features > 0
-    # the transformer reads the 150 bases of each window nearest its anchor (50 3-mers next to <s> </s>, 51
-    # next to </s>: a 1,000-base window anchored at its 5' end reads 51 3-mers; at its 3' end, 50)
-    assert model.bases_read(["|".join(["ACGT" * 250] * 4)]) == [150, 153, 153, 153]
+    assert model.config.architecture == "stem" and len(model.gene_features) == 14
+    # the stem reads every base of every window: the whole cds window, 3,000 bases
+    assert model.bases_read(["|".join(["ACGT" * 250] * 3 + ["ACGT" * 750])]) == [1000, 1000, 1000, 3000]
     code, _, err = run_cli("demo", "--out", tmp_path / "d")
-    assert code == 0 and err.count("already done") == 11
+    assert code == 0 and err.count("already done") == 10
     audit = json.loads((tmp_path / "d" / "expression" / "audit.json").read_text())
     assert audit["families_in_train_and_test"] == 0
     metrics = json.loads((tmp_path / "d" / "finetune" / "metrics.json").read_text())
@@ -34,8 +31,8 @@ def test_demo_stages_run_and_are_skipped_on_rerun(run_cli, tmp_path):
 
     with open(tmp_path / "d" / "evaluation" / "metrics.csv") as fh:
         models = {r["model"] for r in csv.DictReader(fh)}
-    assert models == {"const_mean", "kmer_linear", "motif_lgbm", "kmer_linear@tss:-150:0", "finetune",
-                      "finetune_promoter"}
+    assert models == {"const_mean", "kmer_linear", "composition", "gene_model", "wide", "kmer_linear@tss:-150:0",
+                      "finetune", "finetune_promoter"}
     for stage in ("stage1", "stage2"):
         assert (tmp_path / "d" / "pretrain" / stage / "model.safetensors").exists()
     assert json.loads((tmp_path / "d" / "pretrain" / "stage2" / "metrics.json").read_text())["species"] == [
@@ -46,8 +43,8 @@ def test_demo_stages_run_and_are_skipped_on_rerun(run_cli, tmp_path):
     species = json.loads((d / "explain" / "species" / "species_summary.json").read_text())
     assert set(species["species"]) == {"Arabidopsis thaliana", "Arabidopsis arenosa"}
     html = (d / "report.html").read_text()
-    for section in ("Promoters and corpus", "Tokenizer", "Pre-training", "fine-tuning", "Evaluation",
-                    "Explanations", "kmer_linear", "silhouette"):
+    for section in ("Gene windows and corpus", "Pre-training", "fine-tuning", "Evaluation", "Explanations",
+                    "kmer_linear", "silhouette", "gene_model", "wide-path feature group"):
         assert section in html
     assert html.count("data:image/png;base64,") >= 8  # self-contained: every figure embedded
     md = (d / "report.md").read_text()

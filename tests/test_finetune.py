@@ -50,9 +50,9 @@ def test_progressive_unfreezing_changes_exactly_the_unfrozen_parameters(planted,
         def on_step_end(self, args, state, control, model=None, **kwargs):
             snaps.append((state.global_step, {n: p.detach().clone() for n, p in model.named_parameters()}))
 
-    finetune(planted / "pre", planted / "data", tmp_path / "u",
-             cfg(max_steps=8, unfreeze_every=3, unfreeze_layers=2, warmup_steps=1, eval_steps=8),
-             log=lambda m: None, callbacks=[Snap()])
+    finetune(planted / "pre", planted / "data", tmp_path / "u",  # FloraBERT's recipe: frozen embeddings
+             cfg(max_steps=8, unfreeze_every=3, unfreeze_layers=2, warmup_steps=1, eval_steps=8,
+                 freeze_embeddings=True), log=lambda m: None, callbacks=[Snap()])
 
     def changed(prefix, a, b):
         return any(not torch.equal(snaps[a][1][n], snaps[b][1][n]) for n in snaps[a][1] if n.startswith(prefix))
@@ -86,9 +86,14 @@ def test_cli_finetune_and_errors(run_cli, planted, tmp_path):
                              tmp_path / "c", "--max-steps", 20, "--eval-steps", 10)
     assert code == 0, err
     assert "test: loss" in out or "test: loss" in err
+    before = (tmp_path / "c" / "model.safetensors").read_bytes()
     code, _, err = run_cli("finetune", "--model", planted / "pre", "--data", planted / "data", "--out",
                            tmp_path / "c", "--max-steps", 5, "--eval-steps", 5)
-    assert code == 0, err  # an earlier finetune output is replaced as a whole
+    assert code == 1 and "holds a complete model" in err and "--force" in err  # hours of work: never replaced
+    assert (tmp_path / "c" / "model.safetensors").read_bytes() == before
+    code, _, err = run_cli("finetune", "--model", planted / "pre", "--data", planted / "data", "--out",
+                           tmp_path / "c", "--max-steps", 5, "--eval-steps", 5, "--force")
+    assert code == 0, err  # asked for: the earlier model is replaced as a whole
     assert json.loads((tmp_path / "c" / "metrics.json").read_text())["steps"] == 5
     assert not list(tmp_path.glob(".c.*"))
     code, _, err = run_cli("finetune", "--model", planted / "pre", "--data", planted / "data", "--out",
@@ -230,8 +235,10 @@ def test_wide_path_starts_at_the_ridge_fit_and_round_trips(planted, tmp_path, ru
     batch["wide_features"] = torch.from_numpy(window_features(seqs, [1, 2, 3]))
     with torch.no_grad():
         got = model(**batch).logits.numpy()
+        model.head[-1].weight.zero_()  # the head's small random start is all that separates it from ridge
+        exact = model(**batch).logits.numpy()
     want = ridge.predict((window_features(seqs, [1, 2, 3]) - mean) / std)
-    assert np.allclose(got, want, atol=1e-4)
+    assert np.allclose(exact, want, atol=1e-4) and np.abs(got - want).max() < 0.1
     assert info["validation_r2"] > 0.2  # TATAAA's 3-mers carry the planted signal
     with pytest.raises(ValueError, match="wide_features"):
         model(**{k: v for k, v in batch.items() if k != "wide_features"})
@@ -239,6 +246,15 @@ def test_wide_path_starts_at_the_ridge_fit_and_round_trips(planted, tmp_path, ru
     ft_cfg = cfg(wide_kmers=[1, 2, 3, 4], max_steps=30, eval_steps=10, optimizer="adamw")
     metrics = finetune(planted / "pre", planted / "data", tmp_path / "ft", ft_cfg, log=lambda m: None)
     assert metrics["wide"]["features"] == 340 and metrics["test"]["test_r2_all"] > 0.3
+    # the blended wide path: LightGBM saved in its text format; predictions from the folder alone reproduce the
+    # test metrics computed during training
+    assert (tmp_path / "ft" / "wide_lgbm_0.txt").exists() and 0 <= metrics["wide"]["blend_weight"] <= 1
+    from florabert.evaluation.metrics import r2
+    from florabert.predict import Predictor
+
+    test = data.part("test")
+    again = r2(data.labels("test"), Predictor(tmp_path / "ft").predict(test.column("sequence").to_pylist()))
+    assert again == pytest.approx(metrics["test"]["test_r2_all"], abs=1e-3)
     (tmp_path / "x.tsv").write_text("gene_id\tsequence\n" + "".join(f"s{i}\t{s}\n" for i, s in enumerate(seqs)))
     code, _, err = run_cli("predict", "--model", tmp_path / "ft", "--tsv", tmp_path / "x.tsv", "--out",
                            tmp_path / "p.tsv")

@@ -103,7 +103,7 @@ def test_promoter_table_carries_the_columns(tmp_path):
 def test_model_inputs_are_log_scaled_and_checked():
     x = model_inputs({"gm_exons": [1, 3], "gm_upstream_opposite": [0, 1]}, ["gm_exons", "gm_upstream_opposite"])
     assert np.allclose(x, [[np.log(2), 0], [np.log(4), 1]])
-    with pytest.raises(ValueError, match="gm_exons.*row 2"):
+    with pytest.raises(ValueError, match=r"gm_exons.*row 2"):
         model_inputs({"gm_exons": [1, -3]}, ["gm_exons"])
     with pytest.raises(ValueError, match="not a number"):
         model_inputs({"gm_exons": [1, "many"]}, ["gm_exons"])

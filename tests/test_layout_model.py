@@ -181,16 +181,33 @@ def test_predict_tsv_and_fasta_take_one_column_or_record_per_window(two_window, 
     tss, tts = zip(*(s.split("|") for s in table.column("sequence").to_pylist()), strict=True)
     tsv.write_text("gene_id\ttss:-30:+30\ttts:-30:+30\n" + "".join(
         f"{g}\t{a}\t{b}\n" for g, a, b in zip(table.column("gene_id").to_pylist(), tss, tts, strict=True)))
+    # the model reads the gene-model features too: from the annotation (for the record ids), or a table
+    write_promoters(table.select(["gene_id"] + [c for c in table.column_names if c.startswith("gm_")]),
+                    tmp_path / "gm.tsv")
     outs = []
-    for flag, path in (("--fasta", tmp_path / "w.fa"), ("--tsv", tsv)):
+    for flag, path, genes in (("--fasta", tmp_path / "w.fa", ["--annotation", root / "genes.gff3"]),
+                              ("--tsv", tsv, ["--gene-features", tmp_path / "gm.tsv"])):
         out = tmp_path / f"{path.suffix[1:]}.out.tsv"
-        code, _, err = run_cli("predict", "--model", root / "ft", flag, path, "--out", out)
+        code, _, err = run_cli("predict", "--model", root / "ft", flag, path, "--out", out, *genes)
         assert code == 0, err
         outs.append(out.read_text())
     assert outs[0] == outs[1]
+    genome = tmp_path / "g.out.tsv"
+    code, _, err = run_cli("predict", "--model", root / "ft", "--genome", root / "genome.fa", "--annotation",
+                           root / "genes.gff3", "--genes", ",".join(table.column("gene_id").to_pylist()),
+                           "--out", genome)
+    assert code == 0 and genome.read_text() == outs[0], err
+    code, _, err = run_cli("predict", "--model", root / "ft", "--tsv", tsv, "--out", tmp_path / "n.tsv")
+    assert code == 1 and "gene-model features" in err and "--without-gene-features" in err
+    code, _, err = run_cli("predict", "--model", root / "ft", "--tsv", tsv, "--out", tmp_path / "n.tsv",
+                           "--without-gene-features")
+    assert code == 0, err
+    header, *rows = (tmp_path / "n.tsv").read_text().splitlines()
+    assert header.endswith("\tgene_model") and all(r.endswith("\taverage") for r in rows)
     bad = tmp_path / "bad.tsv"
     bad.write_text("gene_id\tsequence\ng1\tACGTACGT\n")
-    code, _, err = run_cli("predict", "--model", root / "ft", "--tsv", bad, "--out", tmp_path / "x.tsv")
+    code, _, err = run_cli("predict", "--model", root / "ft", "--tsv", bad, "--out", tmp_path / "x.tsv",
+                           "--without-gene-features")
     assert code == 1 and "bad.tsv:2" in err and "2 windows" in err
 
 

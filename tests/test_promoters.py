@@ -34,8 +34,10 @@ def test_both_strands_by_hand(data_dir, annotation, fasta):
     assert result.genes_read == 7
     assert dict(result.dropped) == {"biotype": 1, "duplicate_id": 1, "off_edge": 2, "missing_chrom": 1}
     assert result.table.column("species").to_pylist() == ["tiny"] * 3
+    from florabert.genome.genemodel import GENE_MODEL_COLUMNS
+
     assert result.table.column_names == ["species", "gene_id", "chrom", "strand", "tss", "start", "end",
-                                         "sequence"]
+                                         "sequence", *GENE_MODEL_COLUMNS]
 
 
 def test_edge_pad_keeps_full_length_right_aligned(data_dir):

@@ -3,6 +3,7 @@ here, not florabert's reader): no background window within 2 kb of any annotated
 annotated exon-exon junction."""
 
 import gzip
+import itertools
 import json
 from collections import defaultdict
 
@@ -45,7 +46,7 @@ def truth(tair10):
     junctions = set()
     for pieces in exons.values():
         pieces.sort()
-        for (_, a), (b, _) in zip(pieces, pieces[1:], strict=False):
+        for (_, a), (b, _) in itertools.pairwise(pieces):
             if b > a:
                 junctions.update((a, b))
     return sorted(tss), junctions

@@ -71,6 +71,8 @@ def promoters(
     clip_neighbors: bool = typer.Option(False, "--clip-neighbors", help="Cut each window where it runs "
                                         "into another gene (FloraBERT's option)."),
     layout: str = typer.Option(None, "--layout", help=LAYOUT_HELP),
+    gene_model: bool = typer.Option(True, "--gene-model/--no-gene-model", help="Add the gene-model feature "
+                                    "columns gm_* (exons, introns, UTRs, isoforms, neighbours; README)."),
     force: bool = _FORCE,
 ) -> None:
     """Extract gene windows (one row per gene): TSS-anchored promoters, or any layout of windows around the
@@ -81,7 +83,8 @@ def promoters(
     check_output(out, force=force)
     result = extract_promoters(genome, annotation, species=species, upstream=upstream,
                                downstream=downstream, layout=layout, feature=feature.value, biotype=biotype,
-                               id_attribute=id_attribute, edge=edge.value, clip_neighbors=clip_neighbors)
+                               id_attribute=id_attribute, edge=edge.value, clip_neighbors=clip_neighbors,
+                               gene_model=gene_model)
     write_promoters(result.table, out, force=force)
     for w in result.warnings:
         console.print(f"[yellow]warning:[/] {w}", highlight=False)
@@ -695,6 +698,15 @@ def main() -> None:
     from florabert.outputs import RunComplete
 
     sys.argv[1:] = spread_multiple(sys.argv[1:])
+    try:
+        _run(ClickException, NoArgsIsHelpError, describe, RunComplete)
+    finally:
+        from florabert.outputs import release_all_locks
+
+        release_all_locks()
+
+
+def _run(ClickException, NoArgsIsHelpError, describe, RunComplete) -> None:
     try:
         code = app(standalone_mode=False)
         sys.exit(code if isinstance(code, int) else 0)

@@ -162,6 +162,7 @@ RULES: dict[str, object] = {
     "span_step": (0, 512), "mask_replace": (0, 1), "random_replace": (0, 1), "tracks": (0, 1),
     "optimizer": ("lamb", "adamw"), "bf16": ("auto", "on", "off"), "problem": ("regression", "classification"),
     "loss": ("mse", "poisson", "cross_entropy"), "head_pooling": ("mean", "meanmax", "attention"),
+    "wide_model": ("blend", "ridge"),
     "attn_implementation": ("sdpa", "eager", "flash_attention_2"),
     "strategy": STRATEGIES, "wide_kmers": (1, 8), "architecture": ARCHITECTURES,
     "stem_pool": (1, 64), "stem_channels": (1, 4096), "stem_kernel": (1, 101),
@@ -337,9 +338,14 @@ class FinetuneConfig:
     # neighbours) join the wide path when the dataset has their columns (promoter tables made by florabert
     # do); false leaves them out
     wide_gene_model: bool = True
-    # the wide path is fitted by ridge before the first step, then trains with the rest at this fraction of the
-    # head's rate; 0 freezes it at the ridge fit (a frozen ridge keeps its spurious weights: on the planted motif
-    # validation R² 0.80 frozen vs 0.93 trained on; README "Why fine-tuning learned no sequence")
-    wide_lr_factor: float = 1.0
+    # the wide path is fitted by ridge before the first step and, with wide_backfit, refitted (same penalties) to
+    # what the deep path leaves unexplained before every evaluation (backfitting, as in additive models): a
+    # frozen ridge keeps the weights that only stood in for sequence the deep path has since learned, one trained
+    # by gradient memorizes the training genes (README "Why fine-tuning learned no sequence")
+    wide_backfit: bool = True
+    wide_lr_factor: float = 0.0  # without backfitting: > 0 trains the wide layer at this fraction of the rate
+    # blend: after fine-tuning, LightGBM on the wide features is averaged into the model's predictions with the
+    # weight best on the validation genes (README "Accuracy"); ridge: the fine-tuned model alone
+    wide_model: str = "blend"
     seed: int = 42
     bf16: str = "auto"

@@ -13,6 +13,7 @@ class InputError(FloraBertError):
     """Bad input data, located by file and (where there is one) 1-based line number."""
 
     def __init__(self, path: str | Path, message: str, *, line: int | None = None, column: str | None = None):
+        message = " ".join(str(message).split())  # one line, whatever a library's message held
         self.path = str(path)
         self.line = line
         self.column = column

@@ -10,6 +10,8 @@ different lengths (clipped, padded) are comparable. NumPy only; ~10 µs per kilo
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 _CODE = np.full(256, -1, dtype=np.int64)
@@ -91,3 +93,47 @@ def wide_inputs(sequences: list[str], ks: list[int], layout=None, genes: np.ndar
     if genes is not None and genes.shape[1]:
         parts.append(np.asarray(genes, dtype=np.float32))
     return np.concatenate(parts, axis=1) if parts else np.zeros((len(sequences), 0), dtype=np.float32)
+
+
+# LightGBM settings of the blend (florabert.training.finetune.blend): boosters of the targets' leading principal
+# components, mapped linearly onto each output (the runs of an expression table are highly correlated: one or two
+# boosters instead of one per output, as good and many times cheaper; README "Accuracy")
+LGBM_PARAMS = {"n_estimators": 300, "learning_rate": 0.03, "num_leaves": 15, "min_child_samples": 20,
+               "subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.5, "reg_lambda": 1.0, "verbose": -1}
+LGBM_FILE = "wide_lgbm_{}.txt"  # LightGBM's own text format (no pickle), one per booster, in the model directory
+
+
+class WideTrees:
+    """The trees blended into an expression model: LightGBM ``boosters`` on the wide features and ``coef``
+    ((boosters + 1) x outputs: intercept row, then one row per booster) mapping their outputs onto the model's,
+    scaled by the blend ``weight``. ``offset(x)`` (genes, outputs) is what the model adds."""
+
+    def __init__(self, boosters: list, coef: np.ndarray, weight: float):
+        self.boosters, self.coef, self.weight = boosters, np.asarray(coef, dtype=np.float64), weight
+
+    def design(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        return np.column_stack([np.ones(len(x)), *(b.predict(x) for b in self.boosters)])
+
+    def offset(self, x: np.ndarray) -> np.ndarray:
+        return (self.weight * self.design(x) @ self.coef).astype(np.float32)
+
+    def save(self, model_dir) -> None:
+        for j, b in enumerate(self.boosters):
+            b.save_model(str(Path(model_dir) / LGBM_FILE.format(j)))
+
+    @classmethod
+    def load(cls, model_dir, blend: dict) -> WideTrees:
+        import lightgbm
+
+        from florabert.errors import InputError
+
+        boosters = []
+        for j in range(int(blend["boosters"])):
+            path = Path(model_dir) / LGBM_FILE.format(j)
+            try:
+                boosters.append(lightgbm.Booster(model_file=str(path)))
+            except Exception as exc:  # lightgbm raises its own LightGBMError for a missing or corrupt file
+                msg = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+                raise InputError(path, f"cannot load the blended trees ({msg})") from None
+        return cls(boosters, np.asarray(blend["coef"]), float(blend["weight"]))

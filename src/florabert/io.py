@@ -92,6 +92,25 @@ def reading_errors(path: str | Path, line_of: Callable[[], int] | None = None) -
         raise InputError(path, msg, line=line) from None
 
 
+def table_rows(path: str | Path, delimiter: str = "\t") -> Iterator[tuple[int, list[str]]]:
+    """(line number, fields) of a delimited text table (plain, gzip or bgzip; CRLF accepted). A line the csv
+    module cannot split, undecodable bytes or corrupt compressed data: InputError naming the file and line."""
+    import csv
+
+    lineno = 0
+    with open_text(path) as fh, reading_errors(path, lambda: lineno + 1):
+        reader = csv.reader(fh, delimiter=delimiter)
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise InputError(path, f"not a well-formed table ({exc})", line=reader.line_num) from None
+            lineno = reader.line_num
+            yield lineno, row
+
+
 def open_text(path: str | Path) -> IO[str]:
     """Open a plain/gzip/bgzip file as UTF-8 text with universal newlines (CRLF is accepted)."""
     return io.TextIOWrapper(open_binary(path), encoding="utf-8", newline=None)

@@ -12,17 +12,25 @@
   (Parquet with florabert metadata, a TSV with a ``gene_id`` column, a promoter FASTA) or with
   ``--force``; a directory in its place is always refused.
 - Training runs (``pretrain``, ``finetune``) train in ``.NAME.partial`` beside ``--out``: a crashed or
-  killed run leaves it for ``--resume``; a run without ``--resume`` starts that folder afresh.
+  killed run leaves it for ``--resume``; a run without ``--resume`` starts that folder afresh. A complete
+  earlier model at ``--out`` (hours of work) is never replaced unless ``--force`` is given.
+- One writer per ``--out``: a command takes ``.NAME.lock`` beside ``--out`` (its pid, host and start time)
+  for as long as it runs; a second command for the same ``--out`` stops with one line. A lock whose process
+  is gone (killed) is stale: the next command takes it over and removes the staging folders the dead one
+  left behind.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
 import re
 import shutil
+import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -50,6 +58,83 @@ def write_marker(directory: Path, command: str, **extra) -> None:
     (directory / MARKER).write_text(json.dumps({"command": command, "florabert": __version__, **extra}) + "\n")
 
 
+_HELD: dict[Path, Path] = {}  # --out -> its lock file, held by this process
+
+
+def lock_path(out: str | Path) -> Path:
+    out = Path(out)
+    return out.parent / f".{out.name}.lock"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def hold_lock(out: str | Path, command: str) -> None:
+    """Take ``out``'s lock for the rest of this process (released at exit, or by :func:`release_lock`). Another
+    live florabert process holding it: OutputError. A stale lock (its process is gone, on this host) is taken
+    over, and the staging folders its process left beside ``out`` are removed."""
+    out = Path(out).absolute()
+    if out in _HELD:
+        return
+    lock = lock_path(out)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    me = {"pid": os.getpid(), "host": socket.gethostname(), "command": command, "started": time.time()}
+    for _ in range(3):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                owner = json.loads(lock.read_text())
+            except (OSError, ValueError):
+                owner = {}
+            pid = owner.get("pid")
+            if owner.get("host") == me["host"] and isinstance(pid, int) and not _alive(pid):
+                lock.unlink(missing_ok=True)  # stale: its process was killed
+                _remove_stale_staging(out)
+                continue
+            if not owner and time.time() - lock.stat().st_mtime < 10:  # being written right now
+                time.sleep(0.2)
+                continue
+            when = time.strftime("%H:%M:%S", time.localtime(owner.get("started", 0)))
+            who = (f"`florabert {owner.get('command', '?')}`, pid {owner.get('pid', '?')} on "
+                   f"{owner.get('host', '?')}")
+            raise OutputError(f"{out}: another florabert run is writing it ({who}, since {when}); wait for it, "
+                              f"or remove {lock} if that run is gone") from None
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps(me) + "\n")
+        _HELD[out] = lock
+        return
+    raise OutputError(f"{lock}: could not take the lock of {out}")
+
+
+def release_lock(out: str | Path) -> None:
+    lock = _HELD.pop(Path(out).absolute(), None)
+    if lock is not None:
+        lock.unlink(missing_ok=True)
+
+
+@atexit.register
+def release_all_locks() -> None:
+    """Release every lock this process holds (at exit, and after each CLI command)."""
+    for out in list(_HELD):
+        release_lock(out)
+
+
+def _remove_stale_staging(out: Path) -> None:
+    """Staging folders of ``out`` a killed run left behind (``.NAME.<random>.partial``, ``.NAME.<random>.old``);
+    a training run's ``.NAME.partial`` stays, for ``--resume``."""
+    for p in out.parent.glob(f".{out.name}.*"):
+        if p.is_dir() and p.name != f".{out.name}.partial" and p.name.endswith((".partial", ".old")):
+            shutil.rmtree(p, ignore_errors=True)
+
+
 def _holds_cwd(path: Path) -> bool:
     try:
         cwd = Path.cwd().resolve()
@@ -63,10 +148,13 @@ def _visible(path: Path) -> list[str]:
     return sorted(p.name for p in path.iterdir() if p.name != MARKER)
 
 
-def claim_dir(out: str | Path, command: str, *, force: bool = False) -> str:
-    """Check that ``command`` may write directory ``out``; returns the mode: ``"replace"`` (build beside, then
+def claim_dir(out: str | Path, command: str, *, force: bool = False, lock: bool = True) -> str:
+    """Check that ``command`` may write directory ``out`` and take its lock (``lock``; the other ranks of a
+    distributed run write into the folder rank 0 holds); returns the mode: ``"replace"`` (build beside, then
     swap in) or ``"merge"`` (write files into it, deleting nothing). Raises OutputError otherwise."""
     out = Path(out)
+    if lock:
+        hold_lock(out, command)
     if out.is_symlink():
         if not out.is_dir():
             raise OutputError(f"{out}: is a link to something that is not a directory")
@@ -116,6 +204,7 @@ def output_dir(out: str | Path, command: str, *, force: bool = False, keep: tupl
         move_into_place(staging, out, mode)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        release_lock(out)
 
 
 def merge_into(src: Path, dst: Path) -> None:
@@ -162,6 +251,7 @@ def is_florabert_file(path: str | Path) -> bool:
 def claim_file(out: str | Path, *, force: bool = False) -> Path:
     """Check that a file output may be (re)written at ``out``; raises OutputError otherwise."""
     out = Path(out)
+    hold_lock(out, "write")
     if out.is_dir():
         raise OutputError(f"{out}: is a directory; --out takes a file name here")
     if out.exists() and not force and not is_florabert_file(out):
@@ -188,6 +278,11 @@ def run_dir(out: str | Path, command: str, *, resume: bool = False, force: bool 
         raise OutputError(f"{out}: --resume given but there is no unfinished run to resume ({work} does not "
                           "exist)")
     mode = claim_dir(out, command, force=force)
+    done = marker(out)
+    if not resume and not force and done.get("command") == command and done.get("complete"):
+        raise OutputError(f"{out}: holds a complete model from an earlier `florabert {command}` "
+                          f"({done.get('steps', '?')} steps); add --force to replace it (the old one is removed "
+                          "only once the new one is in place), or choose another --out")
     if not resume and work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True, exist_ok=True)

@@ -145,6 +145,11 @@ class Predictor:
         self.batch_size = batch_size
         self.bf16 = bf16
         self.targets = list(self.config.targets)  # output columns (a track model: the tissues predicted)
+        self.trees = None
+        if getattr(self.config, "wide_blend", None):  # the tree half of a blended wide path
+            from florabert.features import WideTrees
+
+            self.trees = WideTrees.load(model_dir, self.config.wide_blend)
 
     @property
     def gene_features(self) -> list[str]:
@@ -182,8 +187,11 @@ class Predictor:
             if self.config.wide_features:
                 from florabert.features import wide_inputs
 
-                batch["wide_features"] = torch.from_numpy(wide_inputs(
-                    seqs, self.config.wide_kmers, self.config.layout, None if genes is None else genes[idx]))
+                wide = wide_inputs(seqs, self.config.wide_kmers, self.config.layout,
+                                   None if genes is None else genes[idx])
+                batch["wide_features"] = torch.from_numpy(wide)
+                if self.trees is not None:
+                    batch["wide_offset"] = torch.from_numpy(self.trees.offset(wide))
             if features is not None:
                 batch["track_values"], batch["track_states"] = pad_tracks(
                     [features[j][0] for j in idx], [features[j][1] for j in idx], batch["input_ids"].shape[1])
@@ -278,6 +286,19 @@ def predict(model_dir: str | Path, out: str | Path, *, fasta=None, genome=None, 
     if batch_size < 1:
         raise FloraBertError(f"--batch-size must be >= 1 (got {batch_size})")
     claim_file(out, force=force)
+    from florabert.outputs import release_lock
+
+    try:
+        return _predict(model_dir, out, fasta=fasta, genome=genome, annotation=annotation, tsv=tsv, tracks=tracks,
+                        gene_features=gene_features, without_gene_features=without_gene_features, genes=genes,
+                        batch_size=batch_size, bf16=bf16, progress=progress, log=log)
+    finally:
+        release_lock(out)
+
+
+# Over 80 lines on purpose: read the input, match gene-model features, predict in chunks, write one file.
+def _predict(model_dir, out, *, fasta, genome, annotation, tsv, tracks, gene_features, without_gene_features,
+             genes, batch_size: int, bf16: bool, progress: bool, log) -> int:
     predictor = Predictor(model_dir, batch_size=batch_size, bf16=bf16)
     trackset, lookup = None, None
     if tracks is not None or predictor.config.has_tracks:

@@ -6,7 +6,6 @@ sheet, the sample columns themselves. Every problem in the table is reported wit
 
 from __future__ import annotations
 
-import csv
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from florabert.errors import InputError
-from florabert.io import open_text
+from florabert.io import table_rows
 
 
 @dataclass
@@ -38,52 +37,49 @@ def read_tpm(path: str | Path, *, gene_column: str | None = None) -> ExpressionT
     infinite or negative values, duplicate gene ids, and a table without genes or samples.
     """
     path = Path(path)
-    with open_text(path) as fh:
-        rows = csv.reader(fh, delimiter=_delimiter(path))
-        try:
-            header = next(rows)
-        except StopIteration:
-            raise InputError(path, "empty file") from None
-        except UnicodeDecodeError:
-            raise InputError(path, "not a text table") from None
-        header = [h.strip() for h in header]
-        if gene_column and gene_column not in header:
-            raise InputError(path, f"no column {gene_column[:80]!r} (columns: {', '.join(header[:8])}"
-                             f"{', ...' if len(header) > 8 else ''})", line=1)
-        gcol = header.index(gene_column) if gene_column else 0
-        samples = [h for i, h in enumerate(header) if i != gcol]
-        if not samples:
-            raise InputError(path, "no sample columns besides the gene id", line=1)
-        dup = {s for s in samples if samples.count(s) > 1}
-        if dup:
-            raise InputError(path, f"duplicate sample column(s): {', '.join(sorted(dup))}", line=1)
-        genes, values, seen = [], [], {}
-        for lineno, row in enumerate(rows, start=2):
-            if not row or all(not c.strip() for c in row):
+    rows = table_rows(path, _delimiter(path))
+    try:
+        _, header = next(rows)
+    except StopIteration:
+        raise InputError(path, "empty file") from None
+    header = [h.strip() for h in header]
+    if gene_column and gene_column not in header:
+        raise InputError(path, f"no column {gene_column[:80]!r} (columns: {', '.join(header[:8])}"
+                         f"{', ...' if len(header) > 8 else ''})", line=1)
+    gcol = header.index(gene_column) if gene_column else 0
+    samples = [h for i, h in enumerate(header) if i != gcol]
+    if not samples:
+        raise InputError(path, "no sample columns besides the gene id", line=1)
+    dup = {s for s in samples if samples.count(s) > 1}
+    if dup:
+        raise InputError(path, f"duplicate sample column(s): {', '.join(sorted(dup))}", line=1)
+    genes, values, seen = [], [], {}
+    for lineno, row in rows:
+        if not row or all(not c.strip() for c in row):
+            continue
+        if len(row) != len(header):
+            raise InputError(path, f"expected {len(header)} fields, found {len(row)}", line=lineno)
+        gene = row[gcol].strip()
+        if gene in seen:
+            raise InputError(path, f"duplicate gene id {gene!r} (first on line {seen[gene]})", line=lineno)
+        seen[gene] = lineno
+        vals = []
+        for i, cell in enumerate(row):
+            if i == gcol:
                 continue
-            if len(row) != len(header):
-                raise InputError(path, f"expected {len(header)} fields, found {len(row)}", line=lineno)
-            gene = row[gcol].strip()
-            if gene in seen:
-                raise InputError(path, f"duplicate gene id {gene!r} (first on line {seen[gene]})", line=lineno)
-            seen[gene] = lineno
-            vals = []
-            for i, cell in enumerate(row):
-                if i == gcol:
-                    continue
-                col = header[i]
-                try:
-                    v = float(cell)
-                except ValueError:
-                    raise InputError(path, f"TPM must be a number, found {cell!r}", line=lineno,
-                                     column=col) from None
-                if math.isnan(v) or math.isinf(v):
-                    raise InputError(path, f"TPM must be finite, found {cell!r}", line=lineno, column=col)
-                if v < 0:
-                    raise InputError(path, f"TPM cannot be negative, found {cell}", line=lineno, column=col)
-                vals.append(v)
-            genes.append(gene)
-            values.append(vals)
+            col = header[i]
+            try:
+                v = float(cell)
+            except ValueError:
+                raise InputError(path, f"TPM must be a number, found {cell!r}", line=lineno,
+                                 column=col) from None
+            if math.isnan(v) or math.isinf(v):
+                raise InputError(path, f"TPM must be finite, found {cell!r}", line=lineno, column=col)
+            if v < 0:
+                raise InputError(path, f"TPM cannot be negative, found {cell}", line=lineno, column=col)
+            vals.append(v)
+        genes.append(gene)
+        values.append(vals)
     if not genes:
         raise InputError(path, "no genes in the table")
     return ExpressionTable(genes, samples, np.asarray(values, dtype=np.float64))
@@ -92,8 +88,8 @@ def read_tpm(path: str | Path, *, gene_column: str | None = None) -> ExpressionT
 def read_sample_sheet(path: str | Path) -> dict[str, str]:
     """sample -> tissue from a TSV/CSV with columns ``sample`` and ``tissue`` (else the first two)."""
     path = Path(path)
-    with open_text(path) as fh:
-        rows = [r for r in csv.reader(fh, delimiter=_delimiter(path)) if r and any(c.strip() for c in r)]
+    numbered = [(n, r) for n, r in table_rows(path, _delimiter(path)) if r and any(c.strip() for c in r)]
+    rows = [r for _, r in numbered]
     if len(rows) < 2:
         raise InputError(path, "expected a header and at least one sample")
     header = [h.strip().lower() for h in rows[0]]
@@ -102,7 +98,7 @@ def read_sample_sheet(path: str | Path) -> dict[str, str]:
                          f"{', '.join(repr(h[:40]) for h in header[:4])})", line=1)
     si, ti = header.index("sample"), header.index("tissue")
     sheet = {}
-    for lineno, row in enumerate(rows[1:], start=2):
+    for lineno, row in numbered[1:]:
         if len(row) <= max(si, ti):
             raise InputError(path, "missing the sample or tissue field", line=lineno)
         sample, tissue = row[si].strip(), row[ti].strip()

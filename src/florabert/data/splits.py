@@ -12,7 +12,6 @@ test gene, the cosine similarity of its k-mer counts to the most similar trainin
 
 from __future__ import annotations
 
-import csv
 import random
 import shutil
 import subprocess
@@ -23,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from florabert.errors import FloraBertError, InputError
-from florabert.io import open_text
+from florabert.io import table_rows
 
 PARTS = ("train", "validation", "test")
 
@@ -31,17 +30,16 @@ PARTS = ("train", "validation", "test")
 def read_families(path: str | Path, genes: list[str]) -> dict[str, str]:
     """gene -> family from a TSV/CSV whose header names the ``gene_id`` and ``family_id`` columns."""
     path = Path(path)
-    with open_text(path) as fh:
-        rows = list(csv.reader(fh, delimiter="," if path.name.lower().endswith(".csv") else "\t"))
-    if not rows:
+    numbered = list(table_rows(path, "," if path.name.lower().endswith(".csv") else "\t"))
+    if not numbered:
         raise InputError(path, "empty family table")
-    header = [h.strip() for h in rows[0]]
+    header = [h.strip() for h in numbered[0][1]]
     if "gene_id" not in header or "family_id" not in header:
         raise InputError(path, f"expected a header with columns 'gene_id' and 'family_id' (found: "
                          f"{', '.join(repr(h[:40]) for h in header[:4])})", line=1)
     gi, fi = header.index("gene_id"), header.index("family_id")
     table = {}
-    for lineno, row in enumerate(rows[1:], start=2):
+    for lineno, row in numbered[1:]:
         if not row:
             continue
         if len(row) <= max(gi, fi):
@@ -121,16 +119,15 @@ def read_split(path: str | Path, genes: list[str]) -> dict[str, str]:
     are left out of the dataset (reported)."""
     path = Path(path)
     out = {}
-    with open_text(path) as fh:
-        for lineno, row in enumerate(csv.reader(fh, delimiter="\t"), start=1):
-            if not row or (lineno == 1 and row[0].strip() == "gene_id"):
-                continue
-            if len(row) < 2:
-                raise InputError(path, "expected two fields: gene_id, split", line=lineno)
-            part = row[1].strip()
-            if part not in PARTS:
-                raise InputError(path, f"split must be train, validation or test, found {part!r}", line=lineno)
-            out[row[0].strip()] = part
+    for lineno, row in table_rows(path, "\t"):
+        if not row or (lineno == 1 and row[0].strip() == "gene_id"):
+            continue
+        if len(row) < 2:
+            raise InputError(path, "expected two fields: gene_id, split", line=lineno)
+        part = row[1].strip()
+        if part not in PARTS:
+            raise InputError(path, f"split must be train, validation or test, found {part!r}", line=lineno)
+        out[row[0].strip()] = part
     known = set(genes)
     return {g: p for g, p in out.items() if g in known}
 

@@ -99,8 +99,8 @@ def promoter_examples(genome, annotation, *, length: int = 300, upstream: int = 
     weights = [len(seqs[c]) for c in chroms]
     got: Counter = Counter()
     rejected: Counter = Counter()
-    tries, n = 0, 0
-    while sum(got.values()) < len(rows) and tries < 200 * len(rows):
+    tries, n, positives = 0, 0, len(rows)
+    while n < positives and tries < 200 * positives:
         tries += 1
         c = rng.choices(chroms, weights)[0]
         lo = rng.randrange(0, len(seqs[c]) - length)

@@ -347,7 +347,7 @@ def variant_effects(model_dir: str | Path, vcf: str | Path, genome: str | Path, 
     for v, gid, strand, hit_where, ref_w, alt_w in jobs:
         r, a = values[(gid, ref_w)], values[(gid, alt_w)]
         js = sorted(hit_where)
-        where = ([",".join(layout.names[j] for j in js), ",".join(f"{hit_where[j]:+d}" for j in js)] if multi
+        where = ([",".join(layout.names[j] for j in js), ",".join(str(hit_where[j]) for j in js)] if multi
                  else [hit_where[js[0]]])
         rows.append((float(np.abs(a - r).max()), v, gid, strand, where, r, a))
     zero = np.zeros(len(names))

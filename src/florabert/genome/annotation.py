@@ -424,12 +424,14 @@ def _gtf_exon_parts(gtf_exons, by_gene, transcripts) -> dict[str, list[tuple[int
     for bchrom, start, end, bstrand, battr, btype in gtf_exons:
         if btype != b"exon":
             continue
-        attrs = _parse_gtf_attrs(battr.decode("utf-8"))
+        # exon rows are kept as bytes by the row pass; an undecodable byte cannot name a kept gene
+        attrs = _parse_gtf_attrs(battr.decode("utf-8", errors="replace"))
         tid = attrs.get("transcript_id") or f"{attrs.get('gene_id')}.t"
         parts.setdefault(tid, []).append((start, end))
         if tid not in transcripts and attrs.get("gene_id"):
             gene = attrs["gene_id"]
-            transcripts[tid] = [bchrom.decode(), start, end, bstrand.decode(), attrs, "transcript", gene]
+            transcripts[tid] = [bchrom.decode(errors="replace"), start, end, bstrand.decode(), attrs, "transcript",
+                                gene]
             by_gene.setdefault(attrs["gene_id"], []).append(tid)
         elif tid in transcripts:
             tx = transcripts[tid]
@@ -467,8 +469,8 @@ def _gtf_fill_from_exons(genes, gene_order, transcripts, cds_tx, exons, ann, *, 
     for bchrom, start, end, bstrand, battr, btype in exons:
         if btype != b"CDS" and not derive_tx:
             continue
-        attrs = _parse_gtf_attrs(battr.decode("utf-8"))
-        chrom, strand = bchrom.decode(), bstrand.decode()
+        attrs = _parse_gtf_attrs(battr.decode("utf-8", errors="replace"))  # see _gtf_exon_parts
+        chrom, strand = bchrom.decode(errors="replace"), bstrand.decode()
         if btype == b"CDS":
             cds_tx.add(attrs.get("transcript_id", ""))
             continue

@@ -11,6 +11,7 @@ end and several windows per gene: :mod:`florabert.layout`.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import json
 from collections import Counter
 from dataclasses import dataclass, field
@@ -352,7 +353,7 @@ def write_promoters(table: pa.Table, out: str | Path, *, force: bool = False) ->
     ``out`` is replaced only when florabert wrote it, or with ``force`` (:func:`florabert.outputs.claim_file`)."""
     out = check_output(out, force=force)
     suffix = out.suffix.lower()
-    with atomic_path(out) as tmp:
+    with _released(out), atomic_path(out) as tmp:
         if suffix == ".parquet":
             import pyarrow.parquet as pq
 
@@ -383,6 +384,17 @@ def _write_fasta(fh, table: pa.Table) -> None:
         for name, (lo, hi), s in zip(names, wins, parts, strict=True):
             rid = gid if name is None else f"{gid}{SEP}{name}"
             fh.write(f">{rid} {chrom}:{lo}-{hi}({strand}) species={sp}\n{s}\n")
+
+
+@contextlib.contextmanager
+def _released(out: Path):
+    """Release ``out``'s lock (taken by :func:`check_output`) once the file is written or the write failed."""
+    from florabert.outputs import release_lock
+
+    try:
+        yield
+    finally:
+        release_lock(out)
 
 
 def read_promoters(path: str | Path) -> pa.Table:

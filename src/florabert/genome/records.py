@@ -13,12 +13,11 @@ Every reader yields ``(id, sequence)`` with the windows joined by ``|`` and uppe
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from pathlib import Path
 
 from florabert.errors import InputError
-from florabert.io import open_text
+from florabert.io import table_rows
 from florabert.layout import SEP, Layout
 
 
@@ -82,29 +81,28 @@ def tsv_records(path: str | Path, layout: Layout | None = None) -> Iterator[tupl
     for a multi-window ``layout``, one column per window named by it."""
     path = Path(path)
     multi = layout is not None and len(layout) > 1
-    with open_text(path) as fh:
-        reader = csv.reader(fh, delimiter="," if path.name.lower().endswith(".csv") else "\t")
-        header = [h.strip() for h in next(reader, [])]
-        if multi and all(w in header for w in layout.names):
-            cols = [header.index(w) for w in layout.names]
-        elif "sequence" in header:
-            cols = [header.index("sequence")]
-        else:
-            need = _needs(layout) if multi else "needs a 'sequence' column (and 'gene_id' or 'id')"
-            raise InputError(path, need, line=1)
-        gi = header.index("gene_id") if "gene_id" in header else header.index("id") if "id" in header else None
-        for lineno, row in enumerate(reader, start=2):
-            if not row:
-                continue
-            if len(row) != len(header):
-                raise InputError(path, f"expected {len(header)} fields, found {len(row)}", line=lineno)
-            seq = SEP.join(row[c].strip().upper() for c in cols)
-            if multi and seq.count(SEP) != len(layout) - 1:
-                raise InputError(path, _needs(layout), line=lineno)
-            gid = row[gi].strip() if gi is not None else f"row{lineno - 1}"
-            if not gid:
-                raise InputError(path, "empty gene id", line=lineno)
-            yield gid, _check(path, seq, gid, lineno)
+    rows = table_rows(path, "," if path.name.lower().endswith(".csv") else "\t")
+    header = [h.strip() for h in next(rows, (1, []))[1]]
+    if multi and all(w in header for w in layout.names):
+        cols = [header.index(w) for w in layout.names]
+    elif "sequence" in header:
+        cols = [header.index("sequence")]
+    else:
+        need = _needs(layout) if multi else "needs a 'sequence' column (and 'gene_id' or 'id')"
+        raise InputError(path, need, line=1)
+    gi = header.index("gene_id") if "gene_id" in header else header.index("id") if "id" in header else None
+    for lineno, row in rows:
+        if not row:
+            continue
+        if len(row) != len(header):
+            raise InputError(path, f"expected {len(header)} fields, found {len(row)}", line=lineno)
+        seq = SEP.join(row[c].strip().upper() for c in cols)
+        if multi and seq.count(SEP) != len(layout) - 1:
+            raise InputError(path, _needs(layout), line=lineno)
+        gid = row[gi].strip() if gi is not None else f"row{lineno - 1}"
+        if not gid:
+            raise InputError(path, "empty gene id", line=lineno)
+        yield gid, _check(path, seq, gid, lineno)
 
 
 def cut_as_trained(genome, annotation, record: dict):

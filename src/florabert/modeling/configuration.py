@@ -51,7 +51,8 @@ class FloraBertConfig(RobertaConfig):
                  sparse_prediction: bool = True, loss: str = "mse", promoter_window: dict | None = None,
                  tracks: dict | None = None, input_length: int | None = None, wide_kmers: list | None = None,
                  wide_features: int = 0, stem: dict | None = None, head_pooling: str = "mean",
-                 wide_groups: dict | None = None, gene_features: list | None = None, **kwargs):
+                 wide_groups: dict | None = None, gene_features: list | None = None,
+                 wide_blend: dict | None = None, **kwargs):
         kwargs.setdefault("max_position_embeddings", 258)
         kwargs.setdefault("type_vocab_size", 1)
         super().__init__(**kwargs)
@@ -71,6 +72,9 @@ class FloraBertConfig(RobertaConfig):
         self.wide_groups = dict(wide_groups or {})
         # the gene-model columns the wide path reads after the composition features (florabert.genome.genemodel)
         self.gene_features = list(gene_features or [])
+        # the tree half of a blended wide path ({} for ridge alone): weight, per-output slope and intercept of
+        # the LightGBM booster saved beside the weights (florabert.features.WideTrees)
+        self.wide_blend = dict(wide_blend or {})
         self.stem = stem_options(stem)  # {} = tokens (FloraBERT); else pool, channels, kernel
         self.head_pooling = head_pooling
 

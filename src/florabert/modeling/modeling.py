@@ -380,18 +380,31 @@ class FloraBertForExpression(RobertaPreTrainedModel):
         weights = torch.nan_to_num(torch.softmax(score, -1), nan=0.0).to(hidden.dtype)
         return (hidden * weights.unsqueeze(-1)).sum(1)
 
-    def forward(self, input_ids=None, attention_mask=None, position_ids=None, labels=None, track_values=None,
-                track_states=None, token_type_ids=None, wide_features=None, **kwargs):
+    def deep(self, input_ids=None, attention_mask=None, position_ids=None, track_values=None, track_states=None,
+             token_type_ids=None, **kwargs) -> torch.Tensor:
+        """The deep path's outputs alone (batch, outputs): the head on the pooled hidden states."""
         enc = encode(self.roberta, self.roberta, self.config, input_ids=input_ids, attention_mask=attention_mask,
                      token_type_ids=token_type_ids, position_ids=position_ids, track_values=track_values,
                      track_states=track_states, **kwargs)
-        logits = self.head(self.pool(enc.hidden, enc.mask)).float()
+        return self.head(self.pool(enc.hidden, enc.mask)).float()
+
+    def forward(self, input_ids=None, attention_mask=None, position_ids=None, labels=None, track_values=None,
+                track_states=None, token_type_ids=None, wide_features=None, wide_offset=None, **kwargs):
+        logits = self.deep(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                           track_values=track_values, track_states=track_states, token_type_ids=token_type_ids,
+                           **kwargs)
         if hasattr(self, "wide"):
             if wide_features is None:
                 raise ValueError("this model has a wide path: pass wide_features (florabert.features."
                                  "window_features of the same sequences)")
             z = (wide_features.to(self.wide_std.dtype) - self.wide_mean) / self.wide_std
             logits = logits + self.wide(z.to(self.wide.weight.dtype)).float()
+        blended = getattr(self.config, "wide_blend", None)
+        if blended:  # (1 - w) x this model + w x LightGBM on the wide features (florabert.features.WideTrees)
+            if wide_offset is None:
+                raise ValueError("this model blends in trees: pass wide_offset (florabert.features.WideTrees."
+                                 "offset of the same wide features)")
+            logits = (1.0 - float(blended["weight"])) * logits + wide_offset.float()
         loss = None
         if labels is not None:
             if self.config.problem_type == "single_label_classification":

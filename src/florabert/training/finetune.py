@@ -116,7 +116,7 @@ def build_finetune_optimizer(model, config: FinetuneConfig):
         {"params": [p for p in encoder if p.ndim > 1], "weight_decay": wd, "lr": low},
         {"params": [p for p in encoder if p.ndim <= 1], "weight_decay": 0.0, "lr": low},
     ]
-    if hasattr(model, "wide") and config.wide_lr_factor > 0:  # from the ridge fit on, at its own rate
+    if hasattr(model, "wide") and config.wide_lr_factor > 0 and not config.wide_backfit:  # trained by gradient
         for p in model.wide.parameters():
             p.requires_grad_(True)
         groups.append({"params": list(model.wide.parameters()), "weight_decay": wd,
@@ -189,6 +189,33 @@ def _tokenized(part, tok, max_length: int, classification: bool, wide_kmers=(), 
     return datasets.Dataset.from_dict(columns)
 
 
+class WideRidge:
+    """The wide path's ridge fit, refittable: the training genes' standardized features are decomposed once
+    (SVD), so refitting the same penalties to new targets (the residual the deep path leaves, see
+    :func:`_backfit_callback`) is two matrix products."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray):
+        from sklearn.linear_model import RidgeCV
+
+        self.mean, self.std = x.mean(0), x.std(0)
+        self.std[self.std == 0] = 1.0
+        z = (x - self.mean) / self.std
+        fit = RidgeCV(alphas=np.logspace(-1, 6, 15), alpha_per_target=True).fit(z, y)
+        self.alpha = np.broadcast_to(np.atleast_1d(fit.alpha_), (y.shape[1],)).astype(np.float64)
+        self.u, self.s, self.vt = np.linalg.svd(z, full_matrices=False)
+        self.coef, self.intercept = self.solve(y)
+
+    def solve(self, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(coef (outputs, features), intercept (outputs,)) of the ridge fit of ``targets`` (genes, outputs)."""
+        centre = targets.mean(0)
+        ut_r = self.u.T @ (targets - centre)  # (k, outputs)
+        shrink = self.s[:, None] / (self.s[:, None] ** 2 + self.alpha[None, :])
+        return (self.vt.T @ (shrink * ut_r)).T, centre
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return ((x - self.mean) / self.std) @ self.coef.T + self.intercept
+
+
 def _ridge(x: np.ndarray, y: np.ndarray):
     """RidgeCV on standardized ``x`` (penalty per target by efficient leave-one-out CV); (model, mean, sd)."""
     from sklearn.linear_model import RidgeCV
@@ -207,6 +234,103 @@ def _r2(y: np.ndarray, pred: np.ndarray) -> float:
     return float(1 - ((y - pred) ** 2).sum() / max(((y - y.mean()) ** 2).sum(), 1e-12))
 
 
+def fit_trees(x: np.ndarray, y: np.ndarray, seed: int):
+    """The trees of the blend, fitted on the training genes: LightGBM boosters of the targets' leading principal
+    components (as many as explain 95 % of their variance, at most 4: one for highly correlated runs of one
+    tissue, two for tissues that move in opposite directions), and the least-squares map from the boosters'
+    outputs to every target. Returns a :class:`florabert.features.WideTrees` (weight 1)."""
+    import lightgbm
+
+    from florabert.features import LGBM_PARAMS, WideTrees
+
+    centred = y - y.mean(0)
+    _, sv, vt = np.linalg.svd(centred, full_matrices=False)
+    share = np.cumsum(sv ** 2) / max(float((sv ** 2).sum()), 1e-12)
+    k = int(min(4, np.searchsorted(share, 0.95) + 1, y.shape[1]))
+    scores = centred @ vt[:k].T
+    boosters = [lightgbm.LGBMRegressor(**LGBM_PARAMS, random_state=seed + j, n_jobs=torch.get_num_threads())
+                .fit(x, scores[:, j]).booster_ for j in range(k)]
+    trees = WideTrees(boosters, np.zeros((k + 1, y.shape[1])), 1.0)
+    design = trees.design(x)
+    trees.coef = np.linalg.lstsq(design, y, rcond=None)[0]
+    return trees
+
+
+def _set_wide(model, coef: np.ndarray, intercept: np.ndarray) -> None:
+    with torch.no_grad():
+        model.wide.weight.copy_(torch.as_tensor(coef.reshape(model.wide.weight.shape)))
+        model.wide.bias.copy_(torch.as_tensor(np.atleast_1d(intercept)))
+
+
+def _backfit_callback(model, train_part, collator, log):
+    """Backfitting of the wide path (as in generalized additive models): before every evaluation, the ridge is
+    refitted, with its cross-validated penalties, to what the deep path leaves unexplained on the training
+    genes. The ridge thus drops the composition weights that only stood in for sequence the deep path has
+    learned (a frozen ridge keeps them; trained by gradient it memorizes the training genes), and stays a ridge
+    fit, however long fine-tuning runs."""
+    from transformers import TrainerCallback
+
+    y = np.asarray(train_part["labels"], dtype=np.float64)
+
+    class Backfit(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            at_eval = bool(args.eval_steps) and state.global_step % args.eval_steps == 0
+            if at_eval or state.global_step >= state.max_steps:
+                deep = _predict_in_order(model, collator, train_part, deep=True).reshape(y.shape)
+                _set_wide(model, *model.wide_ridge.solve(y - deep))
+                model.train()
+
+    return Backfit()
+
+
+@torch.no_grad()
+def _predict_in_order(model, collator, part, *, deep: bool = False) -> np.ndarray:
+    """The model's outputs (``deep``: its deep path's alone) for ``part`` in its row order (the Trainer's predict
+    may reorder rows by length)."""
+    model.eval()
+    device = next(model.parameters()).device
+    out = []
+    drop = ("labels", "length", "wide_features", "wide_offset") if deep else ("labels", "length")
+    for start in range(0, len(part), 64):
+        rows = [part[i] for i in range(start, min(start + 64, len(part)))]
+        batch = collator([{k: v for k, v in r.items() if k not in drop} for r in rows])
+        batch = {k: v.to(device) for k, v in batch.items()}
+        values = model.deep(**batch) if deep else model(**batch).logits
+        out.append(values.float().cpu().numpy())
+    return np.concatenate(out).astype(np.float64)
+
+
+def blend(trainer, model, parts: dict, seed: int, log, min_gain: float = 0.01) -> dict:
+    """After fine-tuning: blend LightGBM on the wide features into the model's predictions, with the weight w of
+    the trees (0, 0.1, ..., 1) that gives the best validation R², kept only when it beats the model alone by
+    ``min_gain`` (a small validation set can favour a weight by chance). The trees are fitted on the training
+    genes only; blending after training keeps their optimistic fit of those genes out of fine-tuning (the deep
+    path and the ridge layer never train against them), and w is chosen on genes neither has seen. Sets the
+    model's ``wide_blend`` (its outputs become (1 - w) x model + w x trees) and adds each part's
+    ``wide_offset``."""
+    x = np.asarray(parts["train"]["wide_features"], dtype=np.float64)
+    y = np.asarray(parts["train"]["labels"], dtype=np.float64)
+    xv = np.asarray(parts["validation"]["wide_features"], dtype=np.float64)
+    yv = np.asarray(parts["validation"]["labels"], dtype=np.float64)
+    trees = fit_trees(x, y, seed)
+    trees_val = trees.offset(xv)
+    model_val = _predict_in_order(trainer.model, trainer.data_collator, parts["validation"]).reshape(yv.shape)
+    scores = {w: _r2(yv, (1 - w) * model_val + w * trees_val) for w in np.round(np.linspace(0, 1, 11), 2)}
+    best = float(max(scores, key=scores.get))
+    w = best if scores[best] >= scores[0.0] + min_gain else 0.0
+    trees.weight = w
+    for name in list(parts):
+        offset = trees.offset(np.asarray(parts[name]["wide_features"], dtype=np.float64)).tolist()
+        parts[name] = parts[name].add_column("wide_offset", offset)
+    model.config.wide_blend = {"weight": w, "coef": trees.coef.tolist(), "boosters": len(trees.boosters)}
+    model.wide_trees = trees
+    log(f"blend: LightGBM on the wide features ({len(trees.boosters)} booster(s)), weight {w:.1f} (chosen on the "
+        f"validation genes): validation R² {scores[w]:.4f} (the fine-tuned model alone {scores[0.0]:.4f}, the "
+        f"trees alone {scores[1.0]:.4f})")
+    return {"blend_weight": w, "validation_r2_blend": scores[w], "validation_r2_model": scores[0.0],
+            "validation_r2_trees": scores[1.0]}
+
+
 def fit_wide(model, parts: dict, log=print, groups: dict | None = None) -> dict:
     """Fit the wide path by ridge regression on the training genes (standardized features, the penalty per
     target by efficient leave-one-out cross-validation on them) and zero the head's output bias, so that
@@ -217,19 +341,20 @@ def fit_wide(model, parts: dict, log=print, groups: dict | None = None) -> dict:
     y = np.asarray(parts["train"]["labels"], dtype=np.float64)
     xv = np.asarray(parts["validation"]["wide_features"], dtype=np.float64)
     yv = np.asarray(parts["validation"]["labels"], dtype=np.float64)
-    ridge, mean, std = _ridge(x, y)
+    ridge = WideRidge(x, y)
+    mean, std = ridge.mean, ridge.std
+    model.wide_ridge = ridge  # refitted on the deep path's residual during fine-tuning (_backfit_callback)
+    _set_wide(model, ridge.coef, ridge.intercept)
     with torch.no_grad():
         model.wide_mean.copy_(torch.as_tensor(mean))
         model.wide_std.copy_(torch.as_tensor(std))
-        model.wide.weight.copy_(torch.as_tensor(ridge.coef_.reshape(y.shape[1], -1)))
-        model.wide.bias.copy_(torch.as_tensor(np.atleast_1d(ridge.intercept_)))
         # the head's output bias starts at 0 (the ridge has the intercept); its weights keep their small random
         # start: zeroed, they leave the deep path without gradient and it may never leave the ridge model
         # (README "Why fine-tuning learned no sequence")
         model.head[-1].bias.zero_()
     for p in model.wide.parameters():  # trained on from here unless wide_lr_factor is 0
         p.requires_grad_(False)
-    r2 = _r2(yv, ridge.predict((xv - mean) / std).reshape(yv.shape))
+    r2 = _r2(yv, ridge.predict(xv).reshape(yv.shape))
     shares = {}
     if groups and len([n for n in groups.values() if n]) > 1:
         start = 0
@@ -245,10 +370,10 @@ def fit_wide(model, parts: dict, log=print, groups: dict | None = None) -> dict:
                             "validation_r2_without": _r2(yv, _predict(without, xv[:, rest]).reshape(yv.shape))}
     what = " + ".join(f"{k} ({v:,})" for k, v in (groups or {"composition": x.shape[1]}).items() if v)
     log(f"wide path: ridge on {what} features of {x.shape[0]:,} training genes (penalty "
-        f"{np.median(np.atleast_1d(ridge.alpha_)):.3g}); validation R² {r2:.4f} before fine-tuning"
+        f"{np.median(ridge.alpha):.3g}); validation R² {r2:.4f} before fine-tuning"
         + "".join(f"; {k} alone {v['validation_r2_alone']:.4f}" for k, v in shares.items()))
     return {"features": int(x.shape[1]), "validation_r2": r2, "groups": shares,
-            "alpha": [float(a) for a in np.atleast_1d(ridge.alpha_)]}
+            "alpha": [float(a) for a in ridge.alpha]}
 
 
 def _warn_about_input(tok, max_length: int, data, model_dir, log) -> None:
@@ -397,8 +522,8 @@ def _finetune(model_dir, data_dir, out: Path, config: FinetuneConfig, *, tracks,
         source = Path(data_dir) / "dataset.parquet"
         parts = {p: _tokenized(t, tok, max_length, classification, wide_kmers, data.layout, gene_features, source)
                  for p, t in (("train", train_t), ("validation", val_t), ("test", test_t))}
-    wide_info = ({**fit_wide(model, parts, log, groups), "kmers": wide_kmers, "gene_features": gene_features}
-                 if n_wide else None)
+    wide_info = ({**fit_wide(model, parts, log, groups), "kmers": wide_kmers,
+                  "gene_features": gene_features} if n_wide else None)
     if not classification and not n_wide:  # start at the constant-mean baseline: learn deviations only
         with torch.no_grad():
             mean = np.asarray(parts["train"]["labels"], dtype=np.float64).mean(axis=0)
@@ -432,19 +557,22 @@ def _finetune(model_dir, data_dir, out: Path, config: FinetuneConfig, *, tracks,
         log(f"fine-tuning {n_params / 1e6:.2f} M parameters on {train_t.num_rows:,} {what}; validation "
             f"{val_t.num_rows:,}, test {test_t.num_rows:,}")
     stopper = _early_stopping(config)
+    collator = TrackCollator(tok.hf) if layout else DataCollatorWithPadding(tok.hf)
+    extra = [_backfit_callback(model, train_ds, collator, log)] if n_wide and config.wide_backfit else []
     with tensorboard_dir(out / "logs" / "tensorboard"):
         trainer = Trainer(
-            model=model, args=args, train_dataset=train_ds, eval_dataset=val_ds,
-            data_collator=TrackCollator(tok.hf) if layout else DataCollatorWithPadding(tok.hf),
+            model=model, args=args, train_dataset=train_ds, eval_dataset=val_ds, data_collator=collator,
             optimizers=(optimizer, scheduler),
             compute_metrics=regression_metrics,
             callbacks=[CSVLogger(out / "logs" / "log.csv"), _unfreeze_callback(model, stages, log),
-                       stopper,
-                       *(callbacks or [])],
+                       stopper, *extra, *(callbacks or [])],
         )
         quiet_trainer(trainer)
         trainer.train(resume_from_checkpoint=last)
     trainer.remove_callback(stopper)  # the final evaluations below use other metric names
+    if n_wide and config.wide_model == "blend":
+        wide_info.update(blend(trainer, model, parts, config.seed, log))
+        val_ds, test_ds = parts["validation"], parts["test"]
     metrics = {"validation": trainer.evaluate(val_ds, metric_key_prefix="validation")}
     if len(test_ds):
         metrics["test"] = trainer.evaluate(test_ds, metric_key_prefix="test")
@@ -456,6 +584,8 @@ def _finetune(model_dir, data_dir, out: Path, config: FinetuneConfig, *, tracks,
         return metrics
     trainer.save_model(str(out))
     (out / "training_args.bin").unlink(missing_ok=True)
+    if getattr(model, "wide_trees", None) is not None:
+        model.wide_trees.save(out)
     tok.write_files(out)
     dump_config(dataclasses.replace(config, loss="cross_entropy") if classification else config,
                 out / "config.yaml")
@@ -480,9 +610,16 @@ def _model_card(out: Path, data, metrics: dict, model_dir, tracks=None) -> None:
              f"{', '.join(map(md_escape, data.targets[:10]))}{', ...' if len(data.targets) > 10 else ''})",
              f"- Targets: ln(TPM + {data.transform.get('offset')}); predictions map back with exp(y) - offset",
              f"- Layout (windows read): {data.layout.spec if data.promoter_window else 'unknown'}",
-             *([f"- Wide path: k-mer frequencies (k = {', '.join(map(str, metrics['wide'].get('kmers', [])))}) "
-                f"and codon usage, {metrics['wide']['features']} features, ridge-fitted (validation R² "
+             *([f"- Wide path: k-mer frequencies (k = {', '.join(map(str, metrics['wide'].get('kmers', [])))}), "
+                f"codon usage of cds windows and {len(metrics['wide'].get('gene_features') or [])} gene-model "
+                f"features, {metrics['wide']['features']} in all, ridge-started (validation R² "
                 f"{metrics['wide']['validation_r2']:.4f} alone)"] if metrics.get("wide") else []),
+             *([f"- Blended after fine-tuning with LightGBM on the wide features (`wide_lgbm_*.txt`), weight "
+                f"{metrics['wide']['blend_weight']:.1f}: validation R² "
+                f"{metrics['wide']['validation_r2_blend']:.4f} (the model alone "
+                f"{metrics['wide']['validation_r2_model']:.4f}, the trees alone "
+                f"{metrics['wide']['validation_r2_trees']:.4f})"]
+               if (metrics.get("wide") or {}).get("blend_weight") is not None else []),
              *([f"- EBERT: one output per (gene, tissue) from the tissue's tracks ({md_code(tracks[0])}; signals "
                 f"{', '.join(map(md_escape, tracks[1]['signals'])) or 'none'}; states "
                 f"{', '.join(map(md_escape, tracks[1]['states'])) or 'none'}); predict with `--tracks`"]

@@ -131,11 +131,20 @@ def training_run(out: Path, command: str, *, resume: bool, force: bool, log=prin
     the end (:func:`florabert.outputs.finish_run`), and the checkpoint to resume from (None: step 0). A run
     that fails before its first checkpoint leaves nothing behind; one with checkpoints keeps them for
     ``--resume``. Only rank 0 prepares the folder; the other ranks of a distributed run write into it."""
-    from florabert.outputs import claim_dir, run_dir
+    from florabert.outputs import claim_dir, release_lock
 
     if rank() != 0:
-        yield out.parent / f".{out.name}.partial", claim_dir(out, command, force=force), None
+        yield out.parent / f".{out.name}.partial", claim_dir(out, command, force=force, lock=False), None
         return
+    try:
+        yield from _run_in(out, command, resume=resume, force=force, log=log)
+    finally:
+        release_lock(out)
+
+
+def _run_in(out: Path, command: str, *, resume: bool, force: bool, log) -> Iterator[tuple[Path, str, str | None]]:
+    from florabert.outputs import run_dir
+
     work, mode = run_dir(out, command, resume=resume, force=force)
     checkpoint = last_complete_checkpoint(work / "checkpoints") if resume else None
     if resume:
