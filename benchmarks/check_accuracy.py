@@ -24,6 +24,7 @@ Stages are cached in ``--out`` (corpora, pre-trained models, fine-tuned runs' pr
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import time
@@ -117,6 +118,7 @@ def run_finetune(model_dir: Path, data_dir: Path, out: Path, seed: int, steps: i
         return np.load(cache), float((out / "seconds.txt").read_text())
     shutil.rmtree(out, ignore_errors=True)
     preset = overrides.pop("_recipe", None)
+    steps = overrides.pop("_steps", steps)
     cfg = load_config(FinetuneConfig, preset=preset, overrides={  # the demo's fine-tuning settings
         "max_steps": steps, "eval_steps": max(steps // 4, 1), "batch_size": demo.DEMO_BATCH, "seed": seed,
         **overrides})
@@ -201,8 +203,9 @@ def models(table: Table, variants: list[tuple], steps: int, seeds: range, out: P
             continue
         preds, secs = [], []
         for s in seeds:
+            key = hashlib.md5(name.encode()).hexdigest()[:8]  # stable across runs (unlike hash())
             p, t = run_finetune(model, data_dir, out / "ft" / name.split(":")[0].replace(" ", "_")
-                                / f"{abs(hash(name)) % 10**8}_{s}", s, steps, dict(overrides))
+                                / f"{key}_{s}", s, steps, dict(overrides))
             preds.append(p)
             secs.append(t)
         table.report(name, preds, secs)
@@ -299,15 +302,24 @@ def main() -> None:
         florabert = pretrained(args.out / "promoter" / "pretrain_tokens", args.out / "promoter" / "corpus",
                                demo.DEMO_PRETRAIN_STEPS, architecture="tokens",
                                extra={"model.max_length": FLORABERT_TOKENS})
+        rand = random_init(stem, args.out / "random_init")
+        mean = {"head_pooling": "mean"}
         variants = [
             ("promoter 150 bp: FloraBERT (3-mer RoBERTa, --recipe florabert, transformer alone)", florabert,
              prom_data, {**DEEP_ONLY, "_recipe": "finetune_florabert"}),
+            ("promoter 150 bp: deep path alone (stem, mean + max pooling)", stem, prom_data, DEEP_ONLY),
+            ("promoter 150 bp: deep path alone (stem, mean pooling)", stem, prom_data, {**DEEP_ONLY, **mean}),
             ("gene structure: deep path alone (stem, pre-trained)", stem, gene_data, DEEP_ONLY),
-            ("gene structure: deep path alone (stem, random init)", random_init(stem, args.out / "random_init"),
-             gene_data, DEEP_ONLY),
-            ("gene structure: full model, deep + wide path (pre-trained) [demo]", stem, gene_data, {}),
-            ("gene structure: full model, deep + wide path (random init)", args.out / "random_init", gene_data,
-             {}),
+            ("gene structure: deep path alone (stem, pre-trained, mean pooling)", stem, gene_data,
+             {**DEEP_ONLY, **mean}),
+            ("gene structure: deep path alone (stem, random init)", rand, gene_data, DEEP_ONLY),
+            ("gene structure: deep path alone (stem, mean pooling, 1,500 steps)", stem, gene_data,
+             {**DEEP_ONLY, **mean, "_steps": 1500}),
+            ("gene structure: deep + wide path (ridge), no blend", stem, gene_data, {"wide_model": "ridge"}),
+            ("gene structure: deep + wide path (ridge, mean pooling), no blend", stem, gene_data,
+             {"wide_model": "ridge", **mean}),
+            ("gene structure: full model, deep + wide path + blend (pre-trained) [demo]", stem, gene_data, {}),
+            ("gene structure: full model (random init)", rand, gene_data, {}),
         ]
         models(table, variants, args.steps, seeds, args.out, args.only)
     md = table.markdown()

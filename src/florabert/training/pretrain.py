@@ -81,7 +81,7 @@ def pretrain(
         metrics, steps = _pretrain(corpus, tokenizer_dir, work, config, init_from=init_from, species=species,
                                    last=last, tracks=tracks, log=log)
         if rank() == 0:
-            finish_run(work, final, "pretrain", mode, steps=steps)
+            finish_run(work, final, "pretrain", mode, steps=steps, drop=("cache",))  # the tokenized corpus
     return metrics
 
 
