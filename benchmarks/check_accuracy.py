@@ -304,22 +304,22 @@ def main() -> None:
                                extra={"model.max_length": FLORABERT_TOKENS})
         rand = random_init(stem, args.out / "random_init")
         mean = {"head_pooling": "mean"}
-        variants = [
+        variants = [  # most telling first: each row is saved as it completes
+            ("gene structure: full model, deep + wide path + blend (pre-trained) [demo]", stem, gene_data, {}),
+            ("gene structure: deep path alone (stem, pre-trained)", stem, gene_data, DEEP_ONLY),
+            ("gene structure: deep + wide path (ridge), no blend", stem, gene_data, {"wide_model": "ridge"}),
+            ("gene structure: deep path alone (stem, random init)", rand, gene_data, DEEP_ONLY),
+            ("promoter 150 bp: deep path alone (stem, mean pooling)", stem, prom_data, {**DEEP_ONLY, **mean}),
             ("promoter 150 bp: FloraBERT (3-mer RoBERTa, --recipe florabert, transformer alone)", florabert,
              prom_data, {**DEEP_ONLY, "_recipe": "finetune_florabert"}),
-            ("promoter 150 bp: deep path alone (stem, mean + max pooling)", stem, prom_data, DEEP_ONLY),
-            ("promoter 150 bp: deep path alone (stem, mean pooling)", stem, prom_data, {**DEEP_ONLY, **mean}),
-            ("gene structure: deep path alone (stem, pre-trained)", stem, gene_data, DEEP_ONLY),
+            ("gene structure: full model (random init)", rand, gene_data, {}),
             ("gene structure: deep path alone (stem, pre-trained, mean pooling)", stem, gene_data,
              {**DEEP_ONLY, **mean}),
-            ("gene structure: deep path alone (stem, random init)", rand, gene_data, DEEP_ONLY),
-            ("gene structure: deep path alone (stem, mean pooling, 1,500 steps)", stem, gene_data,
-             {**DEEP_ONLY, **mean, "_steps": 1500}),
-            ("gene structure: deep + wide path (ridge), no blend", stem, gene_data, {"wide_model": "ridge"}),
             ("gene structure: deep + wide path (ridge, mean pooling), no blend", stem, gene_data,
              {"wide_model": "ridge", **mean}),
-            ("gene structure: full model, deep + wide path + blend (pre-trained) [demo]", stem, gene_data, {}),
-            ("gene structure: full model (random init)", rand, gene_data, {}),
+            ("promoter 150 bp: deep path alone (stem, mean + max pooling)", stem, prom_data, DEEP_ONLY),
+            ("gene structure: deep path alone (stem, mean pooling, 1,500 steps)", stem, gene_data,
+             {**DEEP_ONLY, **mean, "_steps": 1500}),
         ]
         models(table, variants, args.steps, seeds, args.out, args.only)
     md = table.markdown()

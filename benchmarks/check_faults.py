@@ -154,17 +154,20 @@ def kill_check(name: str, spec: dict, root: Path, kills: int, rng: random.Random
         marker = json.loads((out / ".florabert.json").read_text()) if (out / ".florabert.json").exists() else {}
         if after == prior:
             before += 1
-        elif set(after) == set(reference) and (out.is_file() or not training or marker.get("complete")):
+        elif set(stable(after)) == set(stable(reference)) and (out.is_file() or not training
+                                                               or marker.get("complete")):
             new += 1
         else:
-            half.append(k)
+            half.append({"kill": k, "finished": finished, "missing": sorted(set(reference) - set(after))[:5],
+                         "extra": sorted(set(after) - set(reference))[:5], "complete": marker.get("complete")})
     rerun_args = [*args, "--force"] + (["--resume"] if training and (out.parent / f".{out.name}.partial").exists()
                                        else [])
     rerun = florabert(rerun_args)
     left = leftovers(out, training=False)
     equal = stable(snapshot(out)) == stable(reference)
     return {"command": name, "kills": kills, "seconds": round(duration, 1), "unchanged": before,
-            "complete_new": new, "half": len(half), "rerun_ok": rerun.returncode == 0, "leftovers": left,
+            "complete_new": new, "half": len(half), "half_detail": half,
+            "rerun_ok": rerun.returncode == 0, "leftovers": left,
             "rerun_equal": equal}
 
 

@@ -45,7 +45,7 @@ def readme_blocks() -> list[list[str]]:
     for block in re.findall(r"```bash\n(.*?)```", README.read_text(), re.S):
         lines = []
         for line in block.replace("\\\n", " ").splitlines():
-            line = re.sub(r"\s+#.*$", "", line).strip()
+            line = re.sub(r"(^|\s+)#.*$", "", line).strip()
             line = re.sub(r"\s*\[[^\]]*\]", "", line).strip()
             if line:
                 lines.append(" ".join(line.split()))

@@ -190,7 +190,7 @@ def run_demo(out: str | Path = "demo_out", *, quick: bool = False, force: bool =
         test = load_expression_dataset(data_dir).part("test")
         pq.write_table(test.slice(0, 4 if quick else 8), out / "explain" / "test_promoters.parquet")
         return positional_importance(ft_dir, out / "explain" / "test_promoters.parquet", pos_dir, samples=2,
-                                     lengths=(1, 3, 6), step=50 if quick else 20, max_sequences=8,
+                                     lengths=(1, 3, 6), step=50 if quick else 40, max_sequences=8,
                                      show_progress=False)
 
     pos_dir, sp_dir = out / "explain" / "positional", out / "explain" / "species"

@@ -199,12 +199,26 @@ def output_dir(out: str | Path, command: str, *, force: bool = False, keep: tupl
         write_marker(staging, command)
         if mode == "replace" and out.exists():
             for name in keep:
-                if (out / name).exists() and not (staging / name).exists():
-                    os.replace(out / name, staging / name)
+                if (out / name).exists() and not (staging / name).exists():  # linked: the old output stays whole
+                    _link_copy(out / name, staging / name)
         move_into_place(staging, out, mode)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         release_lock(out)
+
+
+def _link_copy(src: Path, dst: Path) -> None:
+    """``src`` copied to ``dst`` as hard links where the file system allows (no bytes copied)."""
+    def link(a, b):
+        try:
+            os.link(a, b)
+        except OSError:
+            shutil.copy2(a, b)
+
+    if src.is_dir():
+        shutil.copytree(src, dst, copy_function=link)
+    else:
+        link(src, dst)
 
 
 def merge_into(src: Path, dst: Path) -> None:
@@ -310,15 +324,35 @@ def finish_run(work: Path, out: str | Path, command: str, mode: str, *, steps: i
         elif p.exists():
             p.unlink()
     write_marker(work, command, complete=True, steps=steps)
+    if mode == "replace":  # a staging name first: a kill after it leaves no complete run posing as resumable
+        final = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+        os.replace(work, final / "run")
+        work = final / "run"
     move_into_place(work, out, mode)
-    shutil.rmtree(work, ignore_errors=True)  # merge mode leaves it behind
+    shutil.rmtree(work.parent if mode == "replace" else work, ignore_errors=True)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one atomic step (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
+    import ctypes
+
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    at_fdcwd, rename_exchange = -100, 2
+    return fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
 
 
 def move_into_place(new: Path, out: Path, mode: str) -> None:
-    """``new`` (a finished output folder) becomes ``out``: in ``replace`` mode by renames (an earlier ``out``
-    is removed only once ``new`` is in place), in ``merge`` mode file by file (:func:`merge_into`)."""
+    """``new`` (a finished output folder) becomes ``out``: in ``replace`` mode by one atomic exchange where the
+    OS has it (``new`` then holds the earlier ``out``, for the caller to remove), else by renames (an earlier
+    ``out`` is removed only once ``new`` is in place); in ``merge`` mode file by file (:func:`merge_into`)."""
     if mode == "merge":
         merge_into(new, out)
+    elif out.exists() and not out.is_symlink() and _exchange(new, out):
+        return
     elif out.exists():
         old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
         os.replace(out, old / "x")

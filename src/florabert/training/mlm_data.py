@@ -11,9 +11,14 @@ from florabert.config import PretrainConfig
 from florabert.errors import FloraBertError
 
 
+def gene_hash(gene_id: str) -> float:
+    """A gene id's place in [0, 1], the same in every process and run."""
+    return int(hashlib.md5(gene_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+
+
 def held_out(gene_id: str, fraction: float) -> bool:
     """Deterministic gene-level hold-out: the same genes whatever the shard order or process count."""
-    return int(hashlib.md5(gene_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < fraction
+    return gene_hash(gene_id) < fraction
 
 
 def load_mlm_datasets(corpus, tokenizer, config: PretrainConfig, *, species=None, cache_dir=None,
@@ -39,6 +44,13 @@ def load_mlm_datasets(corpus, tokenizer, config: PretrainConfig, *, species=None
         return {"input_ids": ids, "length": [len(x) for x in ids]}
 
     frac = config.eval_fraction
+    if not config.streaming:  # a small corpus may have no gene below the fraction: hold out the lowest ones
+        genes = sorted({gene_hash(g) for g in raw["gene_id"]})
+        if len(genes) < 2:
+            raise FloraBertError(f"{corpus}: {len(genes)} gene(s); pre-training needs at least 2 (genes are held "
+                                 "out for the MLM loss)")
+        if genes[0] >= frac:
+            frac = genes[max(1, round(len(genes) * frac)) - 1] + 1e-12
     columns = ["species", "gene_id", "chrom", "strand", "tss", "tts", "start", "end", "sequence"]
     train = raw.filter(lambda b: [not held_out(g, frac) for g in b["gene_id"]], batched=True)
     evals = raw.filter(lambda b: [held_out(g, frac) for g in b["gene_id"]], batched=True)
