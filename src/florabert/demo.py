@@ -212,16 +212,26 @@ def run_demo(out: str | Path = "demo_out", *, quick: bool = False, force: bool =
     return res
 
 
-def verdict(rows: list[dict]) -> str:
-    """Plain sentences: which model wins on the test genes, and what each part adds."""
+def verdict(rows: list[dict], wide_fit: dict | None = None) -> str:
+    """Plain sentences: which model wins on the test genes, and what each part adds (``wide_fit``: the
+    fine-tuned model's ``metrics.json`` "wide" entry, with the validation R² of its parts)."""
     r2 = {r["model"]: float(r["r2"]) for r in rows}
     best = max(r2, key=r2.get)
     parts = [f"Best on the test genes: {best} (R² {r2[best]:.4f})."]
     model, wide = r2.get("finetune"), r2.get("wide")
     if model is not None and wide is not None:
         parts.append(f"The full model {'beats' if model > wide else 'does not beat'} its wide path alone (ridge "
-                     f"on composition and gene model: {wide:.4f}) by {model - wide:+.4f}: that is what the deep "
-                     "path adds here.")
+                     f"on composition and gene model: {wide:.4f}) by {model - wide:+.4f}.")
+    w = wide_fit or {}
+    if "validation_r2_model" in w and "validation_r2" in w:
+        gain = w["validation_r2_model"] - w["validation_r2"]
+        text = (f"On the validation genes the deep path adds {gain:+.4f} to the ridge fit it starts from "
+                f"({w['validation_r2']:.4f} -> {w['validation_r2_model']:.4f})")
+        if "validation_r2_blend" in w:
+            text += ("; the rest of the gain is the LightGBM on the wide features "
+                     f"({w['validation_r2_trees']:.4f} alone), blended with weight {w['blend_weight']:.2f}: "
+                     f"{w['validation_r2_blend']:.4f}")
+        parts.append(text + ".")
     if "composition" in r2 and "gene_model" in r2 and wide is not None:
         parts.append(f"Composition alone reaches {r2['composition']:.4f}, the gene model alone "
                      f"{r2['gene_model']:.4f}, both {wide:.4f}.")
@@ -298,7 +308,8 @@ def write_demo_report(out: Path, res: dict, total: float, *, quick: bool = False
         "numbers are in evaluation/metrics.csv and metrics.md. `finetune` is the gene-structure model (deep + "
         f"wide path), `finetune_promoter` the deep path alone on FloraBERT's input ({PROMOTER_LAYOUT}); "
         "`composition`, `gene_model` and `wide` are the wide path's feature groups alone (ridge, fitted on the "
-        "training genes); baselines without `@` read the gene-structure windows.", verdict(rows)],
+        "training genes); baselines without `@` read the gene-structure windows.",
+        verdict(rows, json.loads((out / "finetune" / "metrics.json").read_text()).get("wide"))],
         tables=[(["model", "R²", "R² 95 % CI", "Pearson r", "Spearman r", "MSE (log)", "MAE (TPM)"],
                  [[r["model"], float(r["r2"]), f"{float(r['r2_lo']):+.4f} to {float(r['r2_hi']):+.4f}",
                    float(r["pearson"]), float(r["spearman"]), float(r["mse"]), float(r["mae_tpm"])]
