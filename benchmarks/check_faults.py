@@ -100,7 +100,7 @@ def commands(root: Path) -> dict[str, dict]:
 
 def build_inputs(root: Path, genes: int) -> None:
     """A planted genome and the inputs every command needs (a pre-trained and a fine-tuned model)."""
-    d = root / "inputs"
+    d = (root / "inputs").resolve()  # the manifest's paths are read relative to its folder: absolute here
     if (d / "ft" / "model.safetensors").exists():
         return
     build_planted(d, genes=genes, seed=1)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import pickle
 import shutil
+import time
 
 import pytest
 
@@ -312,3 +314,34 @@ def test_crashed_finetune_leaves_no_output_and_resumes(planted, tmp_path):
     assert any("resuming from" in m and "checkpoint-5" in m for m in logs)
     assert metrics["steps"] == 10 and (out / "model.safetensors").exists()
     assert not (tmp_path / ".ft.partial").exists() and not (out / "checkpoints").exists()
+
+
+def test_a_killed_writers_lock_and_staging_are_cleaned_by_the_next_run(tmp_path):
+    """A lock whose process is gone (or that was left empty) is taken over; the staging the dead run left
+    (a half-written file output's .tmp, a folder's .partial) is removed; a training run's .partial stays."""
+    import socket
+    import subprocess
+    import sys
+
+    from florabert.outputs import claim_file, lock_path, release_lock
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    out = tmp_path / "pred.tsv"
+    lock_path(out).write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname(), "command": "predict"}))
+    (tmp_path / ".pred.tsv.ab12cd.tmp").write_text("gene_id\tleaf\nG1\t1.")  # killed mid-write
+    (tmp_path / ".pred.tsv.x9.partial").mkdir()
+    (tmp_path / ".pred.tsv.partial").mkdir()  # a training run's, kept for --resume
+    (tmp_path / ".other.tsv.zz.tmp").write_text("not ours")
+    claim_file(out)
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == [".other.tsv.zz.tmp", ".pred.tsv.lock", ".pred.tsv.partial"]
+    assert json.loads(lock_path(out).read_text())["pid"] == os.getpid()
+    release_lock(out)
+
+    lock_path(out).write_text("")  # created, never written: its process died in between
+    old = time.time() - 60
+    os.utime(lock_path(out), (old, old))
+    claim_file(out)
+    assert json.loads(lock_path(out).read_text())["pid"] == os.getpid()
+    release_lock(out)

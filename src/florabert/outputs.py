@@ -99,8 +99,16 @@ def hold_lock(out: str | Path, command: str) -> None:
                 lock.unlink(missing_ok=True)  # stale: its process was killed
                 _remove_stale_staging(out)
                 continue
-            if not owner and time.time() - lock.stat().st_mtime < 10:  # being written right now
-                time.sleep(0.2)
+            if not owner:
+                try:
+                    age = time.time() - lock.stat().st_mtime
+                except FileNotFoundError:
+                    continue
+                if age < 10:  # being written right now
+                    time.sleep(0.2)
+                    continue
+                lock.unlink(missing_ok=True)  # empty for 10 s: its process died between creating and writing it
+                _remove_stale_staging(out)
                 continue
             when = time.strftime("%H:%M:%S", time.localtime(owner.get("started", 0)))
             who = (f"`florabert {owner.get('command', '?')}`, pid {owner.get('pid', '?')} on "
@@ -128,11 +136,13 @@ def release_all_locks() -> None:
 
 
 def _remove_stale_staging(out: Path) -> None:
-    """Staging folders of ``out`` a killed run left behind (``.NAME.<random>.partial``, ``.NAME.<random>.old``);
-    a training run's ``.NAME.partial`` stays, for ``--resume``."""
+    """Staging a killed run left behind: folders ``.NAME.<random>.partial`` / ``.NAME.<random>.old`` and a file
+    output's half-written ``.NAME.<random>.tmp``; a training run's ``.NAME.partial`` stays, for ``--resume``."""
     for p in out.parent.glob(f".{out.name}.*"):
         if p.is_dir() and p.name != f".{out.name}.partial" and p.name.endswith((".partial", ".old")):
             shutil.rmtree(p, ignore_errors=True)
+        elif p.is_file() and p.name.endswith(".tmp"):
+            p.unlink(missing_ok=True)
 
 
 def _holds_cwd(path: Path) -> bool:

@@ -19,9 +19,17 @@ def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
+    matplotlib.rcParams["svg.hashsalt"] = "florabert"  # the same SVG ids every run: reruns give equal files
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def savefig(fig, path: str | Path, **kwargs) -> None:
+    """``fig.savefig`` with reproducible files: an SVG carries no creation date (PNG never does)."""
+    if str(path).endswith(".svg"):
+        kwargs.setdefault("metadata", {"Date": None})
+    fig.savefig(path, **kwargs)
 
 
 def file_stem(gene_id: str) -> str:
@@ -41,8 +49,8 @@ def save_figure(fig, out: Path, stem: str) -> list[Path]:
     plt = pyplot()
 
     paths = [out / f"{stem}.png", out / f"{stem}.svg"]
-    fig.savefig(paths[0], dpi=150, bbox_inches="tight")
-    fig.savefig(paths[1], bbox_inches="tight")
+    savefig(fig, paths[0], dpi=150, bbox_inches="tight")
+    savefig(fig, paths[1], bbox_inches="tight")
     plt.close(fig)
     return paths
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from florabert.evaluation.metrics import add_reductions, score
+from florabert.plotting import savefig
 
 COLUMNS = ["model", "tissue", "r2", "r2_lo", "r2_hi", "pearson", "spearman", "mse", "mse_lo", "mse_hi", "mae_tpm",
            "mse_reduction_pct", "mae_reduction_pct"]
@@ -324,7 +325,7 @@ def _heatmap(plt, out: Path, fname: str, values: np.ndarray, models: list[str], 
     ax.set_title(title, fontsize=10, loc="left")
     fig.colorbar(im, ax=ax, fraction=0.025, pad=0.01)
     for ext in ("png", "svg"):
-        fig.savefig(out / f"{fname}.{ext}", dpi=130)
+        savefig(fig, out / f"{fname}.{ext}", dpi=130)
     plt.close(fig)
 
 
@@ -359,5 +360,5 @@ def _figures(out: Path, rows, preds, y_te, targets) -> None:
         ax.axis("off")
     fig.tight_layout()
     for ext in ("png", "svg"):
-        fig.savefig(out / f"predicted_vs_observed.{ext}", dpi=130)
+        savefig(fig, out / f"predicted_vs_observed.{ext}", dpi=130)
     plt.close(fig)

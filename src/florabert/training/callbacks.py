@@ -7,6 +7,8 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
+from florabert.plotting import savefig
+
 
 class CSVLogger(TrainerCallback):
     """Appends every Trainer log record (step, loss, eval metrics, lr) to ``logs/log.csv``."""
@@ -55,7 +57,7 @@ def plot_loss_curve(csv_path: Path, png_path: Path, *, title: str = "loss") -> P
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(png_path, dpi=120)
-    fig.savefig(Path(png_path).with_suffix(".svg"))
+    savefig(fig, png_path, dpi=120)
+    savefig(fig, Path(png_path).with_suffix(".svg"))
     plt.close(fig)
     return Path(png_path)
