@@ -92,7 +92,7 @@ def commands(root: Path) -> dict[str, dict]:
         "explain attention": {"args": ["explain", "attention", "--model", d / "ft", "--promoters",
                                        d / "promoters.parquet", "--max-sequences", "1", "--out", "OUT"]},
         "explain species": {"args": ["explain", "species", "--model", d / "pre", "--corpus",
-                                     d / "promoters.parquet", "--per-species", "20", "--out", "OUT"]},
+                                     d / "two_species.parquet", "--per-species", "20", "--out", "OUT"]},
         "tasks": {"args": ["tasks", "--task", "promoter", "--genome", d / "genome.fa", "--annotation",
                            d / "genes.gff3", "--min-distance", "500", "--out", "OUT"]},
     }
@@ -102,6 +102,7 @@ def build_inputs(root: Path, genes: int) -> None:
     """A planted genome and the inputs every command needs (a pre-trained and a fine-tuned model)."""
     d = (root / "inputs").resolve()  # the manifest's paths are read relative to its folder: absolute here
     if (d / "ft" / "model.safetensors").exists():
+        two_species(d)
         return
     build_planted(d, genes=genes, seed=1)
     (d / "genomes.yaml").write_text(f"genomes:\n  - species: planted\n    fasta: {d / 'genome.fa'}\n"
@@ -119,6 +120,7 @@ def build_inputs(root: Path, genes: int) -> None:
         res = florabert(args)
         if res.returncode:
             sys.exit(f"building the inputs failed: {res.stderr[-800:]}")
+    two_species(d)
     seq = "".join(line.strip() for line in (d / "genome.fa").read_text().splitlines()[1:])
     (d / "edits.vcf").write_text("##fileformat=VCFv4.2\n##contig=<ID=chr1>\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\t"
                                  "FILTER\tINFO\n" + "".join(f"chr1\t{p}\tv{p}\t{seq[p - 1]}\t"
@@ -171,6 +173,17 @@ def kill_check(name: str, spec: dict, root: Path, kills: int, rng: random.Random
             "rerun_equal": equal}
 
 
+def two_species(d: Path) -> None:
+    """The promoter table with every other gene labelled a second species (explain species compares them)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(d / "promoters.parquet")
+    species = [s if i % 2 else f"{s} B" for i, s in enumerate(table.column("species").to_pylist())]
+    table = table.set_column(table.schema.get_field_index("species"), "species", pa.array(species))
+    pq.write_table(table, d / "two_species.parquet")
+
+
 def full_disk_check(name: str, spec: dict, root: Path, size_kb: int) -> dict:
     """The command writing into a tmpfs of ``size_kb`` KiB already holding an earlier output: exit 1, one line
     naming the path and 'no space left', the earlier output intact. Needs root (mount); skipped otherwise."""
@@ -199,7 +212,8 @@ def full_disk_check(name: str, spec: dict, root: Path, size_kb: int) -> dict:
 
 
 def concurrent_check(name: str, spec: dict, root: Path) -> dict:
-    """Two runs into the same --out: the second one stops with one line while the first runs."""
+    """Two runs into the same --out: the second one stops with one line while the first runs (paused with
+    SIGSTOP once it holds the lock, so that the second always meets it)."""
     work = root / "twice" / name.replace(" ", "_")
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -212,10 +226,18 @@ def concurrent_check(name: str, spec: dict, root: Path) -> dict:
         if lock is not None or first.poll() is not None:
             break
         time.sleep(0.05)
-    second = florabert(args)
+    paused = lock is not None and first.poll() is None
+    if paused:  # the first holds the lock: paused while the second runs, so even a fast command is caught
+        os.kill(first.pid, signal.SIGSTOP)
+    try:
+        second = florabert(args)
+    finally:
+        if paused:
+            os.kill(first.pid, signal.SIGCONT)
     first.wait()
     lines = [ln for ln in second.stderr.strip().splitlines() if ln.strip()]
-    return {"command": name, "lock_seen": lock is not None, "second_exit": second.returncode,
+    return {"command": name, "lock_seen": lock is not None, "first_paused": paused,
+            "second_exit": second.returncode,
             "second_one_line": len(lines) == 1, "says_another_run": "another florabert run" in second.stderr,
             "first_exit": first.returncode}
 

@@ -345,3 +345,14 @@ def test_a_killed_writers_lock_and_staging_are_cleaned_by_the_next_run(tmp_path)
     claim_file(out)
     assert json.loads(lock_path(out).read_text())["pid"] == os.getpid()
     release_lock(out)
+
+
+def test_a_full_disk_without_a_file_name_names_the_out_path():
+    import errno
+
+    from florabert.errors import describe
+
+    msg = describe(OSError(errno.ENOSPC, "No space left on device"), out="results/model")
+    assert msg.startswith("results/model: no space left on device") and "\n" not in msg
+    with_file = OSError(errno.ENOSPC, "No space left on device", "results/model/x.bin")
+    assert describe(with_file, out="results/model").startswith("results/model/x.bin: No space left")

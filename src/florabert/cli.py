@@ -737,8 +737,19 @@ def _run(ClickException, NoArgsIsHelpError, describe, RunComplete) -> None:
             raise
         from rich.markup import escape
 
-        console.print(f"[bold red]error:[/] {escape(describe(exc))}", highlight=False, soft_wrap=True)
+        console.print(f"[bold red]error:[/] {escape(describe(exc, _out_arg()))}", highlight=False, soft_wrap=True)
         sys.exit(1)
+
+
+def _out_arg() -> str | None:
+    """The command line's ``--out`` value (named in errors the OS reports without a file, e.g. a full disk)."""
+    args = sys.argv[1:]
+    for i, a in enumerate(args):
+        if a == "--out" and i + 1 < len(args):
+            return args[i + 1]
+        if a.startswith("--out="):
+            return a.split("=", 1)[1]
+    return None
 
 
 if __name__ == "__main__":

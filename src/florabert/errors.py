@@ -42,13 +42,18 @@ def one_line(text: str, limit: int = MAX_MESSAGE) -> str:
     return text if len(text) <= limit else text[:limit - 25] + f" ... ({len(text):,} characters)"
 
 
-def describe(exc: BaseException) -> str:
+def describe(exc: BaseException, out: str | None = None) -> str:
     """One line for any exception: florabert's own errors as they are; system errors with the file they are
-    about; anything else (a bug) with its type and a pointer to --debug."""
+    about (a full disk that the OS reports without a file name: the command's ``out``); anything else (a
+    bug) with its type and a pointer to --debug."""
+    import errno
     from concurrent.futures.process import BrokenProcessPool
 
     if isinstance(exc, FloraBertError):
         return one_line(str(exc))
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT) and not exc.filename and out:
+        return one_line(f"{out}: no space left on device while writing it (what was there before is kept; "
+                        "free some space and rerun)")
     if isinstance(exc, OSError) and not isinstance(exc, BrokenProcessPool):
         where = f"{exc.filename}: " if exc.filename else ""
         if exc.filename2:
