@@ -308,18 +308,18 @@ def main() -> None:
             ("gene structure: full model, deep + wide path + blend (pre-trained) [demo]", stem, gene_data, {}),
             ("gene structure: deep path alone (stem, pre-trained)", stem, gene_data, DEEP_ONLY),
             ("gene structure: deep + wide path (ridge), no blend", stem, gene_data, {"wide_model": "ridge"}),
-            ("gene structure: deep path alone (stem, random init)", rand, gene_data, DEEP_ONLY),
+            ("gene structure: deep path alone (stem, pre-trained, mean pooling)", stem, gene_data,
+             {**DEEP_ONLY, **mean}),
             ("promoter 150 bp: deep path alone (stem, mean pooling)", stem, prom_data, {**DEEP_ONLY, **mean}),
             ("promoter 150 bp: FloraBERT (3-mer RoBERTa, --recipe florabert, transformer alone)", florabert,
              prom_data, {**DEEP_ONLY, "_recipe": "finetune_florabert"}),
+            ("gene structure: deep path alone (stem, random init)", rand, gene_data, DEEP_ONLY),
+            ("gene structure: deep path alone (stem, mean pooling, 1,500 steps)", stem, gene_data,
+             {**DEEP_ONLY, **mean, "_steps": 1500}),
             ("gene structure: full model (random init)", rand, gene_data, {}),
-            ("gene structure: deep path alone (stem, pre-trained, mean pooling)", stem, gene_data,
-             {**DEEP_ONLY, **mean}),
             ("gene structure: deep + wide path (ridge, mean pooling), no blend", stem, gene_data,
              {"wide_model": "ridge", **mean}),
             ("promoter 150 bp: deep path alone (stem, mean + max pooling)", stem, prom_data, DEEP_ONLY),
-            ("gene structure: deep path alone (stem, mean pooling, 1,500 steps)", stem, gene_data,
-             {**DEEP_ONLY, **mean, "_steps": 1500}),
         ]
         models(table, variants, args.steps, seeds, args.out, args.only)
     md = table.markdown()

@@ -94,13 +94,16 @@ def test_mlm_checkpoint_loads_into_the_expression_model_and_round_trips(tok, tmp
     model.eval().save_pretrained(tmp_path / "ft")
     again = FloraBertForExpression.from_pretrained(tmp_path / "ft").eval()
     with torch.no_grad():
-        assert torch.equal(model(**batch).logits, again(**batch).logits)
+        # equal weights (the state dicts are compared bit for bit above via conv1; here the whole forward) give
+        # outputs equal to float rounding: oneDNN may pick another kernel for a freshly loaded module (~1e-9)
+        assert torch.allclose(model(**batch).logits, again(**batch).logits, rtol=0, atol=1e-6)
+        assert all(torch.equal(v, again.state_dict()[k]) for k, v in model.state_dict().items())
     assert again.config.architecture == "stem" and again.config.positions_length == 512
     bare = FloraBertModel(config(tok)).eval()  # built in memory vs saved and loaded: the same outputs
     bare.save_pretrained(tmp_path / "bare")
     with torch.no_grad():
-        assert torch.equal(bare(**batch).last_hidden_state,
-                           FloraBertModel.from_pretrained(tmp_path / "bare").eval()(**batch).last_hidden_state)
+        assert torch.allclose(bare(**batch).last_hidden_state, FloraBertModel.from_pretrained(
+            tmp_path / "bare").eval()(**batch).last_hidden_state, rtol=0, atol=1e-6)
 
 
 def test_attention_pooling_ignores_padding(tok):
