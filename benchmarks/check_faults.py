@@ -93,6 +93,8 @@ def commands(root: Path) -> dict[str, dict]:
                                        d / "promoters.parquet", "--max-sequences", "1", "--out", "OUT"]},
         "explain species": {"args": ["explain", "species", "--model", d / "pre", "--corpus",
                                      d / "two_species.parquet", "--per-species", "20", "--out", "OUT"]},
+        "tracks profile": {"args": ["tracks", "profile", "--tracks", d / "tracks.yaml", "--promoters",
+                                    d / "promoters.parquet", "--out", "OUT"]},
         "tasks": {"args": ["tasks", "--task", "promoter", "--genome", d / "genome.fa", "--annotation",
                            d / "genes.gff3", "--min-distance", "500", "--out", "OUT"]},
     }
@@ -174,9 +176,15 @@ def kill_check(name: str, spec: dict, root: Path, kills: int, rng: random.Random
 
 
 def two_species(d: Path) -> None:
-    """The promoter table with every other gene labelled a second species (explain species compares them)."""
+    """The promoter table with every other gene labelled a second species (explain species compares them), and
+    a track sheet with one bedGraph over chr1 (tracks profile)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
+
+    length = sum(len(line.strip()) for line in (d / "genome.fa").read_text().splitlines()[1:])
+    (d / "leaf.bedGraph").write_text("".join(f"chr1\t{i}\t{min(i + 50, length)}\t{(i // 50) % 7 / 2}\n"
+                                             for i in range(0, length, 50)))
+    (d / "tracks.yaml").write_text(f"tracks:\n  - {{tissue: leaf, mark: ATAC, file: {d / 'leaf.bedGraph'}}}\n")
 
     table = pq.read_table(d / "promoters.parquet")
     species = [s if i % 2 else f"{s} B" for i, s in enumerate(table.column("species").to_pylist())]
