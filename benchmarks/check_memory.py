@@ -26,14 +26,14 @@ PEAK = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
         "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
 
 
-def peak_rss(args: list) -> tuple[int, float]:
-    """(exit code, peak RSS in MiB) of ``florabert ARGS`` in a fresh process."""
+def peak_rss(args: list) -> float:
+    """Peak RSS in MiB of ``florabert ARGS`` in a fresh process; stops the script when the command fails."""
     res = subprocess.run([sys.executable, "-c", PEAK, sys.executable, "-m", "florabert", *map(str, args)],
                          capture_output=True, text=True)
     code, kib = res.stdout.split()[-2:]
     if int(code):
         sys.exit(f"florabert {' '.join(map(str, args))} failed:\n{res.stderr[-1000:]}")
-    return int(code), int(kib) / 1024
+    return int(kib) / 1024
 
 
 def main() -> None:
@@ -57,10 +57,10 @@ def main() -> None:
             if res.returncode:
                 sys.exit(res.stderr[-800:])
         size = (d / "genome.fa").stat().st_size / 2**20
-        _, p_rss = peak_rss(["predict", "--model", model, "--genome", d / "genome.fa", "--annotation",
-                             d / "genes.gff3", "--out", d / "pred.tsv", "--force"])
-        _, t_rss = peak_rss(["pretrain", "--corpus", d / "promoters.parquet", "--config", cfg, "--init-from", pre,
-                             "--out", d / "pre", "--force"])
+        p_rss = peak_rss(["predict", "--model", model, "--genome", d / "genome.fa", "--annotation",
+                          d / "genes.gff3", "--out", d / "pred.tsv", "--force"])
+        t_rss = peak_rss(["pretrain", "--corpus", d / "promoters.parquet", "--config", cfg, "--init-from", pre,
+                          "--out", d / "pre", "--force"])
         rows.append({"genes": n, "genome_mib": round(size, 1), "predict_peak_mib": round(p_rss),
                      "pretrain_streaming_peak_mib": round(t_rss)})
         print(json.dumps(rows[-1]), flush=True)

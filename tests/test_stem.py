@@ -97,7 +97,8 @@ def test_mlm_checkpoint_loads_into_the_expression_model_and_round_trips(tok, tmp
         # equal weights (the state dicts are compared bit for bit above via conv1; here the whole forward) give
         # outputs equal to float rounding: oneDNN may pick another kernel for a freshly loaded module (~1e-9)
         assert torch.allclose(model(**batch).logits, again(**batch).logits, rtol=0, atol=1e-6)
-        assert all(torch.equal(v, again.state_dict()[k]) for k, v in model.state_dict().items())
+        loaded = again.state_dict()
+        assert all(torch.equal(v, loaded[k]) for k, v in model.state_dict().items())
     assert again.config.architecture == "stem" and again.config.positions_length == 512
     bare = FloraBertModel(config(tok)).eval()  # built in memory vs saved and loaded: the same outputs
     bare.save_pretrained(tmp_path / "bare")

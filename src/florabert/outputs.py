@@ -95,19 +95,18 @@ def hold_lock(out: str | Path, command: str) -> None:
             except (OSError, ValueError):
                 owner = {}
             pid = owner.get("pid")
-            if owner.get("host") == me["host"] and isinstance(pid, int) and not _alive(pid):
-                lock.unlink(missing_ok=True)  # stale: its process was killed
-                _remove_stale_staging(out)
-                continue
+            stale = owner.get("host") == me["host"] and isinstance(pid, int) and not _alive(pid)  # killed
             if not owner:
                 try:
                     age = time.time() - lock.stat().st_mtime
-                except FileNotFoundError:
+                except FileNotFoundError:  # released meanwhile
                     continue
                 if age < 10:  # being written right now
                     time.sleep(0.2)
                     continue
-                lock.unlink(missing_ok=True)  # empty for 10 s: its process died between creating and writing it
+                stale = True  # empty for 10 s: its process died between creating and writing it
+            if stale:
+                lock.unlink(missing_ok=True)
                 _remove_stale_staging(out)
                 continue
             when = time.strftime("%H:%M:%S", time.localtime(owner.get("started", 0)))
