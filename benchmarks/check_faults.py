@@ -55,9 +55,9 @@ def leftovers(out: Path, training: bool) -> list[str]:
     return sorted(p.name for p in out.parent.glob(f".{out.name}.*") if p.name not in keep)
 
 
-# every command runs on one CPU thread: a pre-training run resumed from a checkpoint equals the uninterrupted one
-# bit for bit there, while with two threads its weights differ from the first step after the checkpoint (seen
-# on the 2-core machine; not yet explained)
+# every command runs on one CPU thread: the kills are timed against the first run's duration, which two
+# threads per command would stretch when pytest-xdist runs two workers on the 2-core machine (a resumed run is
+# bit-identical on two threads too: tests/test_pretrain.py checks it)
 ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 

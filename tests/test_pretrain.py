@@ -145,6 +145,34 @@ def test_killed_run_resumes_to_the_same_weights(corpus, tmp_path):
     assert nothing.returncode == 1 and "no unfinished run" in nothing.stderr
 
 
+def test_resuming_from_any_checkpoint_gives_the_uninterrupted_weights(corpus, tmp_path):
+    """A run resumed in the middle of an epoch trains on the batches the uninterrupted run trained on (the
+    length-grouped order is seeded by the epoch, not drawn from the global generator at the epoch's start), and
+    one resumed from its last checkpoint takes no extra step; on two threads, as users run it."""
+    import shutil
+
+    data, tok = corpus
+    (tmp_path / "tiny.yaml").write_text(
+        "model: {hidden_size: 32, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: 64, "
+        "max_length: 128}\nbatch_size: 64\nlogging_steps: 4\nlearning_rate: 5.0e-3\nwarmup_steps: 5\n"
+        "eval_fraction: 0.1\noptimizer: adamw\n")  # 16 steps: 2-3 epochs
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2"}
+    full = subprocess.run(_cli(data, tok, tmp_path / "full"), capture_output=True, text=True, env=env)
+    assert full.returncode == 0, full.stderr[-2000:]
+    checkpoints = tmp_path / "full" / "checkpoints"
+    epochs = {int(p.name.split("-")[1]): json.loads((p / "trainer_state.json").read_text())["epoch"]
+              for p in checkpoints.glob("checkpoint-*")}  # the last save_total_limit of them
+    assert 16 in epochs and any(e > 1 and e % 1 for n, e in epochs.items() if n < 16), epochs  # inside epoch 2+
+    for n in sorted(epochs):
+        out = tmp_path / f"from{n}"
+        shutil.copytree(checkpoints / f"checkpoint-{n}", tmp_path / f".from{n}.partial" / "checkpoints" /
+                        f"checkpoint-{n}")
+        resumed = subprocess.run(_cli(data, tok, out, "--resume"), capture_output=True, text=True, env=env)
+        assert resumed.returncode == 0 and f"checkpoint-{n}" in resumed.stderr, resumed.stderr[-2000:]
+        assert json.loads((out / "metrics.json").read_text())["steps"] == 16
+        assert digest(out) == digest(tmp_path / "full"), f"resumed from checkpoint-{n}"
+
+
 @pytest.mark.slow
 def test_two_processes_train_data_parallel_and_agree(corpus, tmp_path):
     data, tok = corpus

@@ -30,8 +30,10 @@ from florabert.training.runs import (
     quiet_trainer,
     rank,
     reporters,
+    resumable_trainer,
     show_bars,
     tensorboard_dir,
+    train_or_restore,
     training_run,
     use_bf16,
     write_json,
@@ -456,7 +458,6 @@ def _finetune(model_dir, data_dir, out: Path, config: FinetuneConfig, *, tracks,
     """The run itself, in ``out`` (the run's work folder)."""
     from transformers import (
         DataCollatorWithPadding,
-        Trainer,
         TrainingArguments,
         get_linear_schedule_with_warmup,
     )
@@ -560,7 +561,7 @@ def _finetune(model_dir, data_dir, out: Path, config: FinetuneConfig, *, tracks,
     collator = TrackCollator(tok.hf) if layout else DataCollatorWithPadding(tok.hf)
     extra = [_backfit_callback(model, train_ds, collator, log)] if n_wide and config.wide_backfit else []
     with tensorboard_dir(out / "logs" / "tensorboard"):
-        trainer = Trainer(
+        trainer = resumable_trainer()(
             model=model, args=args, train_dataset=train_ds, eval_dataset=val_ds, data_collator=collator,
             optimizers=(optimizer, scheduler),
             compute_metrics=regression_metrics,
@@ -568,7 +569,7 @@ def _finetune(model_dir, data_dir, out: Path, config: FinetuneConfig, *, tracks,
                        stopper, *extra, *(callbacks or [])],
         )
         quiet_trainer(trainer)
-        trainer.train(resume_from_checkpoint=last)
+        train_or_restore(trainer, last)
     trainer.remove_callback(stopper)  # the final evaluations below use other metric names
     if n_wide and config.wide_model == "blend":
         wide_info.update(blend(trainer, model, parts, config.seed, log))

@@ -31,8 +31,10 @@ from florabert.training.runs import (
     quiet_trainer,
     rank,
     reporters,
+    resumable_trainer,
     show_bars,
     tensorboard_dir,
+    train_or_restore,
     training_run,
     use_bf16,
     weights_digest,
@@ -198,7 +200,7 @@ def _pretrain(corpus, tokenizer_dir, out: Path, config: PretrainConfig, *, init_
             callbacks=[CSVLogger(out / "logs" / "log.csv")],
         )
         quiet_trainer(trainer)
-        trainer.train(resume_from_checkpoint=last)
+        train_or_restore(trainer, last)
     metrics = trainer.evaluate()
     metrics["eval_perplexity"] = math.exp(metrics["eval_loss"]) if metrics["eval_loss"] < 50 else float("inf")
     (out / "logs").mkdir(exist_ok=True)
@@ -270,9 +272,7 @@ def _corpus_layout(corpus):
 
 
 def _trainer_class():
-    from transformers import Trainer
-
-    class MLMTrainer(Trainer):
+    class MLMTrainer(resumable_trainer()):
         """Trainer whose evaluation batches go through their own collator (fixed masking phase, and no
         effect on the training collator's curriculum count)."""
 

@@ -169,3 +169,49 @@ def last_complete_checkpoint(ckpt_dir: Path) -> str | None:
     done = [p for p in Path(ckpt_dir).glob("checkpoint-*")
             if p.name.split("-")[-1].isdigit() and all((p / f).exists() for f in needed)]
     return str(max(done, key=lambda p: int(p.name.split("-")[-1]))) if done else None
+
+
+def resumable_trainer(base=None):
+    """``base`` (default: transformers' Trainer) whose length-grouped batches come from a generator seeded by
+    the run's seed and the epoch. transformers' LengthGroupedSampler draws its permutation from torch's global
+    generator when an epoch's batches are first asked for; a run resumed in the middle of an epoch draws it
+    from a freshly seeded generator instead (the checkpoint's generator state is restored only after the
+    skipped batches), so it trained on other batches than the uninterrupted run from the checkpoint on."""
+    from transformers import Trainer
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    class EpochSeededSampler(LengthGroupedSampler):
+        def __init__(self, batch_size: int, lengths: list[int], seed: int):
+            super().__init__(batch_size, lengths=lengths)
+            self.seed = seed
+            self.set_epoch(0)
+
+        def set_epoch(self, epoch: int) -> None:  # accelerate calls it before each epoch's batches
+            self.generator = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+
+    class ResumableTrainer(base or Trainer):
+        def _get_train_sampler(self, train_dataset=None):
+            sampler = super()._get_train_sampler(train_dataset)
+            if type(sampler) is LengthGroupedSampler:
+                return EpochSeededSampler(sampler.batch_size, sampler.lengths, self.args.data_seed or 0)
+            return sampler
+
+    return ResumableTrainer
+
+
+def train_or_restore(trainer, checkpoint: str | None) -> None:
+    """``trainer.train(resume_from_checkpoint=checkpoint)``, except that a checkpoint saved after training
+    had stopped (max_steps reached, early stopping) is restored, not trained further: transformers resumes
+    such a run in the middle of its last epoch and takes one more step before it checks whether to stop."""
+    if checkpoint:
+        state = json.loads((Path(checkpoint) / "trainer_state.json").read_text())
+        control = state.get("stateful_callbacks", {}).get("TrainerControl", {}).get("args", {})
+        if control.get("should_training_stop") or state["global_step"] >= trainer.args.max_steps:
+            from transformers.trainer_callback import TrainerState
+
+            trainer._load_from_checkpoint(checkpoint)
+            trainer.state = TrainerState.load_from_json(str(Path(checkpoint) / "trainer_state.json"))
+            if trainer.args.load_best_model_at_end and trainer.state.best_model_checkpoint:
+                trainer._load_best_model()
+            return
+    trainer.train(resume_from_checkpoint=checkpoint)
