@@ -9,7 +9,11 @@ mean ± sd over seeds, and the 95 % bootstrap CI over genes of the first seed). 
   the gene-model features, on both), LightGBM on the wide features, the one-hot CNN (the deep path's peer);
 - FloraBERT (the promoter's 150 bases, RoBERTa over 3-mers, ``--recipe florabert``) as it ran before;
 - the deep path alone (the stem model, ``wide_kmers: []``, ``wide_gene_model: false``), pre-trained and randomly
-  initialised; the full model (deep + wide path, the demo's); the average of the seeds' predictions;
+  initialised, with the head started at a linear probe (the default) or at random (rows "[random head]", the
+  earlier default), with the encoder frozen, at lower learning rates; the full model (deep + wide path, the
+  demo's); the average of the seeds' predictions;
+- linear probes without fine-tuning: ridge on the pre-trained stem's pooled states, alone and with the wide
+  features (``--only probe`` runs these and the probe-start rows);
 - ``--pretrain-curve``: the deep path alone fine-tuned from models pre-trained 0 / 300 / 3,000 / ``--long``
   steps on both annotated genomes plus the tiled unannotated assemblies, with each model's held-out MLM loss
   against the unigram loss.
@@ -198,12 +202,16 @@ def baselines(table: Table, name: str, data_dir: Path, which: list[str], seeds: 
 
 
 def models(table: Table, variants: list[tuple], steps: int, seeds: range, out: Path, only: str) -> None:
+    from florabert.config import FinetuneConfig
+
     for name, model, data_dir, overrides in variants:
         if only not in name or table.done(name):
             continue
         preds, secs = [], []
         for s in seeds:
-            key = hashlib.md5(name.encode()).hexdigest()[:8]  # stable across runs (unlike hash())
+            # stable across runs (unlike hash()); a change of the row's settings or of finetune's defaults
+            # makes a new key (no stale cached predictions)
+            key = hashlib.md5(f"{name}|{sorted(overrides.items())}|{FinetuneConfig()}".encode()).hexdigest()[:8]
             p, t = run_finetune(model, data_dir, out / "ft" / name.split(":")[0].replace(" ", "_")
                                 / f"{key}_{s}", s, steps, dict(overrides))
             preds.append(p)
@@ -212,6 +220,47 @@ def models(table: Table, variants: list[tuple], steps: int, seeds: range, out: P
         if len(preds) > 1:
             table.report(f"{name}, average of the {len(preds)} seeds' predictions", [np.mean(preds, axis=0)],
                          [float(np.sum(secs))])
+
+
+def probe_rows(table: Table, stem: Path, data_dir: Path) -> None:
+    """Linear probes of the pre-trained stem model, no fine-tuning: ridge (penalty by leave-one-out CV on the
+    training genes) on its pooled states (mean + max, what the head reads), alone and beside the wide features."""
+    names = ("gene structure: deep path alone, linear probe: ridge on the pre-trained stem's pooled states",
+             "gene structure: wide path + the pre-trained stem's pooled states (one ridge)")
+    if all(table.done(n) for n in names):
+        return
+    import torch
+    from transformers import DataCollatorWithPadding
+
+    from florabert.data.dataset import load_expression_dataset
+    from florabert.features import gene_values, wide_inputs
+    from florabert.modeling import FloraBertForExpression, loading
+    from florabert.tokenization import DNATokenizer
+    from florabert.training.finetune import _predict_in_order, _ridge
+
+    ds = load_expression_dataset(data_dir)
+    torch.manual_seed(0)
+    with loading(stem):
+        model = FloraBertForExpression.from_pretrained(str(stem), num_labels=1, head_pooling="meanmax")
+    tok = DNATokenizer.load(stem)
+    tok.layout = ds.layout
+    collator = DataCollatorWithPadding(tok.hf)
+    gene_columns = [c for c in ds.table.column_names if c.startswith("gm_")]
+
+    def inputs(part: str) -> tuple[np.ndarray, np.ndarray]:
+        t = ds.part(part)
+        seqs = t.column("sequence").to_pylist()
+        ids = tok(seqs, truncation=True, max_length=model.config.positions_length)["input_ids"]
+        pooled = _predict_in_order(model, collator, [{"input_ids": x} for x in ids], pooled=True)
+        return pooled, wide_inputs(seqs, [1, 2, 3, 4], ds.layout, gene_values(t, gene_columns, data_dir))
+
+    t0 = time.perf_counter()
+    (p_tr, w_tr), (p_te, w_te) = inputs("train"), inputs("test")
+    y = np.asarray(ds.labels("train"), dtype=np.float64)
+    for name, x_tr, x_te in ((names[0], p_tr, p_te),
+                             (names[1], np.hstack([w_tr, p_tr]), np.hstack([w_te, p_te]))):
+        fit, mean, std = _ridge(x_tr.astype(np.float64), y)
+        table.report(name, [fit.predict((x_te - mean) / std)], [time.perf_counter() - t0])
 
 
 def pretrain_curve(table: Table, out: Path, data_dir: Path, steps: int, seeds: range, long: int,
@@ -304,23 +353,46 @@ def main() -> None:
                                extra={"model.max_length": FLORABERT_TOKENS})
         rand = random_init(stem, args.out / "random_init")
         mean = {"head_pooling": "mean"}
+        # the earlier default head: random output layer on the raw pooled states (rows named "[random head]")
+        old = {"head_init": "random", "head_standardize": False, "keep_better_start": False}
+        tuned = {"keep_better_start": False}
         variants = [  # most telling first: each row is saved as it completes
             ("gene structure: full model, deep + wide path + blend (pre-trained) [demo]", stem, gene_data, {}),
             ("gene structure: deep path alone (stem, pre-trained)", stem, gene_data, DEEP_ONLY),
+            # fine-tuning's own end, not the start it may fall back to (keep_better_start)
+            ("gene structure: deep path alone (stem, pre-trained), without keep_better_start", stem, gene_data,
+             {**DEEP_ONLY, **tuned}),
+            ("gene structure: deep path alone (stem, pre-trained, encoder frozen: the head on its features), "
+             "without keep_better_start", stem, gene_data, {**DEEP_ONLY, "layer_lr_factor": 0.0, **tuned}),
+            ("gene structure: deep path alone (stem, pre-trained, probe start, head 1e-4 / encoder 1e-5), without "
+             "keep_better_start", stem, gene_data, {**DEEP_ONLY, "learning_rate": 1e-4, "layer_lr_factor": 0.1,
+                                                    **tuned}),
+            ("gene structure: full model, deep + wide path + blend (pre-trained), without keep_better_start", stem,
+             gene_data, tuned),
             ("gene structure: deep + wide path (ridge), no blend", stem, gene_data, {"wide_model": "ridge"}),
-            ("gene structure: deep path alone (stem, pre-trained, mean pooling)", stem, gene_data,
-             {**DEEP_ONLY, **mean}),
-            ("promoter 150 bp: deep path alone (stem, mean pooling)", stem, prom_data, {**DEEP_ONLY, **mean}),
+            ("gene structure: full model, deep + wide path + blend (pre-trained) [random head]", stem, gene_data,
+             old),
+            ("gene structure: deep path alone (stem, pre-trained) [random head]", stem, gene_data,
+             {**DEEP_ONLY, **old}),
+            ("gene structure: deep + wide path (ridge), no blend [random head]", stem, gene_data,
+             {"wide_model": "ridge", **old}),
+            ("gene structure: deep path alone (stem, pre-trained, mean pooling) [random head]", stem, gene_data,
+             {**DEEP_ONLY, **mean, **old}),
+            ("promoter 150 bp: deep path alone (stem, mean pooling) [random head]", stem, prom_data,
+             {**DEEP_ONLY, **mean, **old}),
             ("promoter 150 bp: FloraBERT (3-mer RoBERTa, --recipe florabert, transformer alone)", florabert,
              prom_data, {**DEEP_ONLY, "_recipe": "finetune_florabert"}),
-            ("gene structure: deep path alone (stem, random init)", rand, gene_data, DEEP_ONLY),
-            ("gene structure: deep path alone (stem, mean pooling, 1,500 steps)", stem, gene_data,
-             {**DEEP_ONLY, **mean, "_steps": 1500}),
-            ("gene structure: full model (random init)", rand, gene_data, {}),
+            ("gene structure: deep path alone (stem, random init) [random head]", rand, gene_data,
+             {**DEEP_ONLY, **old}),
+            ("gene structure: deep path alone (stem, mean pooling, 1,500 steps) [random head]", stem, gene_data,
+             {**DEEP_ONLY, **mean, "_steps": 1500, **old}),
+            ("gene structure: full model (random init) [random head]", rand, gene_data, old),
             ("gene structure: deep + wide path (ridge, mean pooling), no blend", stem, gene_data,
              {"wide_model": "ridge", **mean}),
             ("promoter 150 bp: deep path alone (stem, mean + max pooling)", stem, prom_data, DEEP_ONLY),
         ]
+        if not args.only or "probe" in args.only:
+            probe_rows(table, stem, gene_data)
         models(table, variants, args.steps, seeds, args.out, args.only)
     md = table.markdown()
     (args.out / "results.md").write_text(md)

@@ -31,6 +31,7 @@ def test_planted_motif_is_learned_and_the_model_round_trips(planted, tmp_path):
     assert model.config.target_transform == {"kind": "log", "offset": 1.0}
     assert json.loads((out / "metrics.json").read_text())["test"]["test_r2_all"] == metrics["test"]["test_r2_all"]
     assert (out / "README.md").exists() and (out / "logs" / "loss.png").exists()
+    assert json.loads((out / "metrics.json").read_text())["head"]["kept_start"] is False  # it learned the motif
     assert not (out / "checkpoints").exists() and not (out / "training_args.bin").exists()
     from florabert.tokenization import DNATokenizer
 
@@ -260,3 +261,19 @@ def test_wide_path_starts_at_the_ridge_fit_and_round_trips(planted, tmp_path, ru
                            tmp_path / "p.tsv")
     assert code == 0, err
     assert len((tmp_path / "p.tsv").read_text().splitlines()) == 21
+
+
+def test_a_run_that_ends_worse_than_its_start_returns_the_start(planted, tmp_path):
+    """keep_better_start: a fine-tuning run thrown off by a far too large learning rate returns the model as it
+    started (ridge + probe: validation loss measured, not assumed), while a run that learns keeps what it
+    learned; the start's weights file does not outlive the run."""
+    log = []
+    bad = finetune(planted / "pre", planted / "data", tmp_path / "bad",
+                   cfg(max_steps=20, eval_steps=10, learning_rate=5.0, warmup_steps=1, unfreeze_every=0,
+                       early_stopping_min_steps=0, head_init="probe"), log=log.append)
+    head = json.loads((tmp_path / "bad" / "metrics.json").read_text())["head"]
+    assert head["kept_start"] and head["validation_loss_start"] < head["validation_loss_tuned"], head
+    assert any("the model is the start" in m for m in log)
+    assert bad["validation"]["validation_loss"] == pytest.approx(head["validation_loss_start"], rel=1e-5)
+    assert not list(tmp_path.rglob("start_weights.*"))
+    assert head["probe_train_r2"] > 0.1  # the start had learned something: the planted motif's carriers

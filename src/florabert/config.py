@@ -162,6 +162,7 @@ RULES: dict[str, object] = {
     "span_step": (0, 512), "mask_replace": (0, 1), "random_replace": (0, 1), "tracks": (0, 1),
     "optimizer": ("lamb", "adamw"), "bf16": ("auto", "on", "off"), "problem": ("regression", "classification"),
     "loss": ("mse", "poisson", "cross_entropy"), "head_pooling": ("mean", "meanmax", "attention"),
+    "head_init": ("probe", "random"),
     "wide_model": ("blend", "ridge"),
     "attn_implementation": ("sdpa", "eager", "flash_attention_2"),
     "strategy": STRATEGIES, "wide_kmers": (1, 8), "architecture": ARCHITECTURES,
@@ -316,6 +317,19 @@ class FinetuneConfig:
     # motif in one of hundreds of positions, which the mean dilutes: README "Why fine-tuning learned no
     # sequence") | mean (FloraBERT) | attention (learned weights)
     head_pooling: str = "meanmax"
+    # the head reads the pooled states standardized per dimension by the training genes' mean and sd (measured
+    # once, before the first step): the genes' pooled states differ by ~13 % of their size, so an
+    # unstandardized head starts on a nearly constant input and stays at the mean for hundreds of steps
+    # (README "Why fine-tuning learned no sequence")
+    head_standardize: bool = True
+    # how the head's output layer starts: probe (the ridge fit of the targets on its hidden layer over the
+    # training genes' pooled states, less the wide path's prediction: a linear probe, then fine-tuning, as LP-FT)
+    # | random (FloraBERT; a random readout's first large gradients distort the pre-trained features)
+    head_init: str = "probe"
+    # after fine-tuning, keep the model as it started (the wide path's ridge fit and the head's probe) when its
+    # validation loss is lower than that of fine-tuning's best checkpoint (on few, noisy genes fine-tuning can
+    # end worse than its start: README "The deep path on real genes")
+    keep_better_start: bool = True
     beta1: float = 0.9
     beta2: float = 0.999
     eps: float = 1e-8

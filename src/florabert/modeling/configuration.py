@@ -41,7 +41,9 @@ class FloraBertConfig(RobertaConfig):
     nucleotide tokenizer's ids) and its attention layers one vector per ``stem["pool"]`` bases; position ids
     then count bins, and :attr:`positions_length` is in bases. ``{}`` (default) = FloraBERT's RoBERTa over
     tokens. ``head_pooling``: how the expression head summarises the sequence, "mean" over real tokens (or
-    bins) or "attention" (a learned score per position, softmax over the real ones).
+    bins) or "attention" (a learned score per position, softmax over the real ones). ``head_standardize``: the
+    head reads the pooled states standardized per dimension (the training genes' mean and sd at the start of
+    fine-tuning).
     """
 
     model_type = "florabert"
@@ -52,7 +54,7 @@ class FloraBertConfig(RobertaConfig):
                  tracks: dict | None = None, input_length: int | None = None, wide_kmers: list | None = None,
                  wide_features: int = 0, stem: dict | None = None, head_pooling: str = "mean",
                  wide_groups: dict | None = None, gene_features: list | None = None,
-                 wide_blend: dict | None = None, **kwargs):
+                 wide_blend: dict | None = None, head_standardize: bool = False, **kwargs):
         kwargs.setdefault("max_position_embeddings", 258)
         kwargs.setdefault("type_vocab_size", 1)
         super().__init__(**kwargs)
@@ -77,6 +79,9 @@ class FloraBertConfig(RobertaConfig):
         self.wide_blend = dict(wide_blend or {})
         self.stem = stem_options(stem)  # {} = tokens (FloraBERT); else pool, channels, kernel
         self.head_pooling = head_pooling
+        # the head reads the pooled states standardized by the training genes' mean and sd (buffers pool_mean,
+        # pool_std of FloraBertForExpression, set when fine-tuning starts)
+        self.head_standardize = bool(head_standardize)
 
     @property
     def architecture(self) -> str:

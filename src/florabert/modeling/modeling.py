@@ -357,6 +357,9 @@ class FloraBertForExpression(RobertaPreTrainedModel):
         self.head = torch.nn.Sequential(
             torch.nn.Linear(pooled, hidden), torch.nn.GELU(), torch.nn.Dropout(config.head_dropout),
             torch.nn.Linear(hidden, config.num_labels))
+        if getattr(config, "head_standardize", False):  # set by fine-tuning: see standardize_pooled
+            self.register_buffer("pool_mean", torch.zeros(pooled))
+            self.register_buffer("pool_std", torch.ones(pooled))
         n_wide = getattr(config, "wide_features", 0)
         if n_wide:
             self.wide = torch.nn.Linear(n_wide, config.num_labels)
@@ -380,13 +383,21 @@ class FloraBertForExpression(RobertaPreTrainedModel):
         weights = torch.nan_to_num(torch.softmax(score, -1), nan=0.0).to(hidden.dtype)
         return (hidden * weights.unsqueeze(-1)).sum(1)
 
-    def deep(self, input_ids=None, attention_mask=None, position_ids=None, track_values=None, track_states=None,
-             token_type_ids=None, **kwargs) -> torch.Tensor:
-        """The deep path's outputs alone (batch, outputs): the head on the pooled hidden states."""
+    def pooled(self, input_ids=None, attention_mask=None, position_ids=None, track_values=None,
+               track_states=None, token_type_ids=None, **kwargs) -> torch.Tensor:
+        """What the head reads (batch, pooled): the pooled hidden states, standardized with the training genes'
+        mean and sd when the model has them (``config.head_standardize``)."""
         enc = encode(self.roberta, self.roberta, self.config, input_ids=input_ids, attention_mask=attention_mask,
                      token_type_ids=token_type_ids, position_ids=position_ids, track_values=track_values,
                      track_states=track_states, **kwargs)
-        return self.head(self.pool(enc.hidden, enc.mask)).float()
+        pooled = self.pool(enc.hidden, enc.mask)
+        if hasattr(self, "pool_mean"):
+            pooled = (pooled - self.pool_mean.to(pooled.dtype)) / self.pool_std.to(pooled.dtype)
+        return pooled
+
+    def deep(self, **inputs) -> torch.Tensor:
+        """The deep path's outputs alone (batch, outputs): the head on :meth:`pooled`."""
+        return self.head(self.pooled(**inputs)).float()
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, labels=None, track_values=None,
                 track_states=None, token_type_ids=None, wide_features=None, wide_offset=None, **kwargs):

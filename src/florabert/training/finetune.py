@@ -15,6 +15,7 @@ transform and promoter window; tokenizer files; model card), ``config.yaml``, ``
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -161,7 +162,7 @@ def _pretrained_config(model_dir, tok, config: FinetuneConfig, tracks) -> tuple:
 def _check_encoder(model_dir, info: dict, *, new_channel: bool, classification: bool, log) -> None:
     """Refuse a pre-trained model whose encoder weights did not all load (only the new head, the wide path and
     a new epigenetic channel may be missing), and say what was loaded."""
-    missing = [k for k in info["missing_keys"] if not k.startswith(("head.", "wide", "pool_score."))
+    missing = [k for k in info["missing_keys"] if not k.startswith(("head.", "wide", "pool_"))
                and not (new_channel and ".embeddings.tracks." in k)]
     if missing:
         raise FloraBertError(f"{model_dir}: the encoder weights are incomplete ({len(missing)} missing, e.g. "
@@ -286,20 +287,69 @@ def _backfit_callback(model, train_part, collator, log):
 
 
 @torch.no_grad()
-def _predict_in_order(model, collator, part, *, deep: bool = False) -> np.ndarray:
-    """The model's outputs (``deep``: its deep path's alone) for ``part`` in its row order (the Trainer's predict
-    may reorder rows by length)."""
+def _predict_in_order(model, collator, part, *, deep: bool = False, pooled: bool = False,
+                      rows: int | None = None) -> np.ndarray:
+    """The model's outputs (``deep``: its deep path's alone; ``pooled``: what its head reads) for the first
+    ``rows`` rows of ``part`` (default: all) in their order (the Trainer's predict may reorder rows by length)."""
     model.eval()
     device = next(model.parameters()).device
     out = []
-    drop = ("labels", "length", "wide_features", "wide_offset") if deep else ("labels", "length")
-    for start in range(0, len(part), 64):
-        rows = [part[i] for i in range(start, min(start + 64, len(part)))]
-        batch = collator([{k: v for k, v in r.items() if k not in drop} for r in rows])
+    inner = deep or pooled
+    drop = ("labels", "length", "wide_features", "wide_offset") if inner else ("labels", "length")
+    n = len(part) if rows is None else min(rows, len(part))
+    for start in range(0, n, 64):
+        batch = collator([{k: v for k, v in part[i].items() if k not in drop}
+                          for i in range(start, min(start + 64, n))])
         batch = {k: v.to(device) for k, v in batch.items()}
-        values = model.deep(**batch) if deep else model(**batch).logits
+        values = model.pooled(**batch) if pooled else model.deep(**batch) if deep else model(**batch).logits
         out.append(values.float().cpu().numpy())
     return np.concatenate(out).astype(np.float64)
+
+
+def start_head(model, parts: dict, collator, config, log, *, rows: int = 4096) -> dict:
+    """Before fine-tuning, from the pooled states of (up to ``rows`` of) the training genes: with
+    ``config.head_standardize``, set the model's ``pool_mean``/``pool_std`` to their mean and sd (the head then
+    reads how a gene differs from the others, not the large part all genes' pooled states share); with
+    ``config.head_init`` "probe" (regression), set the head's output layer to the ridge fit of the targets (less
+    the wide path's ridge prediction, when there is one) on the head's hidden layer: fine-tuning starts from a
+    linear probe of the pre-trained features instead of a random readout whose large first gradients distort
+    them (LP-FT, Kumar et al. 2022). Returns what it measured (README "Why fine-tuning learned no sequence")."""
+    train = parts["train"]
+    if hasattr(model, "pool_mean"):
+        with torch.no_grad():  # new buffers of a model loaded from a checkpoint without them hold no values yet
+            model.pool_mean.zero_()
+            model.pool_std.fill_(1.0)
+    x = _predict_in_order(model, collator, train, pooled=True, rows=rows)
+    info = {"genes": len(x)}
+    if hasattr(model, "pool_mean"):
+        mean, sd = x.mean(0), x.std(0)
+        info["pooled_sd_ratio"] = float(np.median(sd / (np.abs(mean) + 1e-9)))
+        sd = np.where(sd > 1e-6, sd, 1.0)
+        with torch.no_grad():
+            model.pool_mean.copy_(torch.as_tensor(mean))
+            model.pool_std.copy_(torch.as_tensor(sd))
+        x = (x - mean) / sd
+    if config.head_init == "probe" and config.problem == "regression":
+        y = np.asarray(train["labels"][: len(x)], dtype=np.float64)
+        if hasattr(model, "wide_ridge"):
+            y = y - model.wide_ridge.predict(np.asarray(train["wide_features"][: len(x)], dtype=np.float64))
+        with torch.no_grad():
+            z = torch.as_tensor(x, dtype=model.head[0].weight.dtype)
+            hidden = model.head[1](model.head[0](z)).double().numpy()  # dense -> GELU (dropout is off here)
+            fit, mean, std = _ridge(hidden, y)
+            coef = np.atleast_2d(fit.coef_) / std
+            model.head[-1].weight.copy_(torch.as_tensor(coef))
+            bias = np.atleast_1d(fit.intercept_) - coef @ mean
+            model.head[-1].bias.copy_(torch.as_tensor(bias))
+        info["probe_train_r2"] = _r2(y, hidden @ coef.T + bias)
+    model.train()
+    log(f"head: {'standardized pooled states, ' if 'pooled_sd_ratio' in info else ''}"
+        + ("output layer from a ridge fit (linear probe) on " if "probe_train_r2" in info else "measured on ")
+        + f"{len(x):,} training genes"
+        + (f" (their pooled states differ by {info['pooled_sd_ratio']:.0%} of their size)"
+           if "pooled_sd_ratio" in info else "")
+        + (f"; the probe's training R² {info['probe_train_r2']:.4f}" if "probe_train_r2" in info else ""))
+    return info
 
 
 def blend(trainer, model, parts: dict, seed: int, log, min_gain: float = 0.01) -> dict:
@@ -331,6 +381,25 @@ def blend(trainer, model, parts: dict, seed: int, log, min_gain: float = 0.01) -
         f"trees alone {scores[1.0]:.4f})")
     return {"blend_weight": w, "validation_r2_blend": scores[w], "validation_r2_model": scores[0.0],
             "validation_r2_trees": scores[1.0]}
+
+
+def _keep_better_start(trainer, model, val_ds, start_file: Path, log) -> dict:
+    """After fine-tuning: the model as it started (the wide path's ridge fit and the head's probe) when that has
+    the lower validation loss, else the fine-tuned one; the start's weights file is removed either way."""
+    tuned = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    tuned_loss = trainer.evaluate(val_ds, metric_key_prefix="check")["check_loss"]
+    model.load_state_dict(torch.load(start_file, weights_only=True))
+    start_loss = trainer.evaluate(val_ds, metric_key_prefix="check")["check_loss"]
+    kept = start_loss < tuned_loss
+    if kept:
+        log(f"the start (ridge + probe) has a lower validation loss than fine-tuning's best checkpoint "
+            f"({start_loss:.4f} vs {tuned_loss:.4f}): the model is the start (keep_better_start)")
+    else:
+        model.load_state_dict(tuned)
+    start_file.unlink()
+    start_file.with_suffix(".json").unlink(missing_ok=True)
+    return {"kept_start": bool(kept), "validation_loss_start": float(start_loss),
+            "validation_loss_tuned": float(tuned_loss)}
 
 
 def fit_wide(model, parts: dict, log=print, groups: dict | None = None) -> dict:
@@ -508,7 +577,8 @@ def _finetune(model_dir, data_dir, out: Path, config: FinetuneConfig, *, tracks,
             loss=config.loss, head_dropout=config.head_dropout, head_hidden_size=config.head_hidden_size,
             target_transform=data.transform, promoter_window=data.promoter_window, tracks=layout,
             input_length=max_length, wide_kmers=wide_kmers, wide_features=n_wide, wide_groups=groups,
-            gene_features=gene_features, head_pooling=config.head_pooling, output_loading_info=True,
+            gene_features=gene_features, head_pooling=config.head_pooling,
+            head_standardize=config.head_standardize, output_loading_info=True,
             **_class_names(data.classes, n_labels) if classification else {})
     if data.promoter_window:
         if data.layout.spec != pre_config.layout.spec:
@@ -529,6 +599,13 @@ def _finetune(model_dir, data_dir, out: Path, config: FinetuneConfig, *, tracks,
         with torch.no_grad():
             mean = np.asarray(parts["train"]["labels"], dtype=np.float64).mean(axis=0)
             model.head[-1].bias.copy_(torch.as_tensor(mean, dtype=model.head[-1].bias.dtype))
+    collator = TrackCollator(tok.hf) if layout else DataCollatorWithPadding(tok.hf)
+    head_info = start_head(model, parts, collator, config, log) if not last and (
+        config.head_standardize or config.head_init == "probe") else None
+    start_file = out / "start_weights.pt"  # kept in the run folder for a resumed run, removed when it ends
+    if config.keep_better_start and not last and rank() == 0:
+        torch.save({k: v.detach().clone() for k, v in model.state_dict().items()}, start_file)
+        start_file.with_suffix(".json").write_text(json.dumps(head_info or {}))
     optimizer, stages = build_finetune_optimizer(model, config)
     _warn_about_input(tok, max_length, data, model_dir, log)
     if config.unfreeze_every > 0 and (not stages or stages[0][0] >= config.max_steps):
@@ -558,7 +635,6 @@ def _finetune(model_dir, data_dir, out: Path, config: FinetuneConfig, *, tracks,
         log(f"fine-tuning {n_params / 1e6:.2f} M parameters on {train_t.num_rows:,} {what}; validation "
             f"{val_t.num_rows:,}, test {test_t.num_rows:,}")
     stopper = _early_stopping(config)
-    collator = TrackCollator(tok.hf) if layout else DataCollatorWithPadding(tok.hf)
     extra = [_backfit_callback(model, train_ds, collator, log)] if n_wide and config.wide_backfit else []
     with tensorboard_dir(out / "logs" / "tensorboard"):
         trainer = resumable_trainer()(
@@ -571,6 +647,9 @@ def _finetune(model_dir, data_dir, out: Path, config: FinetuneConfig, *, tracks,
         quiet_trainer(trainer)
         train_or_restore(trainer, last)
     trainer.remove_callback(stopper)  # the final evaluations below use other metric names
+    if start_file.exists():
+        head_info = {**(head_info or json.loads(start_file.with_suffix(".json").read_text())),
+                     **_keep_better_start(trainer, model, val_ds, start_file, log)}
     if n_wide and config.wide_model == "blend":
         wide_info.update(blend(trainer, model, parts, config.seed, log))
         val_ds, test_ds = parts["validation"], parts["test"]
@@ -592,6 +671,7 @@ def _finetune(model_dir, data_dir, out: Path, config: FinetuneConfig, *, tracks,
                 out / "config.yaml")
     (out / "seed.txt").write_text(f"{config.seed}\n")
     metrics["wide"] = wide_info
+    metrics["head"] = head_info
     write_json(out / "metrics.json", {**metrics, "parameters": n_params, "dataset": str(data_dir),
                                       "pretrained": str(model_dir), "tracks": str(tracks) if tracks else None,
                                       "environment": environment()})
