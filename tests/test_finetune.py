@@ -272,7 +272,8 @@ def test_a_run_that_ends_worse_than_its_start_returns_the_start(planted, tmp_pat
                    cfg(max_steps=20, eval_steps=10, learning_rate=5.0, warmup_steps=1, unfreeze_every=0,
                        early_stopping_min_steps=0, head_init="probe"), log=log.append)
     head = json.loads((tmp_path / "bad" / "metrics.json").read_text())["head"]
-    assert head["kept_start"] and head["validation_loss_start"] < head["validation_loss_tuned"], head
+    # the tuned loss is higher, or not a number if the run diverged that far
+    assert head["kept_start"] and not head["validation_loss_tuned"] <= head["validation_loss_start"], head
     assert any("the model is the start" in m for m in log)
     assert bad["validation"]["validation_loss"] == pytest.approx(head["validation_loss_start"], rel=1e-5)
     assert not list(tmp_path.rglob("start_weights.*"))

@@ -390,7 +390,7 @@ def _keep_better_start(trainer, model, val_ds, start_file: Path, log) -> dict:
     tuned_loss = trainer.evaluate(val_ds, metric_key_prefix="check")["check_loss"]
     model.load_state_dict(torch.load(start_file, weights_only=True))
     start_loss = trainer.evaluate(val_ds, metric_key_prefix="check")["check_loss"]
-    kept = start_loss < tuned_loss
+    kept = start_loss < tuned_loss or not np.isfinite(tuned_loss)  # a run that diverged returns its start
     if kept:
         log(f"the start (ridge + probe) has a lower validation loss than fine-tuning's best checkpoint "
             f"({start_loss:.4f} vs {tuned_loss:.4f}): the model is the start (keep_better_start)")
