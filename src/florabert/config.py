@@ -319,8 +319,7 @@ class FinetuneConfig:
     head_pooling: str = "meanmax"
     # the head reads the pooled states standardized per dimension by the training genes' mean and sd (measured
     # once, before the first step): the genes' pooled states differ by ~13 % of their size, so an
-    # unstandardized head starts on a nearly constant input and stays at the mean for hundreds of steps
-    # (README "Why fine-tuning learned no sequence")
+    # unstandardized head starts on a nearly constant input (README "The deep path on real genes")
     head_standardize: bool = True
     # how the head's output layer starts: probe (the ridge fit of the targets on its hidden layer over the
     # training genes' pooled states, less the wide path's prediction: a linear probe, then fine-tuning, as LP-FT)

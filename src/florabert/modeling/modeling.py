@@ -357,7 +357,7 @@ class FloraBertForExpression(RobertaPreTrainedModel):
         self.head = torch.nn.Sequential(
             torch.nn.Linear(pooled, hidden), torch.nn.GELU(), torch.nn.Dropout(config.head_dropout),
             torch.nn.Linear(hidden, config.num_labels))
-        if getattr(config, "head_standardize", False):  # set by fine-tuning: see standardize_pooled
+        if getattr(config, "head_standardize", False):  # set when fine-tuning starts: finetune.start_head
             self.register_buffer("pool_mean", torch.zeros(pooled))
             self.register_buffer("pool_std", torch.ones(pooled))
         n_wide = getattr(config, "wide_features", 0)

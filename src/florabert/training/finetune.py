@@ -313,15 +313,16 @@ def start_head(model, parts: dict, collator, config, log, *, rows: int = 4096) -
     ``config.head_init`` "probe" (regression), set the head's output layer to the ridge fit of the targets (less
     the wide path's ridge prediction, when there is one) on the head's hidden layer: fine-tuning starts from a
     linear probe of the pre-trained features instead of a random readout whose large first gradients distort
-    them (LP-FT, Kumar et al. 2022). Returns what it measured (README "Why fine-tuning learned no sequence")."""
+    them (LP-FT, Kumar et al. 2022). Returns what it measured (README "The deep path on real genes")."""
     train = parts["train"]
-    if hasattr(model, "pool_mean"):
+    standardize = hasattr(model, "pool_mean")  # the model was made with config.head_standardize
+    if standardize:
         with torch.no_grad():  # new buffers of a model loaded from a checkpoint without them hold no values yet
             model.pool_mean.zero_()
             model.pool_std.fill_(1.0)
     x = _predict_in_order(model, collator, train, pooled=True, rows=rows)
     info = {"genes": len(x)}
-    if hasattr(model, "pool_mean"):
+    if standardize:
         mean, sd = x.mean(0), x.std(0)
         info["pooled_sd_ratio"] = float(np.median(sd / (np.abs(mean) + 1e-9)))
         sd = np.where(sd > 1e-6, sd, 1.0)
@@ -343,11 +344,10 @@ def start_head(model, parts: dict, collator, config, log, *, rows: int = 4096) -
             model.head[-1].bias.copy_(torch.as_tensor(bias))
         info["probe_train_r2"] = _r2(y, hidden @ coef.T + bias)
     model.train()
-    log(f"head: {'standardized pooled states, ' if 'pooled_sd_ratio' in info else ''}"
+    log(f"head: {'standardized pooled states, ' if standardize else ''}"
         + ("output layer from a ridge fit (linear probe) on " if "probe_train_r2" in info else "measured on ")
         + f"{len(x):,} training genes"
-        + (f" (their pooled states differ by {info['pooled_sd_ratio']:.0%} of their size)"
-           if "pooled_sd_ratio" in info else "")
+        + (f" (their pooled states differ by {info['pooled_sd_ratio']:.0%} of their size)" if standardize else "")
         + (f"; the probe's training R² {info['probe_train_r2']:.4f}" if "probe_train_r2" in info else ""))
     return info
 
@@ -383,10 +383,15 @@ def blend(trainer, model, parts: dict, seed: int, log, min_gain: float = 0.01) -
             "validation_r2_trees": scores[1.0]}
 
 
+def _weights(model) -> dict:
+    """A copy of the model's state dict (weights and buffers) that later training leaves alone."""
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
 def _keep_better_start(trainer, model, val_ds, start_file: Path, log) -> dict:
     """After fine-tuning: the model as it started (the wide path's ridge fit and the head's probe) when that has
     the lower validation loss, else the fine-tuned one; the start's weights file is removed either way."""
-    tuned = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    tuned = _weights(model)
     tuned_loss = trainer.evaluate(val_ds, metric_key_prefix="check")["check_loss"]
     model.load_state_dict(torch.load(start_file, weights_only=True))
     start_loss = trainer.evaluate(val_ds, metric_key_prefix="check")["check_loss"]
@@ -604,7 +609,7 @@ def _finetune(model_dir, data_dir, out: Path, config: FinetuneConfig, *, tracks,
         config.head_standardize or config.head_init == "probe") else None
     start_file = out / "start_weights.pt"  # kept in the run folder for a resumed run, removed when it ends
     if config.keep_better_start and not last and rank() == 0:
-        torch.save({k: v.detach().clone() for k, v in model.state_dict().items()}, start_file)
+        torch.save(_weights(model), start_file)
         start_file.with_suffix(".json").write_text(json.dumps(head_info or {}))
     optimizer, stages = build_finetune_optimizer(model, config)
     _warn_about_input(tok, max_length, data, model_dir, log)

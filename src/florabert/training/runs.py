@@ -171,8 +171,8 @@ def last_complete_checkpoint(ckpt_dir: Path) -> str | None:
     return str(max(done, key=lambda p: int(p.name.split("-")[-1]))) if done else None
 
 
-def resumable_trainer(base=None):
-    """``base`` (default: transformers' Trainer) whose length-grouped batches come from a generator seeded by
+def resumable_trainer():
+    """transformers' Trainer whose length-grouped batches come from a generator seeded by
     the run's seed and the epoch. transformers' LengthGroupedSampler draws its permutation from torch's global
     generator when an epoch's batches are first asked for; a run resumed in the middle of an epoch draws it
     from a freshly seeded generator instead (the checkpoint's generator state is restored only after the
@@ -189,7 +189,7 @@ def resumable_trainer(base=None):
         def set_epoch(self, epoch: int) -> None:  # accelerate calls it before each epoch's batches
             self.generator = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
 
-    class ResumableTrainer(base or Trainer):
+    class ResumableTrainer(Trainer):
         def _get_train_sampler(self, train_dataset=None):
             sampler = super()._get_train_sampler(train_dataset)
             if type(sampler) is LengthGroupedSampler:
@@ -204,13 +204,13 @@ def train_or_restore(trainer, checkpoint: str | None) -> None:
     had stopped (max_steps reached, early stopping) is restored, not trained further: transformers resumes
     such a run in the middle of its last epoch and takes one more step before it checks whether to stop."""
     if checkpoint:
-        state = json.loads((Path(checkpoint) / "trainer_state.json").read_text())
-        control = state.get("stateful_callbacks", {}).get("TrainerControl", {}).get("args", {})
-        if control.get("should_training_stop") or state["global_step"] >= trainer.args.max_steps:
-            from transformers.trainer_callback import TrainerState
+        from transformers.trainer_callback import TrainerState
 
+        state = TrainerState.load_from_json(str(Path(checkpoint) / "trainer_state.json"))
+        control = (state.stateful_callbacks or {}).get("TrainerControl", {}).get("args", {})
+        if control.get("should_training_stop") or state.global_step >= trainer.args.max_steps:
             trainer._load_from_checkpoint(checkpoint)
-            trainer.state = TrainerState.load_from_json(str(Path(checkpoint) / "trainer_state.json"))
+            trainer.state = state
             if trainer.args.load_best_model_at_end and trainer.state.best_model_checkpoint:
                 trainer._load_best_model()
             return
