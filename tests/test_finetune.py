@@ -270,8 +270,12 @@ def test_a_run_that_ends_worse_than_its_start_returns_the_start(planted, tmp_pat
     log = []
     bad = finetune(planted / "pre", planted / "data", tmp_path / "bad",
                    cfg(max_steps=20, eval_steps=10, learning_rate=5.0, warmup_steps=1, unfreeze_every=0,
-                       early_stopping_min_steps=0, head_init="probe"), log=log.append)
+                       early_stopping_min_steps=0, head_init="probe", head_standardize=True), log=log.append)
     head = json.loads((tmp_path / "bad" / "metrics.json").read_text())["head"]
+    from florabert.predict import Predictor
+
+    saved = Predictor(tmp_path / "bad").model  # the standardization the start was fitted with is saved
+    assert head["pooled_sd_ratio"] > 0 and not torch.allclose(saved.pool_std, torch.ones_like(saved.pool_std))
     # the tuned loss is higher, or not a number if the run diverged that far
     assert head["kept_start"] and not head["validation_loss_tuned"] <= head["validation_loss_start"], head
     assert any("the model is the start" in m for m in log)

@@ -318,14 +318,15 @@ class FinetuneConfig:
     # sequence") | mean (FloraBERT) | attention (learned weights)
     head_pooling: str = "meanmax"
     # the head reads the pooled states standardized per dimension by the training genes' mean and sd (measured
-    # once, before the first step): the genes' pooled states differ by ~13 % of their size, so an
-    # unstandardized head starts on a nearly constant input (README "The deep path on real genes")
-    head_standardize: bool = True
-    # how the head's output layer starts: probe (the ridge fit of the targets on its hidden layer over the
-    # training genes' pooled states, less the wide path's prediction: a linear probe, then fine-tuning, as LP-FT)
-    # | random (FloraBERT; a random readout's first large gradients distort the pre-trained features)
-    head_init: str = "probe"
-    # after fine-tuning, keep the model as it started (the wide path's ridge fit and the head's probe) when its
+    # once, before the first step): the genes' pooled states differ by ~13 % of their size. Off by default: with
+    # a probe start it stops the deep path from learning a planted motif (README "How the head starts")
+    head_standardize: bool = False
+    # how the head's output layer starts: random (FloraBERT; the default) | probe (the ridge fit of the targets on
+    # its hidden layer over the training genes' pooled states, less the wide path's prediction: a linear probe,
+    # then fine-tuning, as LP-FT; kept on real genes, where fine-tuning ends worse, but with standardized
+    # states it stops a planted motif from being learned: README "How the head starts")
+    head_init: str = "random"
+    # after fine-tuning, keep the model as it started (the wide path's ridge fit and the head's start) when its
     # validation loss is lower than that of fine-tuning's best checkpoint (on few, noisy genes fine-tuning can
     # end worse than its start: README "The deep path on real genes")
     keep_better_start: bool = True
