@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -7,6 +8,20 @@ from pathlib import Path
 import pytest
 
 DATA = Path(__file__).parent / "data"
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `pytest -n N` (the default, pyproject.toml): N workers share the cores, so each gets one torch thread
+    # (set before anything imports torch; tests that need two threads set them themselves)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+# The longest files first, so that with `--dist loadfile` none of them starts last and runs alone.
+LONGEST_FIRST = ("test_readme.py", "test_demo.py", "test_faults.py", "test_finetune.py", "test_pretrain.py")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: README order within a file
 
 
 @pytest.fixture
