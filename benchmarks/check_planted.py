@@ -15,7 +15,11 @@ R² = 1.5625 / (1.5625 + 0.09) = 0.945. Then runs, as a user would, with default
 and prints the test R², the importance peak, and whether both pass (R² >= 0.85, peak inside -60..-53).
 
     python benchmarks/check_planted.py --out bench_out/planted [--kinds bpe kmer nucleotide] [--wide on off]
-        [--genes 2000] [--seed 0] [--pretrain-args "..."] [--finetune-args "..."]
+        [--genes 2000] [--seed 0] [--motif CACGTGAC] [--position -60] [--effect 2.5]
+        [--pretrain-args "..."] [--finetune-args "..."]
+
+``--motif/--position/--effect`` build other planted sets (another motif, elsewhere, weaker) to check that the
+defaults are not tuned to this one.
 """
 
 from __future__ import annotations
@@ -105,7 +109,7 @@ def florabert(*args, log=None) -> float:
 
 
 def run_chain(root: Path, kind: str, wide: bool, *, pretrain_args: str = "", finetune_args: str = "",
-              explain: bool = True, log=None) -> dict:
+              explain: bool = True, log=None, motif: str = MOTIF, start: int = MOTIF_START) -> dict:
     """The CLI chain on the set in ``root`` for one tokenizer kind; returns R², peak and timings."""
     run = root / f"{kind}-{'wide' if wide else 'deep'}"
     shutil.rmtree(run, ignore_errors=True)
@@ -147,7 +151,7 @@ def run_chain(root: Path, kind: str, wide: bool, *, pretrain_args: str = "", fin
         summary = json.loads((run / "explain" / "summary.json").read_text())
         peaks = {int(k): v for k, v in summary["peak_position"].items()}
         result["peaks"] = peaks
-        lo, hi = MOTIF_START, MOTIF_START + len(MOTIF) - 1
+        lo, hi = start, start + len(motif) - 1
         # an L-mer starting at p covers p .. p+L-1: it hits the motif when it overlaps -60..-53
         result["peak_on_motif"] = all(v is not None and lo - int(k) + 1 <= int(v) <= hi for k, v in peaks.items())
     result["pass"] = result["test_r2"] >= 0.85 and result.get("peak_on_motif", True)
@@ -237,6 +241,10 @@ def main() -> None:
     ap.add_argument("--wide", nargs="+", default=["on", "off"], choices=["on", "off"])
     ap.add_argument("--genes", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--motif", default=MOTIF, help="the planted motif")
+    ap.add_argument("--position", type=int, default=MOTIF_START, help="its first base (TSS coordinates, -1 is "
+                    "the base next to the TSS)")
+    ap.add_argument("--effect", type=float, default=EFFECT, help="its effect on ln(TPM + 1)")
     ap.add_argument("--no-explain", action="store_true")
     ap.add_argument("--diagnose", type=int, metavar="STEPS", help="instead of the CLI chain: fine-tune the "
                     "diagnosis grid (recipes x architectures) for STEPS steps each and print the curves")
@@ -244,9 +252,18 @@ def main() -> None:
     ap.add_argument("--pretrain-args", default="", help="extra pretrain options (e.g. '--architecture tokens')")
     ap.add_argument("--finetune-args", default="", help="extra options for finetune (e.g. '--recipe florabert')")
     args = ap.parse_args()
-    root = args.out / f"set{args.seed}-{args.genes}"
+    if not -UPSTREAM <= args.position <= -len(args.motif) or set(args.motif) - set("ACGT"):
+        ap.error(f"--motif must be ACGT and fit in the {UPSTREAM}-base promoter (--position -{UPSTREAM}.."
+                 f"-{len(args.motif)})")
+    custom = (args.motif, args.position, args.effect) != (MOTIF, MOTIF_START, EFFECT)
+    root = args.out / (f"set{args.seed}-{args.genes}"
+                       + (f"-{args.motif}{args.position}x{args.effect:g}" if custom else ""))
     if not (root / "genes.gff3").exists():
-        build_planted(root, genes=args.genes, seed=args.seed)
+        build_planted(root, genes=args.genes, seed=args.seed, motif=args.motif, start=args.position,
+                      effect=args.effect)
+    ceiling = args.effect ** 2 / 4 / (args.effect ** 2 / 4 + NOISE ** 2)
+    print(f"planted set {root}: {args.motif} at {args.position}..{args.position + len(args.motif) - 1}, effect "
+          f"{args.effect:g}, noise sd {NOISE}: a perfect model reaches R² {ceiling:.3f}", flush=True)
     if args.diagnose:
         if not (root / "data" / "dataset.parquet").exists():
             florabert("promoters", "--genome", root / "genome.fa", "--annotation", root / "genes.gff3", "--out",
@@ -260,7 +277,8 @@ def main() -> None:
         for kind in args.kinds:
             for wide in args.wide:
                 r = run_chain(root, kind, wide == "on", pretrain_args=args.pretrain_args,
-                              finetune_args=args.finetune_args, explain=not args.no_explain, log=log)
+                              finetune_args=args.finetune_args, explain=not args.no_explain, log=log,
+                              motif=args.motif, start=args.position)
                 rows.append(r)
                 t = r["times"]
                 print(f"{kind:10s} wide {wide:3s}  test R² {r['test_r2']:.3f}  steps {r['steps']}  MLM loss "
