@@ -9,14 +9,15 @@ mean ± sd over seeds, and the 95 % bootstrap CI over genes of the first seed). 
   the gene-model features, on both), LightGBM on the wide features, the one-hot CNN (the deep path's peer);
 - FloraBERT (the promoter's 150 bases, RoBERTa over 3-mers, ``--recipe florabert``) as it ran before;
 - the deep path alone (the stem model, ``wide_kmers: []``, ``wide_gene_model: false``), pre-trained and randomly
-  initialised, with the head started at a linear probe (the default) or at random (rows "[random head]", the
-  earlier default), with the encoder frozen, at lower learning rates; the full model (deep + wide path, the
-  demo's); the average of the seeds' predictions;
+  initialised, with the default head (a random output layer; the start kept when it validates better), the
+  earlier one (rows "[random head]": without keep_better_start) and the previous release's (rows "[probe head,
+  standardized]": standardized pooled states, output layer at a linear probe), with the encoder frozen, at lower
+  learning rates; the full model (deep + wide path, the demo's); the average of the seeds' predictions;
 - linear probes without fine-tuning: ridge on the pre-trained stem's pooled states, alone and with the wide
   features (``--only probe`` runs these and the probe-start rows);
-- ``--pretrain-curve``: the deep path alone fine-tuned from models pre-trained 0 / 300 / 3,000 / ``--long``
-  steps on both annotated genomes plus the tiled unannotated assemblies, with each model's held-out MLM loss
-  against the unigram loss.
+- ``--pretrain-curve``: models pre-trained 0 / 300 / 3,000 / ``--long`` steps on both annotated genomes plus the
+  tiled unannotated assemblies: each one's linear probe (ridge on its pooled states) and its deep path alone
+  fine-tuned, with its held-out MLM loss against the unigram loss.
 
     python benchmarks/check_accuracy.py --out bench_out/accuracy [--seeds 3] [--steps 800] [--only TEXT]
     python benchmarks/check_accuracy.py --out bench_out/accuracy --pretrain-curve --long 20000
@@ -222,13 +223,9 @@ def models(table: Table, variants: list[tuple], steps: int, seeds: range, out: P
                          [float(np.sum(secs))])
 
 
-def probe_rows(table: Table, stem: Path, data_dir: Path) -> None:
-    """Linear probes of the pre-trained stem model, no fine-tuning: ridge (penalty by leave-one-out CV on the
-    training genes) on its pooled states (mean + max, what the head reads), alone and beside the wide features."""
-    names = ("gene structure: deep path alone, linear probe: ridge on the pre-trained stem's pooled states",
-             "gene structure: wide path + the pre-trained stem's pooled states (one ridge)")
-    if all(table.done(n) for n in names):
-        return
+def pooled_and_wide(model_dir: Path, data_dir: Path) -> dict:
+    """The model's pooled states (mean + max over the bins: what the head reads, no fine-tuning) and the wide
+    features of the training and test genes: {part: (pooled, wide)}."""
     import torch
     from transformers import DataCollatorWithPadding
 
@@ -236,37 +233,58 @@ def probe_rows(table: Table, stem: Path, data_dir: Path) -> None:
     from florabert.features import gene_values, wide_inputs
     from florabert.modeling import FloraBertForExpression, loading
     from florabert.tokenization import DNATokenizer
-    from florabert.training.finetune import _predict_in_order, _ridge
+    from florabert.training.finetune import _predict_in_order
 
     ds = load_expression_dataset(data_dir)
     torch.manual_seed(0)
-    with loading(stem):
-        model = FloraBertForExpression.from_pretrained(str(stem), num_labels=1, head_pooling="meanmax")
-    tok = DNATokenizer.load(stem)
+    with loading(model_dir):
+        model = FloraBertForExpression.from_pretrained(str(model_dir), num_labels=1, head_pooling="meanmax")
+    tok = DNATokenizer.load(model_dir)
     tok.layout = ds.layout
     collator = DataCollatorWithPadding(tok.hf)
     gene_columns = [c for c in ds.table.column_names if c.startswith("gm_")]
-
-    def inputs(part: str) -> tuple[np.ndarray, np.ndarray]:
+    out = {}
+    for part in ("train", "test"):
         t = ds.part(part)
         seqs = t.column("sequence").to_pylist()
         ids = tok(seqs, truncation=True, max_length=model.config.positions_length)["input_ids"]
         pooled = _predict_in_order(model, collator, [{"input_ids": x} for x in ids], pooled=True)
-        return pooled, wide_inputs(seqs, [1, 2, 3, 4], ds.layout, gene_values(t, gene_columns, data_dir))
+        out[part] = pooled, wide_inputs(seqs, [1, 2, 3, 4], ds.layout, gene_values(t, gene_columns, data_dir))
+    return out
+
+
+def ridge_predict(x_tr: np.ndarray, y: np.ndarray, x_te: np.ndarray) -> np.ndarray:
+    """Ridge (penalty by leave-one-out CV on the training genes, florabert's own fit) -> test predictions."""
+    from florabert.training.finetune import _ridge
+
+    fit, mean, std = _ridge(x_tr.astype(np.float64), np.asarray(y, dtype=np.float64))
+    return fit.predict((x_te - mean) / std)
+
+
+def probe_rows(table: Table, stem: Path, data_dir: Path) -> None:
+    """Linear probes of the pre-trained stem model, no fine-tuning: ridge on its pooled states, alone and beside
+    the wide features."""
+    names = ("gene structure: deep path alone, linear probe: ridge on the pre-trained stem's pooled states",
+             "gene structure: wide path + the pre-trained stem's pooled states (one ridge)")
+    if all(table.done(n) for n in names):
+        return
+    from florabert.data.dataset import load_expression_dataset
 
     t0 = time.perf_counter()
-    (p_tr, w_tr), (p_te, w_te) = inputs("train"), inputs("test")
-    y = np.asarray(ds.labels("train"), dtype=np.float64)
+    x = pooled_and_wide(stem, data_dir)
+    (p_tr, w_tr), (p_te, w_te) = x["train"], x["test"]
+    y = load_expression_dataset(data_dir).labels("train")
     for name, x_tr, x_te in ((names[0], p_tr, p_te),
                              (names[1], np.hstack([w_tr, p_tr]), np.hstack([w_te, p_te]))):
-        fit, mean, std = _ridge(x_tr.astype(np.float64), y)
-        table.report(name, [fit.predict((x_te - mean) / std)], [time.perf_counter() - t0])
+        table.report(name, [ridge_predict(x_tr, y, x_te)], [time.perf_counter() - t0])
 
 
 def pretrain_curve(table: Table, out: Path, data_dir: Path, steps: int, seeds: range, long: int,
                    only: str) -> None:
     """The deep path alone fine-tuned from models pre-trained 0 / 300 / 3,000 / ``long`` steps on the big
     corpus."""
+    from florabert.config import FinetuneConfig
+    from florabert.data.dataset import load_expression_dataset
     from florabert.demo import write_demo_manifest
     from florabert.genome.corpus import build_corpus
 
@@ -275,24 +293,32 @@ def pretrain_curve(table: Table, out: Path, data_dir: Path, steps: int, seeds: r
         build_corpus(write_demo_manifest(out / "genomes_all.yaml", unannotated=True), corpus, workers=2,
                      layout=GENE_LAYOUT, log=QUIET)
     points = [0, 300, 3000] + ([long] if long else [])
+    key = hashlib.md5(f"{FinetuneConfig()}".encode()).hexdigest()[:8]  # new defaults: new runs
     for n in points:
         name = f"gene structure: deep path alone, pre-trained {n:,} steps on 4 assemblies"
-        if only not in name or table.done(name):
+        probe = f"gene structure: linear probe of the model pre-trained {n:,} steps on 4 assemblies"
+        if only not in name or (table.done(name) and table.done(probe)):
             continue
         if n:
             model = pretrained(out / f"pre_all_{n}", corpus, (n, 0), extra={"save_steps": max(n // 10, 100)})
         else:
             model = random_init(pretrained(out / "pre_all_300", corpus, (300, 0)), out / "pre_all_0")
+        extra = {"pretrain_steps": n}
+        if n:
+            extra.update(mlm_loss=json.loads((model / "metrics.json").read_text())["metrics"]["eval_loss"],
+                         unigram_loss=unigram_loss(model))
+        if not table.done(probe):  # what the features hold: ridge on the pooled states, no fine-tuning
+            t0 = time.perf_counter()
+            x = pooled_and_wide(model, data_dir)
+            y = load_expression_dataset(data_dir).labels("train")
+            table.report(probe, [ridge_predict(x["train"][0], y, x["test"][0])], [time.perf_counter() - t0],
+                         **extra)
         preds, secs = [], []
         for s in seeds:
-            p, t = run_finetune(model, data_dir, out / "ft" / f"curve_{n}_{s}", s, steps, dict(DEEP_ONLY))
+            p, t = run_finetune(model, data_dir, out / "ft" / f"curve_{n}_{key}_{s}", s, steps, dict(DEEP_ONLY))
             preds.append(p)
             secs.append(t)
-        extra = {}
-        if n:
-            extra = {"mlm_loss": json.loads((model / "metrics.json").read_text())["metrics"]["eval_loss"],
-                     "unigram_loss": unigram_loss(model)}
-        table.report(name, preds, secs, pretrain_steps=n, **extra)
+        table.report(name, preds, secs, **extra)
 
 
 def unigram_loss(model_dir: Path) -> float:
@@ -353,22 +379,29 @@ def main() -> None:
                                extra={"model.max_length": FLORABERT_TOKENS})
         rand = random_init(stem, args.out / "random_init")
         mean = {"head_pooling": "mean"}
-        # the earlier default head: random output layer on the raw pooled states (rows named "[random head]")
+        # the earlier default head, without keep_better_start (rows named "[random head]")
         old = {"head_init": "random", "head_standardize": False, "keep_better_start": False}
+        # the previous release's default head: standardized pooled states, output layer at a linear probe; it
+        # stops a planted motif from being learned (README "How the head starts"), so no longer the default
+        probe = {"head_init": "probe", "head_standardize": True}
         tuned = {"keep_better_start": False}
+        pt = " [probe head, standardized]"
         variants = [  # most telling first: each row is saved as it completes
             ("gene structure: full model, deep + wide path + blend (pre-trained) [demo]", stem, gene_data, {}),
             ("gene structure: deep path alone (stem, pre-trained)", stem, gene_data, DEEP_ONLY),
+            (f"gene structure: full model, deep + wide path + blend (pre-trained){pt}", stem, gene_data, probe),
+            (f"gene structure: deep path alone (stem, pre-trained){pt}", stem, gene_data, {**DEEP_ONLY, **probe}),
             # fine-tuning's own end, not the start it may fall back to (keep_better_start)
-            ("gene structure: deep path alone (stem, pre-trained), without keep_better_start", stem, gene_data,
-             {**DEEP_ONLY, **tuned}),
-            ("gene structure: deep path alone (stem, pre-trained, encoder frozen: the head on its features), "
-             "without keep_better_start", stem, gene_data, {**DEEP_ONLY, "layer_lr_factor": 0.0, **tuned}),
-            ("gene structure: deep path alone (stem, pre-trained, probe start, head 1e-4 / encoder 1e-5), without "
+            (f"gene structure: deep path alone (stem, pre-trained){pt}, without keep_better_start", stem,
+             gene_data, {**DEEP_ONLY, **probe, **tuned}),
+            (f"gene structure: deep path alone (stem, pre-trained, encoder frozen: the head on its features){pt}, "
+             "without keep_better_start", stem, gene_data,
+             {**DEEP_ONLY, "layer_lr_factor": 0.0, **probe, **tuned}),
+            (f"gene structure: deep path alone (stem, pre-trained, head 1e-4 / encoder 1e-5){pt}, without "
              "keep_better_start", stem, gene_data, {**DEEP_ONLY, "learning_rate": 1e-4, "layer_lr_factor": 0.1,
-                                                    **tuned}),
-            ("gene structure: full model, deep + wide path + blend (pre-trained), without keep_better_start", stem,
-             gene_data, tuned),
+                                                    **probe, **tuned}),
+            (f"gene structure: full model, deep + wide path + blend (pre-trained){pt}, without keep_better_start",
+             stem, gene_data, {**probe, **tuned}),
             ("gene structure: deep + wide path (ridge), no blend", stem, gene_data, {"wide_model": "ridge"}),
             ("gene structure: full model, deep + wide path + blend (pre-trained) [random head]", stem, gene_data,
              old),
