@@ -223,9 +223,10 @@ def models(table: Table, variants: list[tuple], steps: int, seeds: range, out: P
                          [float(np.sum(secs))])
 
 
-def pooled_and_wide(model_dir: Path, data_dir: Path) -> dict:
-    """The model's pooled states (mean + max over the bins: what the head reads, no fine-tuning) and the wide
-    features of the training and test genes: {part: (pooled, wide)}."""
+def pooled_and_wide(model_dir: Path, data_dir: Path, *, wide: bool = True) -> tuple[dict, list]:
+    """The model's pooled states (mean + max over the bins: what the head reads, no fine-tuning) and (``wide``)
+    the wide features of the training and test genes, and the training genes' labels:
+    ({part: (pooled, wide or None)}, labels)."""
     import torch
     from transformers import DataCollatorWithPadding
 
@@ -249,8 +250,9 @@ def pooled_and_wide(model_dir: Path, data_dir: Path) -> dict:
         seqs = t.column("sequence").to_pylist()
         ids = tok(seqs, truncation=True, max_length=model.config.positions_length)["input_ids"]
         pooled = _predict_in_order(model, collator, [{"input_ids": x} for x in ids], pooled=True)
-        out[part] = pooled, wide_inputs(seqs, [1, 2, 3, 4], ds.layout, gene_values(t, gene_columns, data_dir))
-    return out
+        out[part] = pooled, (wide_inputs(seqs, [1, 2, 3, 4], ds.layout, gene_values(t, gene_columns, data_dir))
+                             if wide else None)
+    return out, ds.labels("train")
 
 
 def ridge_predict(x_tr: np.ndarray, y: np.ndarray, x_te: np.ndarray) -> np.ndarray:
@@ -268,12 +270,9 @@ def probe_rows(table: Table, stem: Path, data_dir: Path) -> None:
              "gene structure: wide path + the pre-trained stem's pooled states (one ridge)")
     if all(table.done(n) for n in names):
         return
-    from florabert.data.dataset import load_expression_dataset
-
     t0 = time.perf_counter()
-    x = pooled_and_wide(stem, data_dir)
+    x, y = pooled_and_wide(stem, data_dir)
     (p_tr, w_tr), (p_te, w_te) = x["train"], x["test"]
-    y = load_expression_dataset(data_dir).labels("train")
     for name, x_tr, x_te in ((names[0], p_tr, p_te),
                              (names[1], np.hstack([w_tr, p_tr]), np.hstack([w_te, p_te]))):
         table.report(name, [ridge_predict(x_tr, y, x_te)], [time.perf_counter() - t0])
@@ -281,10 +280,9 @@ def probe_rows(table: Table, stem: Path, data_dir: Path) -> None:
 
 def pretrain_curve(table: Table, out: Path, data_dir: Path, steps: int, seeds: range, long: int,
                    only: str) -> None:
-    """The deep path alone fine-tuned from models pre-trained 0 / 300 / 3,000 / ``long`` steps on the big
-    corpus."""
+    """Models pre-trained 0 / 300 / 3,000 / ``long`` steps on the big corpus: each one's linear probe and its deep
+    path alone fine-tuned."""
     from florabert.config import FinetuneConfig
-    from florabert.data.dataset import load_expression_dataset
     from florabert.demo import write_demo_manifest
     from florabert.genome.corpus import build_corpus
 
@@ -309,8 +307,7 @@ def pretrain_curve(table: Table, out: Path, data_dir: Path, steps: int, seeds: r
                          unigram_loss=unigram_loss(model))
         if not table.done(probe):  # what the features hold: ridge on the pooled states, no fine-tuning
             t0 = time.perf_counter()
-            x = pooled_and_wide(model, data_dir)
-            y = load_expression_dataset(data_dir).labels("train")
+            x, y = pooled_and_wide(model, data_dir, wide=False)
             table.report(probe, [ridge_predict(x["train"][0], y, x["test"][0])], [time.perf_counter() - t0],
                          **extra)
         preds, secs = [], []

@@ -21,7 +21,7 @@ LONGEST_FIRST = ("test_readme.py", "test_demo.py", "test_faults.py", "test_finet
 
 def pytest_collection_modifyitems(items):
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: README order within a file
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: collection order within a file
 
 
 @pytest.fixture

@@ -265,8 +265,9 @@ def test_wide_path_starts_at_the_ridge_fit_and_round_trips(planted, tmp_path, ru
 
 def test_a_run_that_ends_worse_than_its_start_returns_the_start(planted, tmp_path):
     """keep_better_start: a fine-tuning run thrown off by a far too large learning rate returns the model as it
-    started (ridge + probe: validation loss measured, not assumed), while a run that learns keeps what it
-    learned; the start's weights file does not outlive the run."""
+    started (here the options: standardized states + probe; validation loss measured, not assumed; a run that
+    learns keeps what it learned: test_planted_motif_is_learned...); the start's weights file does not outlive
+    the run."""
     log = []
     bad = finetune(planted / "pre", planted / "data", tmp_path / "bad",
                    cfg(max_steps=20, eval_steps=10, learning_rate=5.0, warmup_steps=1, unfreeze_every=0,

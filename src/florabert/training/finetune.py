@@ -389,15 +389,16 @@ def _weights(model) -> dict:
 
 
 def _keep_better_start(trainer, model, val_ds, start_file: Path, log) -> dict:
-    """After fine-tuning: the model as it started (the wide path's ridge fit and the head's probe) when that has
-    the lower validation loss, else the fine-tuned one; the start's weights file is removed either way."""
+    """After fine-tuning: the model as it started (the wide path's ridge fit and the head's start, random or a
+    probe) when that has the lower validation loss, else the fine-tuned one; the start's weights file is removed
+    either way."""
     tuned = _weights(model)
     tuned_loss = trainer.evaluate(val_ds, metric_key_prefix="check")["check_loss"]
     model.load_state_dict(torch.load(start_file, weights_only=True))
     start_loss = trainer.evaluate(val_ds, metric_key_prefix="check")["check_loss"]
     kept = start_loss < tuned_loss or not np.isfinite(tuned_loss)  # a run that diverged returns its start
     if kept:
-        log(f"the start (ridge + probe) has a lower validation loss than fine-tuning's best checkpoint "
+        log(f"the model as it started has a lower validation loss than fine-tuning's best checkpoint "
             f"({start_loss:.4f} vs {tuned_loss:.4f}): the model is the start (keep_better_start)")
     else:
         model.load_state_dict(tuned)
