@@ -207,8 +207,9 @@ def test_prediction_reads_the_window_the_model_was_fine_tuned_on(planted, tmp_pa
 
 
 def test_wide_path_starts_at_the_ridge_fit_and_round_trips(planted, tmp_path, run_cli):
-    """Default fine-tuning has the wide path: before any step the model predicts exactly what ridge regression
-    on the training genes' composition features predicts; the saved model predicts from sequences alone."""
+    """Not stacked (wide_stack: false), the wide path starts at the ridge fit: before any step the model predicts
+    exactly what ridge regression on the training genes' composition features predicts. Stacked (the default),
+    the saved model is the validation-chosen blend of its parts and predicts from sequences alone."""
     from sklearn.linear_model import RidgeCV
 
     from florabert.data.dataset import load_expression_dataset
@@ -225,7 +226,7 @@ def test_wide_path_starts_at_the_ridge_fit_and_round_trips(planted, tmp_path, ru
     n = len(parts["train"]["wide_features"][0])
     model = FloraBertForExpression.from_pretrained(tok_dir, num_labels=2, targets=["leaf", "root"],
                                                    wide_kmers=[1, 2, 3], wide_features=n).eval()
-    info = fit_wide(model, parts, log=lambda m: None)
+    info = fit_wide(model, parts, cfg(wide_stack=False), log=lambda m: None)
     x = np.asarray(parts["train"]["wide_features"], dtype=np.float64)
     y = np.asarray(parts["train"]["labels"])
     mean, std = x.mean(0), x.std(0)
@@ -249,7 +250,10 @@ def test_wide_path_starts_at_the_ridge_fit_and_round_trips(planted, tmp_path, ru
     assert metrics["wide"]["features"] == 340 and metrics["test"]["test_r2_all"] > 0.3
     # the blended wide path: LightGBM saved in its text format; predictions from the folder alone reproduce the
     # test metrics computed during training
-    assert (tmp_path / "ft" / "wide_lgbm_0.txt").exists() and 0 <= metrics["wide"]["blend_weight"] <= 1
+    assert (tmp_path / "ft" / "wide_lgbm_0.txt").exists()
+    weights = metrics["wide"]["blend_weights"]
+    assert set(weights) == {"deep", "ridge", "trees"} and sum(weights.values()) == pytest.approx(1.0)
+    assert metrics["wide"]["validation_r2_blend"] >= max(metrics["wide"][f"validation_r2_{k}"] for k in weights)
     from florabert.evaluation.metrics import r2
     from florabert.predict import Predictor
 
@@ -283,3 +287,23 @@ def test_a_run_that_ends_worse_than_its_start_returns_the_start(planted, tmp_pat
     assert bad["validation"]["validation_loss"] == pytest.approx(head["validation_loss_start"], rel=1e-5)
     assert not list(tmp_path.rglob("start_weights.*"))
     assert head["probe_train_r2"] > 0.1  # the start had learned something: the planted motif's carriers
+
+
+def test_pad_collator_equals_the_transformers_collator():
+    """The array collator fine-tuning uses gives the tensors DataCollatorWithPadding gives (left padding)."""
+    import datasets
+    from transformers import DataCollatorWithPadding
+
+    from florabert.tokenization import train_tokenizer
+    from florabert.training.batches import PadCollator, as_arrays
+
+    tok = train_tokenizer(None, kind="nucleotide")
+    rows = {"input_ids": [[0, 5, 6, 2], [0, 7, 2], [0, 8, 8, 8, 8, 2]],
+            "labels": [[1.5, 2.0], [0.0, 3.25], [4.0, 1.0]], "length": [4, 3, 6]}
+    ds = as_arrays(datasets.Dataset.from_dict(rows))
+    ours = PadCollator(tok.hf.pad_token_id)([ds[i] for i in range(3)])
+    theirs = DataCollatorWithPadding(tok.hf)([{k: v[i] for k, v in rows.items()} for i in range(3)])
+    assert set(ours) == set(theirs)
+    for key, value in theirs.items():
+        assert ours[key].dtype == value.dtype, key
+        assert torch.equal(ours[key], value), key

@@ -162,7 +162,7 @@ RULES: dict[str, object] = {
     "span_step": (0, 512), "mask_replace": (0, 1), "random_replace": (0, 1), "tracks": (0, 1),
     "optimizer": ("lamb", "adamw"), "bf16": ("auto", "on", "off"), "problem": ("regression", "classification"),
     "loss": ("mse", "poisson", "cross_entropy"), "head_pooling": ("mean", "meanmax", "attention"),
-    "head_init": ("probe", "random"),
+    "head_init": ("pytorch", "random", "probe"),
     "wide_model": ("blend", "ridge"),
     "attn_implementation": ("sdpa", "eager", "flash_attention_2"),
     "strategy": STRATEGIES, "wide_kmers": (1, 8), "architecture": ARCHITECTURES,
@@ -269,13 +269,17 @@ def _read_yaml(path: Path) -> dict:
 
 def load_config(cls, *, preset: str | None = None, file: str | Path | None = None,
                 overrides: dict[str, Any] | None = None):
-    """``cls`` defaults <- preset YAML <- ``file`` <- ``overrides`` (dotted keys like ``model.hidden_size``)."""
+    """``cls`` defaults <- preset YAML <- ``file`` <- ``overrides`` (dotted keys like ``model.hidden_size``).
+    ``file``: a YAML path, or the name of a config bundled with the package (``deep_alone``, ``wide_alone``)."""
     values = dataclasses.asdict(cls())
     origins: dict[str, str] = {}
     if preset:
         values = _merge(values, _read_yaml(preset_path(preset)), f"preset {preset}", origins)
     if file:
-        values = _merge(values, _read_yaml(Path(file)), str(file), origins)
+        path = Path(file)
+        if not path.exists() and path.suffix == "" and "/" not in str(file):  # a bundled config by name
+            path = preset_path(str(file))
+        values = _merge(values, _read_yaml(path), str(file), origins)
     for key, value in (overrides or {}).items():
         if value is None:
             continue
@@ -321,11 +325,23 @@ class FinetuneConfig:
     # once, before the first step): the genes' pooled states differ by ~13 % of their size. Off by default: with
     # a probe start it stops the deep path from learning a planted motif (README "How the head starts")
     head_standardize: bool = False
-    # how the head's output layer starts: random (FloraBERT; the default) | probe (the ridge fit of the targets on
-    # its hidden layer over the training genes' pooled states, less the wide path's prediction: a linear probe,
-    # then fine-tuning, as LP-FT; kept on real genes, where fine-tuning ends worse, but with standardized
-    # states it stops a planted motif from being learned: README "How the head starts")
-    head_init: str = "random"
+    # what the head reads: each window pooled on its own (head_windows), and beside the encoder's final states the
+    # stem's bins, pooled (head_stem; a stem model only). Without them the deep path learns nothing from real
+    # genes: every bin leaves the encoder layer-normalized, so the pooled states barely differ between genes,
+    # and pooling all windows together averages a promoter with a coding sequence (README "The deep path on
+    # real genes"). FloraBERT's head reads the encoder alone, all positions together (--recipe florabert).
+    head_windows: bool = True
+    head_stem: bool = True
+    # false: the deep path's output is held at zero and nothing is fine-tuned: the model is its wide path alone
+    # (ridge, and the LightGBM blend), saved and used as any other model (configs/wide_alone.yaml)
+    deep_path: bool = True
+    # how the head's layers start: pytorch (PyTorch's default for linear layers, Kaiming-uniform; the default) |
+    # random (RoBERTa's normal(0, 0.02), FloraBERT's: its outputs start nearly constant and the deep path took
+    # epochs to move on real genes) | probe (the output layer is the ridge fit of the targets on its hidden
+    # layer over the training genes' pooled states, less the wide path's prediction: a linear probe, then
+    # fine-tuning, as LP-FT; with standardized states it stops a planted motif from being learned: README "How
+    # the head starts")
+    head_init: str = "pytorch"
     # after fine-tuning, keep the model as it started (the wide path's ridge fit and the head's start) when its
     # validation loss is lower than that of fine-tuning's best checkpoint (on few, noisy genes fine-tuning can
     # end worse than its start: README "The deep path on real genes")
@@ -352,10 +368,14 @@ class FinetuneConfig:
     # neighbours) join the wide path when the dataset has their columns (promoter tables made by florabert
     # do); false leaves them out
     wide_gene_model: bool = True
-    # the wide path is fitted by ridge before the first step and, with wide_backfit, refitted (same penalties) to
-    # what the deep path leaves unexplained before every evaluation (backfitting, as in additive models): a
-    # frozen ridge keeps the weights that only stood in for sequence the deep path has since learned, one trained
-    # by gradient memorizes the training genes (README "Why fine-tuning learned no sequence")
+    # how the wide path joins the deep path. wide_stack (the default): the deep path fine-tunes alone on the
+    # targets; after it, the ridge and (wide_model: blend) LightGBM, both fitted on the training genes, join it as
+    # a weighted average whose weights are chosen on the validation genes (florabert.training.wide). Trained on the
+    # ridge's residual, as the earlier releases did, the deep path learns nothing from real genes (README "The
+    # deep path on real genes"). wide_stack: false: the ridge is added to the deep path from the first step and,
+    # with wide_backfit, refitted to what the deep path leaves unexplained before every evaluation; without
+    # it frozen, or trained by gradient with wide_lr_factor > 0
+    wide_stack: bool = True
     wide_backfit: bool = True
     wide_lr_factor: float = 0.0  # without backfitting: > 0 trains the wide layer at this fraction of the rate
     # blend: after fine-tuning, LightGBM on the wide features is averaged into the model's predictions with the

@@ -146,7 +146,7 @@ class Predictor:
         self.bf16 = bf16
         self.targets = list(self.config.targets)  # output columns (a track model: the tissues predicted)
         self.trees = None
-        if getattr(self.config, "wide_blend", None):  # the tree half of a blended wide path
+        if (getattr(self.config, "wide_blend", None) or {}).get("boosters"):  # LightGBM in the blend
             from florabert.features import WideTrees
 
             self.trees = WideTrees.load(model_dir, self.config.wide_blend)

@@ -12,8 +12,8 @@
   and the gene-model features, on one group, or on the other); ``wide_lgbm``: LightGBM on the same features.
 
 Genes of a multi-window layout (:mod:`florabert.layout`) are read window by window: k-mer counts and motif
-features of each window side by side (a k-mer never spans two windows), the CNN sees the windows one after
-the other with an empty column between them.
+features of each window side by side (a k-mer never spans two windows); the CNN (:mod:`florabert.evaluation.cnn`)
+reads every window with one shared convolutional tower and pools each on its own.
 
 Any baseline name may end in ``@N`` (``kmer_linear@150``): the baseline then reads only the N bases of each
 window nearest its anchor (the TSS for FloraBERT's promoters), the input a model fine-tuned with a short
@@ -27,6 +27,8 @@ import re
 from typing import ClassVar
 
 import numpy as np
+
+from florabert.evaluation.cnn import OneHotCNN
 
 # name, IUPAC consensus, source. PLACE = Higo et al. 1999, Nucleic Acids Res 27:297 (plant cis-element
 # database); Yamamoto et al. 2007, Nucleic Acids Res 35:6219 (Arabidopsis core promoter elements).
@@ -183,102 +185,6 @@ class MotifLGBM(_LGBM):
         return np.hstack([motif_features(c) for c in windows_of(seqs)])
 
 
-def one_hot(seqs: list[str], length: int) -> np.ndarray:
-    """(n, 4, length) float32 one-hot of A/C/G/T, right-aligned on the TSS end (shorter sequences get
-    zero columns on the 5' side, longer ones lose 5' bases); other letters are all-zero columns."""
-    lut = np.full(256, 4, dtype=np.int64)
-    for i, b in enumerate(b"ACGT"):
-        lut[b] = i
-        lut[b + 32] = i  # lower case
-    eye = np.vstack([np.eye(4, dtype=np.float32), np.zeros((1, 4), np.float32)])
-    out = np.zeros((len(seqs), length, 4), dtype=np.float32)
-    for r, s in enumerate(seqs):
-        codes = lut[np.frombuffer(s[-length:].encode("ascii"), dtype=np.uint8)]
-        out[r, length - len(codes):] = eye[codes]
-    return out.transpose(0, 2, 1).copy()
-
-
-class OneHotCNN:
-    """A small CNN on one-hot promoter sequence, in the style of deepCRE (Peleke et al. 2024) and Zrimec
-    et al. 2020: three conv + ReLU + max-pool blocks (64 filters of width 12, 64 of 8, 32 of 8; pools of 4),
-    global average and max pooling, dense 64 + ReLU + dropout 0.3, one output per target (bias started at
-    the training mean). MSE on the log targets, AdamW (lr 1e-3, weight decay 1e-2), batches of 64; 10 % of
-    the training genes (seeded) are held out for early stopping (patience 10 epochs, at most 60) and the
-    best epoch is kept. Runs on CPU in about a minute for 3,000 promoters of 1 kb."""
-
-    name = "cnn"
-    seeded = True
-
-    def __init__(self, seed: int = 0, epochs: int = 60, patience: int = 10, batch_size: int = 64):
-        self.seed, self.epochs, self.patience, self.batch_size = seed, epochs, patience, batch_size
-
-    def _net(self, n_out: int):
-        import torch
-        from torch import nn
-
-        class Net(nn.Module):
-            def __init__(self):
-                super().__init__()
-                block = lambda i, o, k: [nn.Conv1d(i, o, k, padding=k // 2), nn.ReLU(), nn.MaxPool1d(4)]  # noqa: E731
-                self.conv = nn.Sequential(*block(4, 64, 12), nn.Dropout(0.1), *block(64, 64, 8), *block(64, 32, 8))
-                self.head = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Dropout(0.3), nn.Linear(64, n_out))
-
-            def forward(self, x):
-                h = self.conv(x)
-                return self.head(torch.cat([h.mean(-1), h.amax(-1)], dim=1))
-
-        return Net()
-
-    def fit(self, seqs, y):
-        import copy
-
-        import torch
-
-        y = np.asarray(y, np.float32)
-        self.length_ = max(len(s) for s in seqs)
-        x = torch.from_numpy(one_hot(list(seqs), self.length_))
-        t = torch.from_numpy(y)
-        gen = torch.Generator().manual_seed(self.seed)
-        torch.manual_seed(self.seed)
-        order = torch.randperm(len(x), generator=gen)
-        n_val = max(1, len(x) // 10)
-        val, tr = order[:n_val], order[n_val:]
-        self.net_ = self._net(y.shape[1])
-        with torch.no_grad():
-            self.net_.head[-1].bias.copy_(t[tr].mean(0))
-        opt = torch.optim.AdamW(self.net_.parameters(), lr=1e-3, weight_decay=1e-2)
-        best, best_state, bad = float("inf"), None, 0
-        for _ in range(self.epochs):
-            self.net_.train()
-            for i in range(0, len(tr), self.batch_size):
-                batch = tr[i:i + self.batch_size]
-                opt.zero_grad()
-                loss = torch.nn.functional.mse_loss(self.net_(x[batch]), t[batch])
-                loss.backward()
-                opt.step()
-            tr = tr[torch.randperm(len(tr), generator=gen)]
-            self.net_.eval()
-            with torch.no_grad():
-                v = torch.nn.functional.mse_loss(self.net_(x[val]), t[val]).item()
-            if v < best - 1e-6:
-                best, best_state, bad = v, copy.deepcopy(self.net_.state_dict()), 0
-            else:
-                bad += 1
-                if bad >= self.patience:
-                    break
-        self.net_.load_state_dict(best_state)
-        self.val_mse_ = best
-        return self
-
-    def predict(self, seqs):
-        import torch
-
-        self.net_.eval()
-        x = torch.from_numpy(one_hot(list(seqs), self.length_))
-        with torch.no_grad():
-            return torch.cat([self.net_(x[i:i + 512]) for i in range(0, len(x), 512)]).numpy().astype(np.float64)
-
-
 class WideRidge:
     """The expression model's wide path alone, fitted exactly as fine-tuning fits it (standardized features,
     RidgeCV with the penalty per target by leave-one-out CV): ``composition`` (1-4-mer frequencies of every
@@ -397,8 +303,10 @@ def make_baseline(name: str, seed: int = 0, layout=None):
         model = WideRidge(base, composition=base != "gene_model", genes=base != "composition", layout=layout)
     elif cls is WideLGBM:
         model = WideLGBM(layout=layout, seed=seed)
+    elif cls is OneHotCNN:
+        model = OneHotCNN(seed=seed, layout=layout)
     else:
-        model = cls(seed=seed) if issubclass(cls, (_LGBM, OneHotCNN)) else cls()
+        model = cls(seed=seed) if issubclass(cls, _LGBM) else cls()
     if not at:
         return model
     if window.isdigit() and int(window) > 0:

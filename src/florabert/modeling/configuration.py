@@ -43,7 +43,9 @@ class FloraBertConfig(RobertaConfig):
     tokens. ``head_pooling``: how the expression head summarises the sequence, "mean" over real tokens (or
     bins) or "attention" (a learned score per position, softmax over the real ones). ``head_standardize``: the
     head reads the pooled states standardized per dimension (the training genes' mean and sd at the start of
-    fine-tuning).
+    fine-tuning). ``head_windows``: the head pools every window on its own; ``head_stem``: it also reads the
+    stem's bins, pooled (README "The deep path on real genes"). ``deep_path`` false: the deep path's output
+    is held at zero (a wide-path-only model).
     """
 
     model_type = "florabert"
@@ -54,7 +56,8 @@ class FloraBertConfig(RobertaConfig):
                  tracks: dict | None = None, input_length: int | None = None, wide_kmers: list | None = None,
                  wide_features: int = 0, stem: dict | None = None, head_pooling: str = "mean",
                  wide_groups: dict | None = None, gene_features: list | None = None,
-                 wide_blend: dict | None = None, head_standardize: bool = False, **kwargs):
+                 wide_blend: dict | None = None, head_standardize: bool = False, head_windows: bool = False,
+                 head_stem: bool = False, deep_path: bool = True, **kwargs):
         kwargs.setdefault("max_position_embeddings", 258)
         kwargs.setdefault("type_vocab_size", 1)
         super().__init__(**kwargs)
@@ -74,14 +77,34 @@ class FloraBertConfig(RobertaConfig):
         self.wide_groups = dict(wide_groups or {})
         # the gene-model columns the wide path reads after the composition features (florabert.genome.genemodel)
         self.gene_features = list(gene_features or [])
-        # the tree half of a blended wide path ({} for ridge alone): weight, per-output slope and intercept of
-        # the LightGBM booster saved beside the weights (florabert.features.WideTrees)
+        # the blend of the model's parts ({} for none): "weight" of the trees (LightGBM on the wide features, saved
+        # beside the weights: florabert.features.WideTrees), "coef" mapping the boosters onto the outputs,
+        # "boosters", and "weights" of every part ({"deep": a, "ridge": b, "trees": c}; without it, as earlier
+        # releases wrote, the deep path and the ridge both weigh 1 - weight)
         self.wide_blend = dict(wide_blend or {})
         self.stem = stem_options(stem)  # {} = tokens (FloraBERT); else pool, channels, kernel
         self.head_pooling = head_pooling
         # the head reads the pooled states standardized by the training genes' mean and sd (buffers pool_mean,
         # pool_std of FloraBertForExpression, set when fine-tuning starts)
         self.head_standardize = bool(head_standardize)
+        # the head pools each window on its own (a promoter's bins are not averaged with a coding sequence's)
+        self.head_windows = bool(head_windows)
+        # the head also reads the stem's bins, pooled, beside the encoder's final states (a stem model only):
+        # the encoder's layer norms leave pooled states that barely differ between genes
+        self.head_stem = bool(head_stem)
+        # false: the deep path's output is held at zero (the model is its wide path alone; nothing reads the bases)
+        self.deep_path = bool(deep_path)
+
+    @property
+    def part_weights(self) -> tuple[float, float]:
+        """(deep path, ridge): the weights of the model's own parts in its output (the trees' weight is in their
+        offset, :class:`florabert.features.WideTrees`)."""
+        blend = self.wide_blend or {}
+        deep = 1.0 if getattr(self, "deep_path", True) else 0.0
+        if "weights" in blend:
+            return deep * float(blend["weights"].get("deep", 0.0)), float(blend["weights"].get("ridge", 0.0))
+        rest = 1.0 - float(blend.get("weight", 0.0))
+        return deep * rest, rest
 
     @property
     def architecture(self) -> str:

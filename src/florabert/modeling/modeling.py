@@ -107,6 +107,8 @@ class Encoded:
     mask: torch.Tensor
     per_base: torch.Tensor | None = None
     where: WindowBases | None = None
+    segments: torch.Tensor | None = None  # (B, positions): the window of each position (0 for one window)
+    stem_bins: torch.Tensor | None = None  # (B, bins, hidden): a stem model's bins before the encoder
 
     @property
     def hidden(self) -> torch.Tensor:
@@ -135,7 +137,7 @@ def encode(backbone, run, config, input_ids=None, attention_mask=None, token_typ
         real = attention_mask.bool() if attention_mask is not None else None
     else:
         real = attention_mask.bool() & (input_ids != config.bos_token_id) & (input_ids != config.eos_token_id)
-    return Encoded(outputs, real)
+    return Encoded(outputs, real, segments=token_type_ids)
 
 
 def _encode_stem(backbone, run, config, input_ids, attention_mask, token_type_ids, track_values, track_states,
@@ -177,7 +179,7 @@ def _encode_stem(backbone, run, config, input_ids, attention_mask, token_type_id
     features = None
     if keep_per_base:
         features = per_base[0] if len(per_base) == 1 else torch.cat(per_base, 1)
-    return Encoded(outputs, bin_mask, features, where)
+    return Encoded(outputs, bin_mask, features, where, segments=types, stem_bins=bins)
 
 
 def masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -353,7 +355,7 @@ class FloraBertForExpression(RobertaPreTrainedModel):
         if pooling == "attention":
             self.pool_score = torch.nn.Linear(config.hidden_size, 1)
         hidden = config.head_hidden_size or config.hidden_size
-        pooled = 2 * config.hidden_size if pooling == "meanmax" else config.hidden_size
+        pooled = self.pooled_size(config)
         self.head = torch.nn.Sequential(
             torch.nn.Linear(pooled, hidden), torch.nn.GELU(), torch.nn.Dropout(config.head_dropout),
             torch.nn.Linear(hidden, config.num_labels))
@@ -366,6 +368,29 @@ class FloraBertForExpression(RobertaPreTrainedModel):
             self.register_buffer("wide_mean", torch.zeros(n_wide))
             self.register_buffer("wide_std", torch.ones(n_wide))
         self.post_init()
+
+    @staticmethod
+    def pooled_size(config) -> int:
+        """Width of what the head reads: one summary (``2 x hidden`` for meanmax) per source (the encoder's
+        states, and with ``head_stem`` the stem's bins) per window (with ``head_windows``)."""
+        meanmax = getattr(config, "head_pooling", "mean") == "meanmax"
+        per = 2 * config.hidden_size if meanmax else config.hidden_size
+        sources = 2 if getattr(config, "head_stem", False) and config.stem else 1
+        windows = len(config.layout) if getattr(config, "head_windows", False) else 1
+        return per * sources * windows
+
+    def read_out(self, enc: Encoded) -> torch.Tensor:
+        """(batch, :meth:`pooled_size`): the encoder's final states pooled (:meth:`pool`), and with
+        ``config.head_stem`` the stem's bins pooled the same way beside them; with ``config.head_windows``
+        each window on its own, side by side (README "The deep path on real genes")."""
+        sources = [enc.hidden]
+        if getattr(self.config, "head_stem", False) and enc.stem_bins is not None:
+            sources.append(enc.stem_bins)
+        if not getattr(self.config, "head_windows", False):
+            return torch.cat([self.pool(h, enc.mask) for h in sources], -1)
+        segments = enc.segments if enc.segments is not None else torch.zeros_like(enc.mask, dtype=torch.long)
+        masks = [enc.mask & (segments == j) for j in range(len(self.config.layout))]
+        return torch.cat([self.pool(h, m) for m in masks for h in sources], -1)
 
     def pool(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """(batch, positions, hidden) -> (batch, hidden): the mean over the real positions ``mask`` (tokens or
@@ -390,7 +415,7 @@ class FloraBertForExpression(RobertaPreTrainedModel):
         enc = encode(self.roberta, self.roberta, self.config, input_ids=input_ids, attention_mask=attention_mask,
                      token_type_ids=token_type_ids, position_ids=position_ids, track_values=track_values,
                      track_states=track_states, **kwargs)
-        pooled = self.pool(enc.hidden, enc.mask)
+        pooled = self.read_out(enc)
         if hasattr(self, "pool_mean"):
             pooled = (pooled - self.pool_mean.to(pooled.dtype)) / self.pool_std.to(pooled.dtype)
         return pooled
@@ -401,21 +426,24 @@ class FloraBertForExpression(RobertaPreTrainedModel):
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, labels=None, track_values=None,
                 track_states=None, token_type_ids=None, wide_features=None, wide_offset=None, **kwargs):
-        logits = self.deep(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                           track_values=track_values, track_states=track_states, token_type_ids=token_type_ids,
-                           **kwargs)
+        a, b = self.config.part_weights  # a x deep path + b x ridge (+ the trees' weighted offset)
+        ref = input_ids if input_ids is not None else wide_features
+        logits = torch.zeros(ref.shape[0], self.config.num_labels, device=ref.device)
+        if a:  # a wide-path-only model (deep_path false, configs/wide_alone.yaml) reads no bases
+            logits = a * self.deep(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                                   track_values=track_values, track_states=track_states,
+                                   token_type_ids=token_type_ids, **kwargs)
         if hasattr(self, "wide"):
             if wide_features is None:
                 raise ValueError("this model has a wide path: pass wide_features (florabert.features."
                                  "window_features of the same sequences)")
             z = (wide_features.to(self.wide_std.dtype) - self.wide_mean) / self.wide_std
-            logits = logits + self.wide(z.to(self.wide.weight.dtype)).float()
-        blended = getattr(self.config, "wide_blend", None)
-        if blended:  # (1 - w) x this model + w x LightGBM on the wide features (florabert.features.WideTrees)
+            logits = logits + b * self.wide(z.to(self.wide.weight.dtype)).float()
+        if (getattr(self.config, "wide_blend", None) or {}).get("boosters"):  # + c x LightGBM (WideTrees.offset)
             if wide_offset is None:
                 raise ValueError("this model blends in trees: pass wide_offset (florabert.features.WideTrees."
                                  "offset of the same wide features)")
-            logits = (1.0 - float(blended["weight"])) * logits + wide_offset.float()
+            logits = logits + wide_offset.float()
         loss = None
         if labels is not None:
             if self.config.problem_type == "single_label_classification":

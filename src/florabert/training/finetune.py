@@ -24,7 +24,9 @@ import torch
 from florabert.config import FinetuneConfig, dump_config
 from florabert.errors import FloraBertError
 from florabert.outputs import finish_run
+from florabert.training.batches import PadCollator, as_arrays
 from florabert.training.callbacks import CSVLogger, plot_loss_curve
+from florabert.training.head import keep_better_start, start_head, weights
 from florabert.training.runs import (
     build_optimizer,
     environment,
@@ -40,6 +42,7 @@ from florabert.training.runs import (
     write_json,
 )
 from florabert.training.trackdata import TrackCollator
+from florabert.training.wide import backfit_callback, blend, fit_wide
 
 
 def unfreezing_stages(model, config: FinetuneConfig) -> list[tuple[int, str, list[str]]]:
@@ -119,7 +122,7 @@ def build_finetune_optimizer(model, config: FinetuneConfig):
         {"params": [p for p in encoder if p.ndim > 1], "weight_decay": wd, "lr": low},
         {"params": [p for p in encoder if p.ndim <= 1], "weight_decay": 0.0, "lr": low},
     ]
-    if hasattr(model, "wide") and config.wide_lr_factor > 0 and not config.wide_backfit:  # trained by gradient
+    if hasattr(model, "wide") and config.wide_lr_factor > 0 and not (config.wide_stack or config.wide_backfit):
         for p in model.wide.parameters():
             p.requires_grad_(True)
         groups.append({"params": list(model.wide.parameters()), "weight_decay": wd,
@@ -190,267 +193,6 @@ def _tokenized(part, tok, max_length: int, classification: bool, wide_kmers=(), 
         genes = gene_values(part, list(gene_features), source) if gene_features else None
         columns["wide_features"] = wide_inputs(seqs, list(wide_kmers), layout, genes).tolist()
     return datasets.Dataset.from_dict(columns)
-
-
-class WideRidge:
-    """The wide path's ridge fit, refittable: the training genes' standardized features are decomposed once
-    (SVD), so refitting the same penalties to new targets (the residual the deep path leaves, see
-    :func:`_backfit_callback`) is two matrix products."""
-
-    def __init__(self, x: np.ndarray, y: np.ndarray):
-        from sklearn.linear_model import RidgeCV
-
-        self.mean, self.std = x.mean(0), x.std(0)
-        self.std[self.std == 0] = 1.0
-        z = (x - self.mean) / self.std
-        fit = RidgeCV(alphas=np.logspace(-1, 6, 15), alpha_per_target=True).fit(z, y)
-        self.alpha = np.broadcast_to(np.atleast_1d(fit.alpha_), (y.shape[1],)).astype(np.float64)
-        self.u, self.s, self.vt = np.linalg.svd(z, full_matrices=False)
-        self.coef, self.intercept = self.solve(y)
-
-    def solve(self, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(coef (outputs, features), intercept (outputs,)) of the ridge fit of ``targets`` (genes, outputs)."""
-        centre = targets.mean(0)
-        ut_r = self.u.T @ (targets - centre)  # (k, outputs)
-        shrink = self.s[:, None] / (self.s[:, None] ** 2 + self.alpha[None, :])
-        return (self.vt.T @ (shrink * ut_r)).T, centre
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        return ((x - self.mean) / self.std) @ self.coef.T + self.intercept
-
-
-def _ridge(x: np.ndarray, y: np.ndarray):
-    """RidgeCV on standardized ``x`` (penalty per target by efficient leave-one-out CV); (model, mean, sd)."""
-    from sklearn.linear_model import RidgeCV
-
-    mean, std = x.mean(0), x.std(0)
-    std[std == 0] = 1.0
-    return RidgeCV(alphas=np.logspace(-1, 6, 15), alpha_per_target=True).fit((x - mean) / std, y), mean, std
-
-
-def _predict(fit, x: np.ndarray) -> np.ndarray:
-    model, mean, std = fit
-    return model.predict((x - mean) / std)
-
-
-def _r2(y: np.ndarray, pred: np.ndarray) -> float:
-    return float(1 - ((y - pred) ** 2).sum() / max(((y - y.mean()) ** 2).sum(), 1e-12))
-
-
-def fit_trees(x: np.ndarray, y: np.ndarray, seed: int):
-    """The trees of the blend, fitted on the training genes: LightGBM boosters of the targets' leading principal
-    components (as many as explain 95 % of their variance, at most 4: one for highly correlated runs of one
-    tissue, two for tissues that move in opposite directions), and the least-squares map from the boosters'
-    outputs to every target. Returns a :class:`florabert.features.WideTrees` (weight 1)."""
-    import lightgbm
-
-    from florabert.features import LGBM_PARAMS, WideTrees
-
-    centred = y - y.mean(0)
-    _, sv, vt = np.linalg.svd(centred, full_matrices=False)
-    share = np.cumsum(sv ** 2) / max(float((sv ** 2).sum()), 1e-12)
-    k = int(min(4, np.searchsorted(share, 0.95) + 1, y.shape[1]))
-    scores = centred @ vt[:k].T
-    boosters = [lightgbm.LGBMRegressor(**LGBM_PARAMS, random_state=seed + j, n_jobs=torch.get_num_threads())
-                .fit(x, scores[:, j]).booster_ for j in range(k)]
-    trees = WideTrees(boosters, np.zeros((k + 1, y.shape[1])), 1.0)
-    design = trees.design(x)
-    trees.coef = np.linalg.lstsq(design, y, rcond=None)[0]
-    return trees
-
-
-def _set_wide(model, coef: np.ndarray, intercept: np.ndarray) -> None:
-    with torch.no_grad():
-        model.wide.weight.copy_(torch.as_tensor(coef.reshape(model.wide.weight.shape)))
-        model.wide.bias.copy_(torch.as_tensor(np.atleast_1d(intercept)))
-
-
-def _backfit_callback(model, train_part, collator, log):
-    """Backfitting of the wide path (as in generalized additive models): before every evaluation, the ridge is
-    refitted, with its cross-validated penalties, to what the deep path leaves unexplained on the training
-    genes. The ridge thus drops the composition weights that only stood in for sequence the deep path has
-    learned (a frozen ridge keeps them; trained by gradient it memorizes the training genes), and stays a ridge
-    fit, however long fine-tuning runs."""
-    from transformers import TrainerCallback
-
-    y = np.asarray(train_part["labels"], dtype=np.float64)
-
-    class Backfit(TrainerCallback):
-        def on_step_end(self, args, state, control, **kwargs):
-            at_eval = bool(args.eval_steps) and state.global_step % args.eval_steps == 0
-            if at_eval or state.global_step >= state.max_steps:
-                deep = _predict_in_order(model, collator, train_part, deep=True).reshape(y.shape)
-                _set_wide(model, *model.wide_ridge.solve(y - deep))
-                model.train()
-
-    return Backfit()
-
-
-@torch.no_grad()
-def _predict_in_order(model, collator, part, *, deep: bool = False, pooled: bool = False,
-                      rows: int | None = None) -> np.ndarray:
-    """The model's outputs (``deep``: its deep path's alone; ``pooled``: what its head reads) for the first
-    ``rows`` rows of ``part`` (default: all) in their order (the Trainer's predict may reorder rows by length)."""
-    model.eval()
-    device = next(model.parameters()).device
-    out = []
-    inner = deep or pooled
-    drop = ("labels", "length", "wide_features", "wide_offset") if inner else ("labels", "length")
-    n = len(part) if rows is None else min(rows, len(part))
-    for start in range(0, n, 64):
-        batch = collator([{k: v for k, v in part[i].items() if k not in drop}
-                          for i in range(start, min(start + 64, n))])
-        batch = {k: v.to(device) for k, v in batch.items()}
-        values = model.pooled(**batch) if pooled else model.deep(**batch) if deep else model(**batch).logits
-        out.append(values.float().cpu().numpy())
-    return np.concatenate(out).astype(np.float64)
-
-
-def start_head(model, parts: dict, collator, config, log, *, rows: int = 4096) -> dict:
-    """Before fine-tuning, from the pooled states of (up to ``rows`` of) the training genes: with
-    ``config.head_standardize``, set the model's ``pool_mean``/``pool_std`` to their mean and sd (the head then
-    reads how a gene differs from the others, not the large part all genes' pooled states share); with
-    ``config.head_init`` "probe" (regression), set the head's output layer to the ridge fit of the targets (less
-    the wide path's ridge prediction, when there is one) on the head's hidden layer: fine-tuning starts from a
-    linear probe of the pre-trained features instead of a random readout whose large first gradients distort
-    them (LP-FT, Kumar et al. 2022). Returns what it measured (README "The deep path on real genes")."""
-    train = parts["train"]
-    standardize = hasattr(model, "pool_mean")  # the model was made with config.head_standardize
-    if standardize:
-        with torch.no_grad():  # new buffers of a model loaded from a checkpoint without them hold no values yet
-            model.pool_mean.zero_()
-            model.pool_std.fill_(1.0)
-    x = _predict_in_order(model, collator, train, pooled=True, rows=rows)
-    info = {"genes": len(x)}
-    if standardize:
-        mean, sd = x.mean(0), x.std(0)
-        info["pooled_sd_ratio"] = float(np.median(sd / (np.abs(mean) + 1e-9)))
-        sd = np.where(sd > 1e-6, sd, 1.0)
-        with torch.no_grad():
-            model.pool_mean.copy_(torch.as_tensor(mean))
-            model.pool_std.copy_(torch.as_tensor(sd))
-        x = (x - mean) / sd
-    if config.head_init == "probe" and config.problem == "regression":
-        y = np.asarray(train["labels"][: len(x)], dtype=np.float64)
-        if hasattr(model, "wide_ridge"):
-            y = y - model.wide_ridge.predict(np.asarray(train["wide_features"][: len(x)], dtype=np.float64))
-        with torch.no_grad():
-            z = torch.as_tensor(x, dtype=model.head[0].weight.dtype)
-            hidden = model.head[1](model.head[0](z)).double().numpy()  # dense -> GELU (dropout is off here)
-            fit, mean, std = _ridge(hidden, y)
-            coef = np.atleast_2d(fit.coef_) / std
-            model.head[-1].weight.copy_(torch.as_tensor(coef))
-            bias = np.atleast_1d(fit.intercept_) - coef @ mean
-            model.head[-1].bias.copy_(torch.as_tensor(bias))
-        info["probe_train_r2"] = _r2(y, hidden @ coef.T + bias)
-    model.train()
-    log(f"head: {'standardized pooled states, ' if standardize else ''}"
-        + ("output layer from a ridge fit (linear probe) on " if "probe_train_r2" in info else "measured on ")
-        + f"{len(x):,} training genes"
-        + (f" (their pooled states differ by {info['pooled_sd_ratio']:.0%} of their size)" if standardize else "")
-        + (f"; the probe's training R² {info['probe_train_r2']:.4f}" if "probe_train_r2" in info else ""))
-    return info
-
-
-def blend(trainer, model, parts: dict, seed: int, log, min_gain: float = 0.01) -> dict:
-    """After fine-tuning: blend LightGBM on the wide features into the model's predictions, with the weight w of
-    the trees (0, 0.1, ..., 1) that gives the best validation R², kept only when it beats the model alone by
-    ``min_gain`` (a small validation set can favour a weight by chance). The trees are fitted on the training
-    genes only; blending after training keeps their optimistic fit of those genes out of fine-tuning (the deep
-    path and the ridge layer never train against them), and w is chosen on genes neither has seen. Sets the
-    model's ``wide_blend`` (its outputs become (1 - w) x model + w x trees) and adds each part's
-    ``wide_offset``."""
-    x = np.asarray(parts["train"]["wide_features"], dtype=np.float64)
-    y = np.asarray(parts["train"]["labels"], dtype=np.float64)
-    xv = np.asarray(parts["validation"]["wide_features"], dtype=np.float64)
-    yv = np.asarray(parts["validation"]["labels"], dtype=np.float64)
-    trees = fit_trees(x, y, seed)
-    trees_val = trees.offset(xv)
-    model_val = _predict_in_order(trainer.model, trainer.data_collator, parts["validation"]).reshape(yv.shape)
-    scores = {w: _r2(yv, (1 - w) * model_val + w * trees_val) for w in np.round(np.linspace(0, 1, 11), 2)}
-    best = float(max(scores, key=scores.get))
-    w = best if scores[best] >= scores[0.0] + min_gain else 0.0
-    trees.weight = w
-    for name in list(parts):
-        offset = trees.offset(np.asarray(parts[name]["wide_features"], dtype=np.float64)).tolist()
-        parts[name] = parts[name].add_column("wide_offset", offset)
-    model.config.wide_blend = {"weight": w, "coef": trees.coef.tolist(), "boosters": len(trees.boosters)}
-    model.wide_trees = trees
-    log(f"blend: LightGBM on the wide features ({len(trees.boosters)} booster(s)), weight {w:.1f} (chosen on the "
-        f"validation genes): validation R² {scores[w]:.4f} (the fine-tuned model alone {scores[0.0]:.4f}, the "
-        f"trees alone {scores[1.0]:.4f})")
-    return {"blend_weight": w, "validation_r2_blend": scores[w], "validation_r2_model": scores[0.0],
-            "validation_r2_trees": scores[1.0]}
-
-
-def _weights(model) -> dict:
-    """A copy of the model's state dict (weights and buffers) that later training leaves alone."""
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
-
-
-def _keep_better_start(trainer, model, val_ds, start_file: Path, log) -> dict:
-    """After fine-tuning: the model as it started (the wide path's ridge fit and the head's start, random or a
-    probe) when that has the lower validation loss, else the fine-tuned one; the start's weights file is removed
-    either way."""
-    tuned = _weights(model)
-    tuned_loss = trainer.evaluate(val_ds, metric_key_prefix="check")["check_loss"]
-    model.load_state_dict(torch.load(start_file, weights_only=True))
-    start_loss = trainer.evaluate(val_ds, metric_key_prefix="check")["check_loss"]
-    kept = start_loss < tuned_loss or not np.isfinite(tuned_loss)  # a run that diverged returns its start
-    if kept:
-        log(f"the model as it started has a lower validation loss than fine-tuning's best checkpoint "
-            f"({start_loss:.4f} vs {tuned_loss:.4f}): the model is the start (keep_better_start)")
-    else:
-        model.load_state_dict(tuned)
-    start_file.unlink()
-    start_file.with_suffix(".json").unlink(missing_ok=True)
-    return {"kept_start": bool(kept), "validation_loss_start": float(start_loss),
-            "validation_loss_tuned": float(tuned_loss)}
-
-
-def fit_wide(model, parts: dict, log=print, groups: dict | None = None) -> dict:
-    """Fit the wide path by ridge regression on the training genes (standardized features, the penalty per
-    target by efficient leave-one-out cross-validation on them) and zero the head's output bias, so that
-    fine-tuning starts at the ridge model (plus the head's small random output); returns its validation R² (all
-    cells), and with several feature ``groups`` (name -> number of features, in input order) each group's
-    validation R² alone and without it."""
-    x = np.asarray(parts["train"]["wide_features"], dtype=np.float64)
-    y = np.asarray(parts["train"]["labels"], dtype=np.float64)
-    xv = np.asarray(parts["validation"]["wide_features"], dtype=np.float64)
-    yv = np.asarray(parts["validation"]["labels"], dtype=np.float64)
-    ridge = WideRidge(x, y)
-    mean, std = ridge.mean, ridge.std
-    model.wide_ridge = ridge  # refitted on the deep path's residual during fine-tuning (_backfit_callback)
-    _set_wide(model, ridge.coef, ridge.intercept)
-    with torch.no_grad():
-        model.wide_mean.copy_(torch.as_tensor(mean))
-        model.wide_std.copy_(torch.as_tensor(std))
-        # the head's output bias starts at 0 (the ridge has the intercept); its weights keep their small random
-        # start: zeroed, they leave the deep path without gradient and it may never leave the ridge model
-        # (README "Why fine-tuning learned no sequence")
-        model.head[-1].bias.zero_()
-    for p in model.wide.parameters():  # trained on from here unless wide_lr_factor is 0
-        p.requires_grad_(False)
-    r2 = _r2(yv, ridge.predict(xv).reshape(yv.shape))
-    shares = {}
-    if groups and len([n for n in groups.values() if n]) > 1:
-        start = 0
-        for name, n in groups.items():
-            cols = np.arange(start, start + n)
-            rest = np.setdiff1d(np.arange(x.shape[1]), cols)
-            start += n
-            if not n:
-                continue
-            alone, without = _ridge(x[:, cols], y), _ridge(x[:, rest], y)
-            shares[name] = {"features": int(n),
-                            "validation_r2_alone": _r2(yv, _predict(alone, xv[:, cols]).reshape(yv.shape)),
-                            "validation_r2_without": _r2(yv, _predict(without, xv[:, rest]).reshape(yv.shape))}
-    what = " + ".join(f"{k} ({v:,})" for k, v in (groups or {"composition": x.shape[1]}).items() if v)
-    log(f"wide path: ridge on {what} features of {x.shape[0]:,} training genes (penalty "
-        f"{np.median(ridge.alpha):.3g}); validation R² {r2:.4f} before fine-tuning"
-        + "".join(f"; {k} alone {v['validation_r2_alone']:.4f}" for k, v in shares.items()))
-    return {"features": int(x.shape[1]), "validation_r2": r2, "groups": shares,
-            "alpha": [float(a) for a in ridge.alpha]}
 
 
 def _warn_about_input(tok, max_length: int, data, model_dir, log) -> None:
@@ -531,11 +273,7 @@ def finetune(model_dir: str | Path, data_dir: str | Path, out: str | Path, confi
 # parts are split out.
 def _finetune(model_dir, data_dir, out: Path, config: FinetuneConfig, *, tracks, last, log, callbacks) -> dict:
     """The run itself, in ``out`` (the run's work folder)."""
-    from transformers import (
-        DataCollatorWithPadding,
-        TrainingArguments,
-        get_linear_schedule_with_warmup,
-    )
+    from transformers import TrainingArguments, get_linear_schedule_with_warmup
 
     from florabert.data.dataset import load_expression_dataset
     from florabert.modeling import FloraBertForExpression, adopt_layout, loading
@@ -584,7 +322,8 @@ def _finetune(model_dir, data_dir, out: Path, config: FinetuneConfig, *, tracks,
             target_transform=data.transform, promoter_window=data.promoter_window, tracks=layout,
             input_length=max_length, wide_kmers=wide_kmers, wide_features=n_wide, wide_groups=groups,
             gene_features=gene_features, head_pooling=config.head_pooling,
-            head_standardize=config.head_standardize, output_loading_info=True,
+            head_standardize=config.head_standardize, head_windows=config.head_windows,
+            head_stem=config.head_stem, output_loading_info=True,
             **_class_names(data.classes, n_labels) if classification else {})
     if data.promoter_window:
         if data.layout.spec != pre_config.layout.spec:
@@ -595,22 +334,34 @@ def _finetune(model_dir, data_dir, out: Path, config: FinetuneConfig, *, tracks,
                              "build the dataset from a promoter table cut with that --layout")
     _check_encoder(model_dir, info, new_channel=bool(layout) and not known_layout,
                    classification=classification, log=log)
+    if config.head_init != "random":  # PyTorch's default start (the probe then replaces the output layer)
+        for layer in model.head:
+            if isinstance(layer, torch.nn.Linear):
+                layer.reset_parameters()
     if parts is None:
         source = Path(data_dir) / "dataset.parquet"
         parts = {p: _tokenized(t, tok, max_length, classification, wide_kmers, data.layout, gene_features, source)
                  for p, t in (("train", train_t), ("validation", val_t), ("test", test_t))}
-    wide_info = ({**fit_wide(model, parts, log, groups), "kmers": wide_kmers,
+    if not config.deep_path and not n_wide:
+        raise FloraBertError("deep_path: false needs a wide path (wide_kmers or wide_gene_model, a regression "
+                             "without tracks): the model would predict nothing")
+    model.config.deep_path = config.deep_path
+    wide_info = ({**fit_wide(model, parts, config, log, groups), "kmers": wide_kmers,
                   "gene_features": gene_features} if n_wide else None)
-    if not classification and not n_wide:  # start at the constant-mean baseline: learn deviations only
+    if not classification and (not n_wide or config.wide_stack):  # start at the constant mean: learn deviations
         with torch.no_grad():
             mean = np.asarray(parts["train"]["labels"], dtype=np.float64).mean(axis=0)
             model.head[-1].bias.copy_(torch.as_tensor(mean, dtype=model.head[-1].bias.dtype))
-    collator = TrackCollator(tok.hf) if layout else DataCollatorWithPadding(tok.hf)
+    if layout:
+        collator = TrackCollator(tok.hf)
+    else:
+        collator = PadCollator(tok.hf.pad_token_id)
+        parts = {k: as_arrays(v) for k, v in parts.items()}
     head_info = start_head(model, parts, collator, config, log) if not last and (
         config.head_standardize or config.head_init == "probe") else None
     start_file = out / "start_weights.pt"  # kept in the run folder for a resumed run, removed when it ends
-    if config.keep_better_start and not last and rank() == 0:
-        torch.save(_weights(model), start_file)
+    if config.keep_better_start and config.deep_path and not last and rank() == 0:
+        torch.save(weights(model), start_file)
         start_file.with_suffix(".json").write_text(json.dumps(head_info or {}))
     optimizer, stages = build_finetune_optimizer(model, config)
     _warn_about_input(tok, max_length, data, model_dir, log)
@@ -636,12 +387,13 @@ def _finetune(model_dir, data_dir, out: Path, config: FinetuneConfig, *, tracks,
         log(f"fine-tuning {n_params / 1e6:.2f} M parameters on {len(train_ds):,} (gene, tissue) pairs of "
             f"{train_t.num_rows:,} genes x {len(targets)} tissues with tracks; validation {len(val_ds):,}, "
             f"test {len(test_ds):,} pairs")
-    else:
+    elif config.deep_path:
         what = f"examples, {n_labels} classes" if classification else f"genes x {n_labels} targets"
         log(f"fine-tuning {n_params / 1e6:.2f} M parameters on {train_t.num_rows:,} {what}; validation "
             f"{val_t.num_rows:,}, test {test_t.num_rows:,}")
     stopper = _early_stopping(config)
-    extra = [_backfit_callback(model, train_ds, collator, log)] if n_wide and config.wide_backfit else []
+    backfit = n_wide and not config.wide_stack and config.wide_backfit
+    extra = [backfit_callback(model, train_ds, collator)] if backfit else []
     with tensorboard_dir(out / "logs" / "tensorboard"):
         trainer = resumable_trainer()(
             model=model, args=args, train_dataset=train_ds, eval_dataset=val_ds, data_collator=collator,
@@ -651,13 +403,17 @@ def _finetune(model_dir, data_dir, out: Path, config: FinetuneConfig, *, tracks,
                        stopper, *extra, *(callbacks or [])],
         )
         quiet_trainer(trainer)
-        train_or_restore(trainer, last)
+        if config.deep_path:
+            train_or_restore(trainer, last)
+        else:
+            log(f"deep path: off (deep_path: false): the model is its wide path alone; nothing to fine-tune "
+                f"(training {train_t.num_rows:,}, validation {val_t.num_rows:,}, test {test_t.num_rows:,} genes)")
     trainer.remove_callback(stopper)  # the final evaluations below use other metric names
     if start_file.exists():
         head_info = {**(head_info or json.loads(start_file.with_suffix(".json").read_text())),
-                     **_keep_better_start(trainer, model, val_ds, start_file, log)}
-    if n_wide and config.wide_model == "blend":
-        wide_info.update(blend(trainer, model, parts, config.seed, log))
+                     **keep_better_start(trainer, model, val_ds, start_file, log)}
+    if n_wide and (config.wide_stack or config.wide_model == "blend"):
+        wide_info.update(blend(model, collator, parts, config, log))
         val_ds, test_ds = parts["validation"], parts["test"]
     metrics = {"validation": trainer.evaluate(val_ds, metric_key_prefix="validation")}
     if len(test_ds):
@@ -681,9 +437,20 @@ def _finetune(model_dir, data_dir, out: Path, config: FinetuneConfig, *, tracks,
     write_json(out / "metrics.json", {**metrics, "parameters": n_params, "dataset": str(data_dir),
                                       "pretrained": str(model_dir), "tracks": str(tracks) if tracks else None,
                                       "environment": environment()})
-    plot_loss_curve(out / "logs" / "log.csv", out / "logs" / "loss.png", title="fine-tuning")
+    if metrics["steps"]:
+        plot_loss_curve(out / "logs" / "log.csv", out / "logs" / "loss.png", title="fine-tuning")
     _model_card(out, data, metrics, model_dir, tracks=(tracks, layout) if layout else None)
     return metrics
+
+
+def _blend_text(wide: dict) -> str:
+    """'0.2 x deep path + 0.3 x ridge + 0.5 x LightGBM: validation R² ... (alone: ...)' from metrics["wide"]."""
+    names = {"deep": "deep path", "ridge": "ridge", "trees": "LightGBM", "model": "fine-tuned model"}
+    weights = wide["blend_weights"]
+    alone = ", ".join(f"{names[k]} {wide[f'validation_r2_{k}']:.4f}" for k in weights
+                      if f"validation_r2_{k}" in wide)
+    return (" + ".join(f"{w:.1f} x {names[k]}" for k, w in weights.items())
+            + f": validation R² {wide['validation_r2_blend']:.4f} (alone: {alone})")
 
 
 def _model_card(out: Path, data, metrics: dict, model_dir, tracks=None) -> None:
@@ -699,14 +466,11 @@ def _model_card(out: Path, data, metrics: dict, model_dir, tracks=None) -> None:
              f"- Layout (windows read): {data.layout.spec if data.promoter_window else 'unknown'}",
              *([f"- Wide path: k-mer frequencies (k = {', '.join(map(str, metrics['wide'].get('kmers', [])))}), "
                 f"codon usage of cds windows and {len(metrics['wide'].get('gene_features') or [])} gene-model "
-                f"features, {metrics['wide']['features']} in all, ridge-started (validation R² "
+                f"features, {metrics['wide']['features']} in all, ridge (validation R² "
                 f"{metrics['wide']['validation_r2']:.4f} alone)"] if metrics.get("wide") else []),
-             *([f"- Blended after fine-tuning with LightGBM on the wide features (`wide_lgbm_*.txt`), weight "
-                f"{metrics['wide']['blend_weight']:.1f}: validation R² "
-                f"{metrics['wide']['validation_r2_blend']:.4f} (the model alone "
-                f"{metrics['wide']['validation_r2_model']:.4f}, the trees alone "
-                f"{metrics['wide']['validation_r2_trees']:.4f})"]
-               if (metrics.get("wide") or {}).get("blend_weight") is not None else []),
+             *([f"- Blended after fine-tuning (weights chosen on the validation genes; LightGBM in "
+                f"`wide_lgbm_*.txt`): {_blend_text(metrics['wide'])}"]
+               if (metrics.get("wide") or {}).get("blend_weights") else []),
              *([f"- EBERT: one output per (gene, tissue) from the tissue's tracks ({md_code(tracks[0])}; signals "
                 f"{', '.join(map(md_escape, tracks[1]['signals'])) or 'none'}; states "
                 f"{', '.join(map(md_escape, tracks[1]['states'])) or 'none'}); predict with `--tracks`"]
