@@ -22,17 +22,20 @@ def test_demo_stages_run_and_are_skipped_on_rerun(run_cli, tmp_path):
     # the stem reads every base of every window: the whole cds window, 3,000 bases
     assert model.bases_read(["|".join(["ACGT" * 250] * 3 + ["ACGT" * 750])]) == [1000, 1000, 1000, 3000]
     code, _, err = run_cli("demo", "--out", tmp_path / "d")
-    assert code == 0 and err.count("already done") == 10
+    assert code == 0 and err.count("already done") == 8
     audit = json.loads((tmp_path / "d" / "expression" / "audit.json").read_text())
     assert audit["families_in_train_and_test"] == 0
     metrics = json.loads((tmp_path / "d" / "finetune" / "metrics.json").read_text())
     assert -1.0 < metrics["test"]["test_r2_all"] < 1.0  # a real number, from real held-out genes
+    # the full model's parts, saved as models of their own: the deep path reads bases only, the wide path none
+    deep, wide = Predictor(tmp_path / "d" / "deep_alone"), Predictor(tmp_path / "d" / "wide_alone")
+    assert deep.config.wide_features == 0 and not deep.gene_features and wide.config.part_weights[0] == 0.0
     import csv
 
     with open(tmp_path / "d" / "evaluation" / "metrics.csv") as fh:
         models = {r["model"] for r in csv.DictReader(fh)}
     assert models == {"const_mean", "kmer_linear", "composition", "gene_model", "wide", "kmer_linear@tss:-150:0",
-                      "finetune", "finetune_promoter"}
+                      "finetune", "deep_alone", "wide_alone"}
     for stage in ("stage1", "stage2"):
         assert (tmp_path / "d" / "pretrain" / stage / "model.safetensors").exists()
     assert json.loads((tmp_path / "d" / "pretrain" / "stage2" / "metrics.json").read_text())["species"] == [

@@ -19,7 +19,7 @@ from florabert.genome.cresschrom import bundled_genomes
 from florabert.outputs import OutputError, claim_dir, marker, write_marker
 
 A_THALIANA = "Arabidopsis thaliana"
-DONE_FORMAT = 6  # bump when a stage's summary or settings change: older .done files then mean "redo"
+DONE_FORMAT = 7  # bump when a stage's summary or settings change: older .done files then mean "redo"
 # The demo's layout: windows around the TSS (promoter + 5' UTR and start of the gene, then the rest of the
 # first kilobase), around the gene's 3' end, and the first 3 kb of the spliced CDS. Ridge regression on their
 # composition, fitted on the demo's training genes: test R² 0.38 vs 0.08 for the 150 bases before the TSS and
@@ -29,8 +29,13 @@ DEMO_LAYOUT = "tss:-150:+300,tss:+300:+1000,tts:-500:+500,cds:0:+3000"
 # scores both models on the same genes and windows)
 PROMOTER_LAYOUT = "tss:-150:0"
 DEMO_PRETRAIN_STEPS = (100, 50)  # stage 1 (both species), stage 2 (A. thaliana); the stem reads ~5 kb per gene
-DEMO_FINETUNE_STEPS = 400
-DEMO_BATCH = 16  # genes per fine-tuning step (5 kb each)
+DEMO_BATCH = 16  # genes per pre-training step (5 kb each)
+# fine-tuning: 600 steps of 32 genes (about 6 epochs of the 3,155 training genes), validation every 50 steps; the
+# deep path alone peaks at 400-600 steps on these genes (README "The deep path on real genes")
+DEMO_FINETUNE_STEPS = 600
+DEMO_FINETUNE_BATCH = 32
+# the models the demo evaluates: the full model and its two parts, each saved as a model of its own
+DEMO_MODELS = ("finetune", "deep_alone", "wide_alone")
 # what evaluate fits next to the models: the wide path's groups alone show what each feature group carries
 DEMO_BASELINES = ("const_mean", "kmer_linear", "composition", "gene_model", "wide",
                   "kmer_linear@" + PROMOTER_LAYOUT)
@@ -86,9 +91,9 @@ def run_demo(out: str | Path = "demo_out", *, quick: bool = False, force: bool =
     from florabert.explain.positional import positional_importance
     from florabert.explain.species import species_embeddings
     from florabert.genome.corpus import build_corpus, corpus_files
-    from florabert.genome.promoters import extract_promoters, write_promoters
     from florabert.training.finetune import finetune, summary
     from florabert.training.pretrain import pretrain
+    from florabert.training.wide import save_part
 
     console = console or Console(stderr=True)
     say = lambda m: console.print(m, highlight=False)  # noqa: E731
@@ -139,39 +144,27 @@ def run_demo(out: str | Path = "demo_out", *, quick: bool = False, force: bool =
                                        "split", data_dir, force, expression)
     say(f"  split: {audit['counts']}; families in train and test: {audit['families_in_train_and_test']}")
 
-    prom_data = out / "expression_promoter"
-
-    def promoter_dataset() -> dict:
-        at = next(g for g in bundled_genomes() if g.species == A_THALIANA)
-        table = extract_promoters(at.fasta, at.gff, species=A_THALIANA, layout=PROMOTER_LAYOUT,
-                                  gene_model=False).table
-        write_promoters(table, out / "promoters_at.parquet")
-        info = build_expression_dataset(bundled.path("arabidopsis_leaf_tpm_train.tsv"),
-                                        out / "promoters_at.parquet", prom_data, split=data_dir / "split.tsv",
-                                        families=bundled.path("arabidopsis_chr1_families.tsv"), log=say)
-        return info["audit"]
-
-    res["expression_promoter"] = _stage(console, f"3b. the same genes and split, FloraBERT's input only "
-                                        f"({PROMOTER_LAYOUT})", prom_data, force, promoter_dataset)
-
     steps = 40 if quick else DEMO_FINETUNE_STEPS
-    ft_prom_dir = out / "finetune_promoter"
-    for key, title, d, data, extra in (
-        ("finetune", "4. fine-tuning on leaf expression (14 runs): gene structure, deep path + wide path "
-         "(composition and gene model)", ft_dir, data_dir, {}),
-        ("finetune_promoter", "4b. fine-tuning on FloraBERT's input: the promoter, deep path alone",
-         ft_prom_dir, prom_data, {"wide_kmers": [], "wide_gene_model": False}),
-    ):
-        ft_cfg = load_config(FinetuneConfig, overrides={"max_steps": steps, "eval_steps": steps // 4,
-                                                        "batch_size": DEMO_BATCH, **extra})
-        m = res[key] = _stage(console, title, d, force,
-                              lambda c=ft_cfg, d=d, data=data: finetune(stage2, data, d, c, log=say))
-        t = summary(m, "test")
-        say(f"  test genes: R² (all cells) {t.get('r2_all', float('nan')):.4f}, mean Pearson r "
-            f"{t.get('pearson_mean', float('nan')):.4f} -> {d}")
+    ft_cfg = load_config(FinetuneConfig, overrides={
+        "max_steps": steps, "eval_steps": max(steps // 12, 10), "warmup_steps": max(steps // 12, 10),
+        "batch_size": DEMO_FINETUNE_BATCH, "early_stopping_min_steps": 0})
+
+    def fine_tune() -> dict:
+        metrics = finetune(stage2, data_dir, ft_dir, ft_cfg, log=say)
+        for part in ("deep", "wide"):  # the parts the blend averages, each a model of its own
+            save_part(ft_dir, out / f"{part}_alone", part)
+        return metrics
+
+    m = res["finetune"] = _stage(console, "4. fine-tuning on leaf expression (14 runs): the deep path, then the "
+                                 "wide path (composition, gene model) and LightGBM blended in", ft_dir, force,
+                                 fine_tune)
+    t = summary(m, "test")
+    say(f"  test genes: R² (all cells) {t.get('r2_all', float('nan')):.4f}, mean Pearson r "
+        f"{t.get('pearson_mean', float('nan')):.4f} -> {ft_dir} (its parts: {out / 'deep_alone'}, "
+        f"{out / 'wide_alone'})")
 
     def evaluation() -> dict:
-        rows = evaluate(data_dir, eval_dir, models=[ft_dir, ft_prom_dir], baselines=DEMO_BASELINES,
+        rows = evaluate(data_dir, eval_dir, models=[out / name for name in DEMO_MODELS], baselines=DEMO_BASELINES,
                         bootstrap=100 if quick else 1000, log=say)
         return {"all": [r for r in rows if r["tissue"] == "All"]}
 
@@ -212,31 +205,28 @@ def run_demo(out: str | Path = "demo_out", *, quick: bool = False, force: bool =
     return res
 
 
-def verdict(rows: list[dict], wide_fit: dict | None = None) -> str:
-    """Plain sentences: which model wins on the test genes, and what each part adds (``wide_fit``: the
-    fine-tuned model's ``metrics.json`` "wide" entry, with the validation R² of its parts)."""
+def verdict(rows: list[dict], paired: list[dict], wide_fit: dict | None = None) -> str:
+    """Plain sentences: which model wins on the test genes and what each part adds (``paired``: evaluate's
+    paired.csv rows; ``wide_fit``: the full model's ``metrics.json`` "wide" entry, its blend)."""
     r2 = {r["model"]: float(r["r2"]) for r in rows}
     best = max(r2, key=r2.get)
     parts = [f"Best on the test genes: {best} (R² {r2[best]:.4f})."]
-    model, wide = r2.get("finetune"), r2.get("wide")
-    if model is not None and wide is not None:
-        parts.append(f"The full model {'beats' if model > wide else 'does not beat'} its wide path alone (ridge "
-                     f"on composition and gene model: {wide:.4f}) by {model - wide:+.4f}.")
-    w = wide_fit or {}
-    if "validation_r2_model" in w and "validation_r2" in w:
-        gain = w["validation_r2_model"] - w["validation_r2"]
-        text = (f"On the validation genes the deep path adds {gain:+.4f} to the ridge fit it starts from "
-                f"({w['validation_r2']:.4f} -> {w['validation_r2_model']:.4f})")
-        if "validation_r2_blend" in w:
-            text += ("; the rest of the gain is the LightGBM on the wide features "
-                     f"({w['validation_r2_trees']:.4f} alone), blended with weight {w['blend_weight']:.2f}: "
-                     f"{w['validation_r2_blend']:.4f}")
-        parts.append(text + ".")
-    if "composition" in r2 and "gene_model" in r2 and wide is not None:
-        parts.append(f"Composition alone reaches {r2['composition']:.4f}, the gene model alone "
-                     f"{r2['gene_model']:.4f}, both {wide:.4f}.")
-    if model is not None and "finetune_promoter" in r2:
-        parts.append(f"FloraBERT's input (the promoter, deep path alone) reaches {r2['finetune_promoter']:.4f}.")
+    pairs = {(p["model"], p["versus"]): p for p in paired}
+    for other, what in (("wide_alone", "its wide path alone (ridge and LightGBM on composition and gene model)"),
+                        ("deep_alone", "its deep path alone (the bases of the windows, nothing else)")):
+        d = pairs.get(("finetune", other))
+        if d:
+            diff, lo, hi = (float(d[k]) for k in ("difference", "difference_lo", "difference_hi"))
+            sure = "beyond" if lo > 0 or hi < 0 else "within"
+            parts.append(f"The full model scores {diff:+.4f} R² against {what}, {float(d['r2_versus']):.4f} "
+                         f"(paired 95 % CI {lo:+.4f} to {hi:+.4f}: {sure} the noise of the test genes).")
+    w = (wide_fit or {}).get("blend_weights")
+    if w:
+        parts.append("The blend chosen on the validation genes weighs "
+                     + ", ".join(f"{k} {v:.1f}" for k, v in w.items()) + ".")
+    if "composition" in r2 and "gene_model" in r2 and "wide" in r2:
+        parts.append(f"Ridge on composition alone reaches {r2['composition']:.4f}, on the gene model alone "
+                     f"{r2['gene_model']:.4f}, on both {r2['wide']:.4f}.")
     return " ".join(parts)
 
 
@@ -252,9 +242,8 @@ def write_demo_report(out: Path, res: dict, total: float, *, quick: bool = False
     secs = lambda k: f"{res[k].get('seconds', 0):.0f} s" if res.get(k, {}).get("seconds") else "earlier run"  # noqa: E731
     stages = [("1. gene windows -> corpus", "corpus"), ("2a. pre-training stage 1", "stage1"),
               ("2b. pre-training stage 2", "stage2"), ("3. expression dataset", "expression"),
-              ("3b. promoter-only dataset", "expression_promoter"),
               ("4. fine-tuning (gene structure)", "finetune"),
-              ("4b. fine-tuning (promoter only)", "finetune_promoter"), ("5. evaluation", "evaluation"),
+              ("5. evaluation", "evaluation"),
               ("6a. positional importance", "positional"), ("6b. species embeddings", "species")]
     overview = Section("Pipeline", [
         "FloraBERT's pipeline on real data bundled with the package, reading the gene's structure instead of "
@@ -264,9 +253,10 @@ def write_demo_report(out: Path, res: dict, total: float, *, quick: bool = False
         "(exons, introns, UTRs, isoforms, neighbours); masked-LM pre-training of the stem model (a convolutional "
         "stem over every base, attention over 16-base bins) on both species, then on A. thaliana; fine-tuning on "
         f"leaf expression (ln(TPM + 1), {n_targets} RNA-seq runs) with a paralog-family-aware split: the deep "
-        "path and the wide path (ridge-started: window composition and gene model) together, and for comparison "
-        f"the deep path alone on FloraBERT's input ({PROMOTER_LAYOUT}); evaluation on held-out test genes "
-        "against baselines that read the same windows; explanations."
+        "path on the bases, then the wide path (ridge on window composition and gene model) and LightGBM on the "
+        "same features, blended with weights chosen on the validation genes; the deep path alone and the wide "
+        "path alone saved as models of their own; evaluation of all three on held-out test genes against "
+        "baselines that read the same windows; explanations."
         + (" This was a --quick run: every stage is smaller." if quick else "")],
         tables=[(["stage", "time"], [[name, secs(key)] for name, key in stages]
                  + [["all stages", f"{sum(res[k].get('seconds', 0) for _, k in stages):.0f} s"],
@@ -285,31 +275,36 @@ def write_demo_report(out: Path, res: dict, total: float, *, quick: bool = False
              for k in ("stage1", "stage2")])],
         figures=[(out / "pretrain" / k / "logs" / "loss.png", f"MLM loss, {k}") for k in ("stage1", "stage2")])
     audit = res["expression"]
-    ft, fp = summary(res["finetune"], "test"), summary(res["finetune_promoter"], "test")
+    ft = summary(res["finetune"], "test")
     wide = res["finetune"].get("wide") or {}
     groups = wide.get("groups") or {}
+    alone = {k: wide.get(f"validation_r2_{k}") for k in ("deep", "ridge", "trees")}
     fine = Section("3-4. Expression data and fine-tuning", [
         f"Genes per split: {', '.join(f'{k} {v:,}' for k, v in audit['counts'].items())}; gene families shared "
-        f"by train and test: {audit['families_in_train_and_test']}; the promoter-only dataset has the same genes "
-        f"and split. Gene-structure model, test genes: R² over all cells {ft.get('r2_all', float('nan')):.4f}, "
-        f"mean Pearson r {ft.get('pearson_mean', float('nan')):.4f}. Its wide path alone, the ridge fit it starts "
-        f"from: validation R² {wide.get('validation_r2', float('nan')):.4f}. FloraBERT's input, deep path alone: "
-        f"R² {fp.get('r2_all', float('nan')):.4f}."],
+        f"by train and test: {audit['families_in_train_and_test']}. The deep path fine-tunes alone on the "
+        "targets; the ridge and LightGBM are fitted on the same training genes; the weights of the three are "
+        "chosen on the validation genes. Validation R² alone: "
+        + ", ".join(f"{k} {v:.4f}" for k, v in alone.items() if v is not None)
+        + f"; blended {wide.get('validation_r2_blend', float('nan')):.4f}. Full model on the test genes: R² "
+        f"{ft.get('r2_all', float('nan')):.4f}, mean Pearson r {ft.get('pearson_mean', float('nan')):.4f}."],
         tables=[(["wide-path feature group", "features", "validation R² alone", "validation R² without it"],
                  [[k, v["features"], v["validation_r2_alone"], v["validation_r2_without"]]
                   for k, v in groups.items()])] if groups else [],
-        figures=[(out / "finetune" / "logs" / "loss.png", "fine-tuning loss, gene-structure model"),
-                 (out / "finetune_promoter" / "logs" / "loss.png", "fine-tuning loss, promoter-only model")])
+        figures=[(out / "finetune" / "logs" / "loss.png", "fine-tuning loss of the deep path")])
     ev_dir = out / "evaluation"
     with open(ev_dir / "metrics.csv", newline="") as fh:
         rows = [r for r in csv.DictReader(fh) if r["tissue"] == "All"]
+    with open(ev_dir / "paired.csv", newline="") as fh:
+        paired = list(csv.DictReader(fh))
     ev = Section("5. Evaluation on held-out test genes", [
         "All test cells together (tissue 'All'); 95 % bootstrap confidence intervals over test genes. Per-run "
-        "numbers are in evaluation/metrics.csv and metrics.md. `finetune` is the gene-structure model (deep + "
-        f"wide path), `finetune_promoter` the deep path alone on FloraBERT's input ({PROMOTER_LAYOUT}); "
-        "`composition`, `gene_model` and `wide` are the wide path's feature groups alone (ridge, fitted on the "
-        "training genes); baselines without `@` read the gene-structure windows.",
-        verdict(rows, json.loads((out / "finetune" / "metrics.json").read_text()).get("wide"))],
+        "numbers are in evaluation/metrics.csv and metrics.md, paired differences in paired.csv. `finetune` is "
+        "the full model (deep path, ridge and LightGBM blended), `deep_alone` its deep path alone (the bases of "
+        "the windows), `wide_alone` its wide path alone (ridge and LightGBM on composition and gene model); "
+        "`composition`, `gene_model` and `wide` are ridge on the wide path's feature groups alone, fitted on the "
+        f"training genes; baselines without `@` read the gene-structure windows, `@{PROMOTER_LAYOUT}` "
+        "FloraBERT's 150 promoter bases.",
+        verdict(rows, paired, json.loads((out / "finetune" / "metrics.json").read_text()).get("wide"))],
         tables=[(["model", "R²", "R² 95 % CI", "Pearson r", "Spearman r", "MSE (log)", "MAE (TPM)"],
                  [[r["model"], float(r["r2"]), f"{float(r['r2_lo']):+.4f} to {float(r['r2_hi']):+.4f}",
                    float(r["pearson"]), float(r["spearman"]), float(r["mse"]), float(r["mae_tpm"])]

@@ -71,6 +71,20 @@ def score(y: np.ndarray, y_hat: np.ndarray, targets: list[str], *, offset: float
     return rows
 
 
+def paired_r2(y: np.ndarray, a: np.ndarray, b: np.ndarray, *, bootstrap: int = 1000, seed: int = 0) -> dict:
+    """R² (all cells) of predictions ``a`` minus that of ``b`` on the same genes, with the 95 % interval of the
+    difference over ``bootstrap`` resamples of the genes (both models scored on each resample: a paired test)."""
+    y, a, b = (np.asarray(v, np.float64) for v in (y, a, b))
+    rng = np.random.default_rng(seed)
+    diffs = []
+    for _ in range(bootstrap):
+        d = rng.integers(0, len(y), len(y))
+        diffs.append(r2(y[d], a[d]) - r2(y[d], b[d]))
+    return {"r2_a": r2(y, a), "r2_b": r2(y, b), "difference": r2(y, a) - r2(y, b),
+            "lo": float(np.nanpercentile(diffs, 2.5)) if diffs else float("nan"),
+            "hi": float(np.nanpercentile(diffs, 97.5)) if diffs else float("nan")}
+
+
 def add_reductions(rows: list[dict], baseline: str = "const_mean") -> None:
     """Add % reduction of MSE and of MAE (TPM) relative to ``baseline``'s row for the same tissue."""
     ref = {r["tissue"]: r for r in rows if r["model"] == baseline}
