@@ -3,24 +3,25 @@ never seen in training.
 
 Everything is fitted on the training part of a paralog-family split of the bundled training genes (the
 project's own held-back genes are not in the bundle) and scored on its test part (R² over all cells, Pearson r;
-mean ± sd over seeds, and the 95 % bootstrap CI over genes of the first seed). Rows:
+mean ± sd over seeds, the 95 % bootstrap CI over genes of the first seed, and for the comparisons the paired
+bootstrap CI of the R² difference on the average of the seeds' predictions). Fine-tuning runs use the demo's
+pre-trained stem model and its recipe (600 steps of 32 genes) unless a row says otherwise. Rows:
 
-- baselines on the same windows: ridge on k-mer counts, the wide path alone (ridge on window composition, on
-  the gene-model features, on both), LightGBM on the wide features, the one-hot CNN (the deep path's peer);
-- FloraBERT (the promoter's 150 bases, RoBERTa over 3-mers, ``--recipe florabert``) as it ran before;
-- the deep path alone (the stem model, ``wide_kmers: []``, ``wide_gene_model: false``), pre-trained and randomly
-  initialised, with the default head (a random output layer; the start kept when it validates better), the
-  earlier one (rows "[random head]": without keep_better_start) and the previous release's (rows "[probe head,
-  standardized]": standardized pooled states, output layer at a linear probe), with the encoder frozen, at lower
-  learning rates; the full model (deep + wide path, the demo's); the average of the seeds' predictions;
-- linear probes without fine-tuning: ridge on the pre-trained stem's pooled states, alone and with the wide
-  features (``--only probe`` runs these and the probe-start rows);
-- ``--pretrain-curve``: models pre-trained 0 / 300 / 3,000 / ``--long`` steps on both annotated genomes plus the
-  tiled unannotated assemblies: each one's linear probe (ridge on its pooled states) and its deep path alone
-  fine-tuned, with its held-out MLM loss against the unigram loss.
+- baselines on the same windows: ridge on k-mer counts, ridge on the wide path's groups, LightGBM on the wide
+  features, the ``cnn`` baseline (3 seeds);
+- the deep path alone (``configs/deep_alone.yaml``), the wide path alone (``configs/wide_alone.yaml``), the full
+  model (the demo's), and the comparisons the deep-path issue asks for;
+- the diagnosis: the deep path alone with the earlier head (the encoder's states pooled over all windows, RoBERTa's
+  initialisation) and with one fix at a time; the deep path trained on the out-of-fold residual of the wide path;
+  the earlier way of joining the wide path (backfitting);
+- ``--curves``: training and validation R² per half epoch of the deep path alone (3 seeds, the demo recipe and
+  1,500 steps) and per epoch of the cnn baseline, as ``curves.csv`` and ``curves.png``;
+- ``--pretrain-curve``: the deep path alone from random weights, from the demo's pre-training, and from 3,000
+  steps on both annotated genomes plus the tiled unannotated assemblies (3 seeds each, paired CIs);
+- ``--scaling``: the deep path alone on 25 / 50 / 100 % of the training genes and at half and double width.
 
-    python benchmarks/check_accuracy.py --out bench_out/accuracy [--seeds 3] [--steps 800] [--only TEXT]
-    python benchmarks/check_accuracy.py --out bench_out/accuracy --pretrain-curve --long 20000
+    python benchmarks/check_accuracy.py --out bench_out/accuracy [--seeds 3] [--only TEXT] [--redo]
+    python benchmarks/check_accuracy.py --out bench_out/accuracy --curves | --pretrain-curve | --scaling
 
 Stages are cached in ``--out`` (corpora, pre-trained models, fine-tuned runs' predictions); rows already in
 ``results.json`` are kept unless ``--redo``.
@@ -31,7 +32,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import math
+import shutil
 import time
 from pathlib import Path
 
@@ -40,8 +41,13 @@ import numpy as np
 from florabert import demo  # the demo's settings: its model is the "[demo]" row
 
 GENE_LAYOUT, PROMOTER_LAYOUT = demo.DEMO_LAYOUT, demo.PROMOTER_LAYOUT
-FLORABERT_TOKENS = 52  # 150 bases as 3-mers + <s> </s>: FloraBERT's transformer on the promoter's 150 bases
 QUIET = lambda m: None  # noqa: E731
+DEEP_ONLY = {"wide_kmers": [], "wide_gene_model": False}  # = configs/deep_alone.yaml
+WIDE_ONLY = {"deep_path": False}  # = configs/wide_alone.yaml
+# the head before this release: the encoder's final states pooled over all windows together, RoBERTa's init
+EARLIER_HEAD = {"head_windows": False, "head_stem": False, "head_init": "random"}
+RECIPE = {"max_steps": demo.DEMO_FINETUNE_STEPS, "eval_steps": 50, "warmup_steps": 50,
+          "batch_size": demo.DEMO_FINETUNE_BATCH, "early_stopping_min_steps": 0}
 
 
 def build_data(out: Path, layout: str) -> Path:
@@ -62,32 +68,25 @@ def build_data(out: Path, layout: str) -> Path:
     return out / "data"
 
 
-def pretrained(out: Path, corpus: Path, steps: tuple[int, int], *, architecture: str = "stem",
-               extra: dict | None = None) -> Path:
+def pretrained(out: Path, corpus: Path, steps: tuple[int, int], *, extra: dict | None = None) -> Path:
     """Stage 1 (every species of ``corpus``) then stage 2 (A. thaliana), the demo's recipe (cached)."""
     from florabert.config import PretrainConfig, load_config
     from florabert.demo import A_THALIANA
-    from florabert.tokenization import train_tokenizer
     from florabert.training.pretrain import pretrain
 
-    tok = None
-    if architecture == "tokens":
-        tok = out / "tokenizer"
-        if not (tok / "tokenizer.json").exists():
-            train_tokenizer(None, kind="kmer", k=3, stride=3).save(tok)
     for name, n, kw, over in (("stage1", steps[0], {}, {}),
                               ("stage2", steps[1], {"init_from": out / "stage1", "species": [A_THALIANA]},
                                {"learning_rate": 5e-4, "warmup_steps": 10})):
         if n and not (out / name / "model.safetensors").exists():
             cfg = load_config(PretrainConfig, preset="tiny", overrides={
-                "max_steps": n, "eval_steps": n, "save_steps": n, "model.architecture": architecture,
-                "batch_size": demo.DEMO_BATCH, **(extra or {}), **over})
-            pretrain(corpus, tok, out / name, cfg, log=QUIET, **kw)
+                "max_steps": n, "eval_steps": n, "save_steps": n, "batch_size": demo.DEMO_BATCH,
+                **(extra or {}), **over})
+            pretrain(corpus, None, out / name, cfg, log=QUIET, **kw)
     return out / ("stage2" if steps[1] else "stage1")
 
 
-def random_init(like: Path, out: Path) -> Path:
-    """A model with ``like``'s configuration and fresh weights (no pre-training)."""
+def random_init(like: Path, out: Path, **changes) -> Path:
+    """A model with ``like``'s configuration (with ``changes``, e.g. another width) and fresh weights."""
     import torch
 
     from florabert.modeling import FloraBertConfig, FloraBertForMaskedLM
@@ -95,40 +94,63 @@ def random_init(like: Path, out: Path) -> Path:
 
     if not (out / "model.safetensors").exists():
         torch.manual_seed(0)
-        FloraBertForMaskedLM(FloraBertConfig.from_pretrained(like)).save_pretrained(out)
+        FloraBertForMaskedLM(FloraBertConfig.from_pretrained(like, **changes)).save_pretrained(out)
         DNATokenizer.load(like).write_files(out)
     return out
 
 
-def score_all(y, y_hat, targets, bootstrap: int = 0) -> dict:
-    from florabert.evaluation.metrics import score
+def train_curve_callback(rows: list, data_dir: Path, tok, n: int = 600):
+    """A TrainerCallback recording, at every evaluation, the validation R² and the deep path's R² on the first
+    ``n`` training genes: the learning curve."""
+    from transformers import TrainerCallback
 
-    return next(r for r in score(y, np.asarray(y_hat), targets, offset=1.0, bootstrap=bootstrap)
-                if r["tissue"] == "All")
+    from florabert.data.dataset import load_expression_dataset
+    from florabert.evaluation.metrics import r2
+    from florabert.training.batches import PadCollator, as_arrays, predict_in_order
+    from florabert.training.finetune import _tokenized
+
+    part = load_expression_dataset(data_dir).part("train").slice(0, n)
+    y = np.asarray(part.column("labels").to_pylist())
+    cache: dict = {}
+
+    class Curve(TrainerCallback):
+        def on_evaluate(self, args, state, control, metrics=None, model=None, **kwargs):
+            if "eval_r2_all" not in (metrics or {}):
+                return
+            if "rows" not in cache:
+                cache["rows"] = as_arrays(_tokenized(part, tok, model.config.positions_length, False))
+            pred = predict_in_order(model, PadCollator(tok.hf.pad_token_id), cache["rows"], deep=True)
+            model.train()
+            rows.append({"step": state.global_step, "epoch": state.epoch, "train_r2": r2(y, pred),
+                         "validation_r2": metrics["eval_r2_all"]})
+
+    return Curve()
 
 
-def run_finetune(model_dir: Path, data_dir: Path, out: Path, seed: int, steps: int, overrides: dict
-                 ) -> tuple[np.ndarray, float]:
-    """Fine-tune (cached: predictions.npy) and return the test genes' predictions and the wall time."""
-    import shutil
-
+def run_finetune(model_dir: Path, data_dir: Path, out: Path, seed: int, overrides: dict,
+                 curve: bool = False) -> tuple[np.ndarray, float]:
+    """Fine-tune (cached: predictions.npy) and return the test genes' predictions and the wall time; with
+    ``curve``, also ``curve.json`` (training and validation R² at every evaluation)."""
     from florabert.config import FinetuneConfig, load_config
     from florabert.data.dataset import load_expression_dataset
     from florabert.evaluation.evaluate import _gene_inputs
     from florabert.predict import Predictor
+    from florabert.tokenization import DNATokenizer
     from florabert.training.finetune import finetune
 
     cache = out / "predictions.npy"
     if cache.exists():
         return np.load(cache), float((out / "seconds.txt").read_text())
     shutil.rmtree(out, ignore_errors=True)
-    preset = overrides.pop("_recipe", None)
-    steps = overrides.pop("_steps", steps)
-    cfg = load_config(FinetuneConfig, preset=preset, overrides={  # the demo's fine-tuning settings
-        "max_steps": steps, "eval_steps": max(steps // 4, 1), "batch_size": demo.DEMO_BATCH, "seed": seed,
-        **overrides})
+    cfg = load_config(FinetuneConfig, overrides={**RECIPE, "seed": seed, **overrides})
+    rows: list = []
+    callbacks = []
+    if curve:
+        tok = DNATokenizer.load(model_dir)
+        tok.layout = load_expression_dataset(data_dir).layout
+        callbacks.append(train_curve_callback(rows, data_dir, tok))
     t0 = time.perf_counter()
-    finetune(model_dir, data_dir, out, cfg, log=QUIET)
+    finetune(model_dir, data_dir, out, cfg, log=QUIET, callbacks=callbacks)
     seconds = time.perf_counter() - t0
     data = load_expression_dataset(data_dir)
     test = data.part("test")
@@ -136,10 +158,9 @@ def run_finetune(model_dir: Path, data_dir: Path, out: Path, seed: int, steps: i
     pred = predictor.predict(test.column("sequence").to_pylist(), genes=_gene_inputs(out, predictor, data, test))
     np.save(cache, pred)
     (out / "seconds.txt").write_text(f"{seconds:.1f}\n")
+    if curve:
+        (out / "curve.json").write_text(json.dumps(rows))
     return pred, seconds
-
-
-DEEP_ONLY = {"wide_kmers": [], "wide_gene_model": False}
 
 
 class Table:
@@ -148,34 +169,60 @@ class Table:
     def __init__(self, out: Path, y_te, targets, redo: bool):
         self.path, self.y_te, self.targets = out / "results.json", y_te, targets
         self.rows = [] if redo or not self.path.exists() else json.loads(self.path.read_text())
+        self.preds: dict[str, np.ndarray] = {}  # average of the seeds' predictions, by row (this invocation)
 
     def done(self, name: str) -> bool:
         return any(r["variant"] == name for r in self.rows)
 
     def report(self, name: str, preds: list[np.ndarray], seconds: list[float], **extra) -> None:
-        per = [score_all(self.y_te, p, self.targets) for p in preds]
-        first = score_all(self.y_te, preds[0], self.targets, bootstrap=1000)
+        from florabert.evaluation.metrics import score
+
+        def score_all(p, bootstrap=0):
+            return next(r for r in score(self.y_te, np.asarray(p), self.targets, offset=1.0, bootstrap=bootstrap)
+                        if r["tissue"] == "All")
+
+        per = [score_all(p) for p in preds]
+        first = score_all(preds[0], bootstrap=1000)
         r2 = np.array([r["r2"] for r in per])
         row = {"variant": name, "r2_mean": float(r2.mean()),
                "r2_sd": float(r2.std(ddof=1)) if len(r2) > 1 else 0.0, "r2_lo": first["r2_lo"],
                "r2_hi": first["r2_hi"], "pearson": float(np.mean([r["pearson"] for r in per])),
                "seeds": len(preds), "seconds": float(np.median(seconds)), **extra}
+        self.preds[name] = np.mean(preds, axis=0)
         self.rows = [r for r in self.rows if r["variant"] != name] + [row]
         self.path.write_text(json.dumps(self.rows, indent=2))
         print(f"{name:70s} R² {row['r2_mean']:+.4f} ± {row['r2_sd']:.4f} "
-              f"(CI {row['r2_lo']:+.3f}..{row['r2_hi']:+.3f})"
-              f"  r {row['pearson']:.3f}  {row['seconds']:.0f} s", flush=True)
+              f"(CI {row['r2_lo']:+.3f}..{row['r2_hi']:+.3f})  r {row['pearson']:.3f}  {row['seconds']:.0f} s",
+              flush=True)
+
+    def compare(self, a: str, b: str) -> None:
+        """Paired bootstrap of R²(a) - R²(b) over test genes, on the seeds' average predictions."""
+        from florabert.evaluation.metrics import paired_r2
+
+        if a not in self.preds or b not in self.preds:
+            return
+        d = paired_r2(self.y_te, self.preds[a], self.preds[b], bootstrap=1000)
+        name = f"difference: {a} - {b}"
+        row = {"variant": name, "r2_mean": d["difference"], "r2_sd": 0.0, "r2_lo": d["lo"], "r2_hi": d["hi"],
+               "pearson": float("nan"), "seeds": 0, "seconds": 0.0, "comparison": True}
+        self.rows = [r for r in self.rows if r["variant"] != name] + [row]
+        self.path.write_text(json.dumps(self.rows, indent=2))
+        print(f"{name}: {d['difference']:+.4f} (paired 95 % CI {d['lo']:+.4f} to {d['hi']:+.4f})", flush=True)
 
     def markdown(self) -> str:
-        lines = ["| variant | test R² (mean ± sd) | 95 % CI (seed 1) | Pearson r | seeds | s / run |",
+        lines = ["| variant | test R² (mean ± sd) | 95 % CI | Pearson r | seeds | s / run |",
                  "|---|---:|---:|---:|---:|---:|"]
-        lines += [f"| {r['variant']} | {r['r2_mean']:.4f} ± {r['r2_sd']:.4f} | {r['r2_lo']:+.3f} to "
-                  f"{r['r2_hi']:+.3f} | {r['pearson']:.3f} | {r['seeds']} | {r['seconds']:.0f} |"
-                  for r in self.rows]
+        for r in self.rows:
+            if r.get("comparison"):
+                lines.append(f"| {r['variant']} | {r['r2_mean']:+.4f} | {r['r2_lo']:+.4f} to {r['r2_hi']:+.4f} "
+                             "(paired) | | | |")
+            else:
+                lines.append(f"| {r['variant']} | {r['r2_mean']:.4f} ± {r['r2_sd']:.4f} | {r['r2_lo']:+.3f} to "
+                             f"{r['r2_hi']:+.3f} | {r['pearson']:.3f} | {r['seeds']} | {r['seconds']:.0f} |")
         return "\n".join(lines) + "\n"
 
 
-def baselines(table: Table, name: str, data_dir: Path, which: list[str], seeds: range) -> None:
+def baselines(table: Table, data_dir: Path, which: list[str], seeds: range, out: Path) -> None:
     from florabert.data.dataset import load_expression_dataset
     from florabert.evaluation.baselines import make_baseline
     from florabert.evaluation.evaluate import _dataset_genes
@@ -184,169 +231,245 @@ def baselines(table: Table, name: str, data_dir: Path, which: list[str], seeds: 
     tr, te = ds.part("train"), ds.part("test")
     s_tr, s_te, y_tr = tr.column("sequence").to_pylist(), te.column("sequence").to_pylist(), ds.labels("train")
     g_tr, g_te = _dataset_genes(ds, tr), _dataset_genes(ds, te)
-    labels = {"kmer_linear": "ridge on 2-5-mer counts", "composition": "wide path: composition alone (ridge)",
-              "gene_model": "wide path: gene-model features alone (ridge)",
-              "wide": "wide path: composition + gene model (ridge) = the wide path alone",
-              "wide_lgbm": "LightGBM on the wide features", "cnn": "one-hot CNN (deepCRE-style)"}
+    labels = {"kmer_linear": "ridge on 2-5-mer counts", "composition": "ridge on composition (1-4-mers, codons)",
+              "gene_model": "ridge on the gene model (14 numbers)", "wide": "ridge on composition + gene model",
+              "wide_lgbm": "LightGBM on composition + gene model", "cnn": "cnn baseline (plain CNN, one-hot)",
+              f"kmer_linear@{PROMOTER_LAYOUT}": "ridge on 2-5-mer counts of the promoter's 150 bases"}
     for base in which:
-        label = f"{name}: {labels.get(base, base)}"
+        label = f"baseline: {labels.get(base, base)}"
         if table.done(label):
             continue
-        preds, secs = [], []
+        preds, secs, history = [], [], []
         for s in seeds if base in ("cnn", "wide_lgbm") else [0]:
             t0 = time.perf_counter()
             b = make_baseline(base, seed=s, layout=ds.layout)
             kw = ({"genes": g_tr}, {"genes": g_te}) if getattr(b, "needs_genes", False) else ({}, {})
             preds.append(b.fit(s_tr, y_tr, **kw[0]).predict(s_te, **kw[1]))
             secs.append(time.perf_counter() - t0)
+            history.append(getattr(b, "history_", None))
         table.report(label, preds, secs)
+        if base == "cnn":
+            (out / "cnn_history.json").write_text(json.dumps(history))
 
 
-def models(table: Table, variants: list[tuple], steps: int, seeds: range, out: Path, only: str) -> None:
+def models(table: Table, variants: list[tuple], seeds: range, out: Path, only: str, curve: bool = False) -> None:
     from florabert.config import FinetuneConfig
 
     for name, model, data_dir, overrides in variants:
         if only not in name or table.done(name):
             continue
         preds, secs = [], []
-        for s in seeds:
+        for s in seeds if overrides.get("_seeds", True) else [0]:
+            settings = {k: v for k, v in overrides.items() if not k.startswith("_")}
             # stable across runs (unlike hash()); a change of the row's settings or of finetune's defaults
             # makes a new key (no stale cached predictions)
-            key = hashlib.md5(f"{name}|{sorted(overrides.items())}|{FinetuneConfig()}".encode()).hexdigest()[:8]
-            p, t = run_finetune(model, data_dir, out / "ft" / name.split(":")[0].replace(" ", "_")
-                                / f"{key}_{s}", s, steps, dict(overrides))
+            key = hashlib.md5(f"{name}|{sorted(settings.items())}|{FinetuneConfig()}|{model}".encode()).hexdigest()
+            p, t = run_finetune(model, data_dir, out / "ft" / f"{key[:10]}_{s}", s, settings, curve=curve)
             preds.append(p)
             secs.append(t)
         table.report(name, preds, secs)
-        if len(preds) > 1:
-            table.report(f"{name}, average of the {len(preds)} seeds' predictions", [np.mean(preds, axis=0)],
-                         [float(np.sum(secs))])
 
 
-def pooled_and_wide(model_dir: Path, data_dir: Path, *, wide: bool = True) -> tuple[dict, list]:
-    """The model's pooled states (mean + max over the bins: what the head reads, no fine-tuning) and (``wide``)
-    the wide features of the training and test genes, and the training genes' labels:
-    ({part: (pooled, wide or None)}, labels)."""
-    import torch
-    from transformers import DataCollatorWithPadding
+def residual_data(data_dir: Path, out: Path) -> Path:
+    """The dataset with every target replaced by what the wide path (0.3 x ridge + 0.7 x LightGBM, the demo's
+    blend) leaves unexplained: out of fold on the training genes (5 folds by family), fitted on all training
+    genes for validation and test. A deep path that learns sequence the composition misses predicts it."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from sklearn.model_selection import GroupKFold
 
+    from florabert.config import FinetuneConfig
     from florabert.data.dataset import load_expression_dataset
     from florabert.features import gene_values, wide_inputs
-    from florabert.modeling import FloraBertForExpression, loading
-    from florabert.tokenization import DNATokenizer
-    from florabert.training.finetune import _predict_in_order
+    from florabert.training.finetune import _gene_feature_columns
+    from florabert.training.wide import WideRidge, fit_trees
 
-    ds = load_expression_dataset(data_dir)
-    torch.manual_seed(0)
-    with loading(model_dir):
-        model = FloraBertForExpression.from_pretrained(str(model_dir), num_labels=1, head_pooling="meanmax")
-    tok = DNATokenizer.load(model_dir)
-    tok.layout = ds.layout
-    collator = DataCollatorWithPadding(tok.hf)
-    gene_columns = [c for c in ds.table.column_names if c.startswith("gm_")]
-    out = {}
-    for part in ("train", "test"):
-        t = ds.part(part)
-        seqs = t.column("sequence").to_pylist()
-        ids = tok(seqs, truncation=True, max_length=model.config.positions_length)["input_ids"]
-        pooled = _predict_in_order(model, collator, [{"input_ids": x} for x in ids], pooled=True)
-        out[part] = pooled, (wide_inputs(seqs, [1, 2, 3, 4], ds.layout, gene_values(t, gene_columns, data_dir))
-                             if wide else None)
-    return out, ds.labels("train")
+    if (out / "dataset.parquet").exists():
+        return out
+    d = load_expression_dataset(data_dir)
+    t = d.table
+    x = wide_inputs(t.column("sequence").to_pylist(), [1, 2, 3, 4], d.layout,
+                    gene_values(t, _gene_feature_columns(d, FinetuneConfig()), Path(data_dir) / "dataset.parquet"))
+    y = np.array(t.column("labels").to_pylist())
+    split, family = np.array(t.column("split").to_pylist()), np.array(t.column("family").to_pylist())
+    tr = np.where(split == "train")[0]
+    pred = np.zeros_like(y)
 
+    def fit_predict(a, b, seed):
+        ridge, trees = WideRidge(x[a], y[a]), fit_trees(x[a], y[a], seed)
+        return 0.3 * ridge.predict(x[b]) + 0.7 * trees.offset(x[b])
 
-def ridge_predict(x_tr: np.ndarray, y: np.ndarray, x_te: np.ndarray) -> np.ndarray:
-    """Ridge (penalty by leave-one-out CV on the training genes, florabert's own fit) -> test predictions."""
-    from florabert.training.finetune import _ridge
-
-    fit, mean, std = _ridge(x_tr.astype(np.float64), np.asarray(y, dtype=np.float64))
-    return fit.predict((x_te - mean) / std)
-
-
-def probe_rows(table: Table, stem: Path, data_dir: Path) -> None:
-    """Linear probes of the pre-trained stem model, no fine-tuning: ridge on its pooled states, alone and beside
-    the wide features."""
-    names = ("gene structure: deep path alone, linear probe: ridge on the pre-trained stem's pooled states",
-             "gene structure: wide path + the pre-trained stem's pooled states (one ridge)")
-    if all(table.done(n) for n in names):
-        return
-    t0 = time.perf_counter()
-    x, y = pooled_and_wide(stem, data_dir)
-    (p_tr, w_tr), (p_te, w_te) = x["train"], x["test"]
-    for name, x_tr, x_te in ((names[0], p_tr, p_te),
-                             (names[1], np.hstack([w_tr, p_tr]), np.hstack([w_te, p_te]))):
-        table.report(name, [ridge_predict(x_tr, y, x_te)], [time.perf_counter() - t0])
+    for k, (a, b) in enumerate(GroupKFold(5).split(tr, groups=family[tr])):
+        pred[tr[b]] = fit_predict(tr[a], tr[b], k)
+    rest = np.where(split != "train")[0]
+    pred[rest] = fit_predict(tr, rest, 42)
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(data_dir, tmp)
+    pq.write_table(t.set_column(t.column_names.index("labels"), "labels", pa.array((y - pred).tolist())),
+                   tmp / "dataset.parquet")
+    tmp.rename(out)
+    return out
 
 
-def pretrain_curve(table: Table, out: Path, data_dir: Path, steps: int, seeds: range, long: int,
-                   only: str) -> None:
-    """Models pre-trained 0 / 300 / 3,000 / ``long`` steps on the big corpus: each one's linear probe and its deep
-    path alone fine-tuned."""
-    from florabert.config import FinetuneConfig
+def main_rows(table: Table, args, gene_data: Path, stem: Path, seeds: range) -> None:
+    only = args.only
+    if not only or "baseline" in only:
+        baselines(table, gene_data, ["kmer_linear", f"kmer_linear@{PROMOTER_LAYOUT}", "composition", "gene_model",
+                                     "wide", "wide_lgbm", "cnn"], seeds, args.out)
+    rand = random_init(stem, args.out / "random_init")
+    deep, wide, full = ("deep path alone (configs/deep_alone.yaml) [demo recipe]",
+                        "wide path alone (configs/wide_alone.yaml: ridge + LightGBM blend)",
+                        "full model: deep path + ridge + LightGBM, blended [demo]")
+    variants = [  # most telling first: each row is saved as it completes
+        (deep, stem, gene_data, DEEP_ONLY),
+        (wide, stem, gene_data, WIDE_ONLY),
+        (full, stem, gene_data, {}),
+        ("deep path alone, earlier head: encoder states pooled over all windows, RoBERTa init", stem, gene_data,
+         {**DEEP_ONLY, **EARLIER_HEAD}),
+        ("deep path alone, earlier head + PyTorch's init", stem, gene_data,
+         {**DEEP_ONLY, **EARLIER_HEAD, "head_init": "pytorch", "_seeds": False}),
+        ("deep path alone, earlier head + PyTorch's init + each window pooled on its own", stem, gene_data,
+         {**DEEP_ONLY, **EARLIER_HEAD, "head_init": "pytorch", "head_windows": True, "_seeds": False}),
+        ("deep path alone, earlier head + the stem's bins read beside the encoder's states", stem, gene_data,
+         {**DEEP_ONLY, **EARLIER_HEAD, "head_stem": True, "_seeds": False}),
+        ("deep path alone, default options (configs/deep_alone.yaml, 3,000 steps, early stopping)", stem,
+         gene_data, {**DEEP_ONLY, **{k: None for k in RECIPE}, "_seeds": False}),
+        ("full model, the earlier joining: ridge from the first step, backfitted (wide_stack: false)", stem,
+         gene_data, {"wide_stack": False, "_seeds": False}),
+        ("deep path alone, random init (no pre-training)", rand, gene_data, DEEP_ONLY),
+    ]
+    models(table, variants, seeds, args.out, only)
+    table.compare(full, wide)
+    table.compare(full, deep)
+    table.compare(deep, "baseline: cnn baseline (plain CNN, one-hot)")
+    table.compare(deep, "deep path alone, random init (no pre-training)")
+    name = "deep path alone trained on the wide path's out-of-fold residual (R² of the residual)"
+    if (not only or "residual" in only) and not table.done(name):
+        resid = residual_data(gene_data, args.out / "residual_data")
+        from florabert.data.dataset import load_expression_dataset
+
+        rd = load_expression_dataset(resid)
+        p, t = run_finetune(stem, resid, args.out / "ft" / "residual_0", 0, dict(DEEP_ONLY))
+        residual_table = Table(args.out / "residual_tmp", rd.labels("test"), rd.targets, True)
+        (args.out / "residual_tmp").mkdir(exist_ok=True)
+        residual_table.report(name, [p], [t])
+        table.rows = [r for r in table.rows if r["variant"] != name] + residual_table.rows
+        table.path.write_text(json.dumps(table.rows, indent=2))
+
+
+def curves(table: Table, args, gene_data: Path, stem: Path, seeds: range) -> None:
+    """Learning curves of the deep path alone (the demo recipe, and 1,500 steps) and of the cnn baseline."""
+    runs = [("curve: deep path alone, demo recipe (600 steps)", {}),
+            ("curve: deep path alone, 1,500 steps", {"max_steps": 1500})]
+    for name, over in runs:
+        models(table, [(name, stem, gene_data, {**DEEP_ONLY, **over})], seeds, args.out, args.only, curve=True)
+    import yaml
+
+    rows = []
+    for run in sorted((args.out / "ft").glob("*/curve.json")):
+        steps = yaml.safe_load((run.parent / "config.yaml").read_text())["max_steps"]
+        for r in json.loads(run.read_text()):
+            seed = run.parent.name.rsplit("_", 1)[1]
+            rows.append({"model": f"deep path alone, {steps} steps", "seed": seed, **r})
+    history = args.out / "cnn_history.json"
+    if history.exists():
+        for s, h in enumerate(json.loads(history.read_text())):
+            rows += [{"model": "cnn baseline", "seed": s, "step": r["epoch"], **r} for r in h or []]
+    if rows:
+        write_curves(rows, args.out)
+
+
+def write_curves(rows: list[dict], out: Path) -> None:
+    """curves.csv and curves.png: training and validation R² against epochs, one panel per model."""
+    import csv
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with open(out / "curves.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, ["model", "seed", "step", "epoch", "train_r2", "validation_r2"],
+                           extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    names = sorted({r["model"] for r in rows})
+    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.4), sharey=True, layout="constrained")
+    for ax, name in zip(np.atleast_1d(axes), names, strict=True):
+        for seed in sorted({str(r["seed"]) for r in rows if r["model"] == name}):
+            rs = [r for r in rows if r["model"] == name and str(r["seed"]) == seed]
+            ep = [float(r["epoch"]) for r in rs]
+            ax.plot(ep, [r["train_r2"] for r in rs], color="tab:blue", alpha=0.7,
+                    label="training genes" if seed == "0" else None)
+            ax.plot(ep, [r["validation_r2"] for r in rs], color="tab:orange", alpha=0.9,
+                    label="validation genes" if seed == "0" else None)
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("epoch (passes over the 3,155 training genes)")
+        ax.axhline(0, color="grey", lw=0.5)
+        ax.grid(alpha=0.3)
+    np.atleast_1d(axes)[0].set_ylabel("R² (all 14 runs)")
+    np.atleast_1d(axes)[0].legend(loc="upper left", fontsize=8)
+    fig.savefig(out / "curves.png", dpi=110)
+    plt.close(fig)
+
+
+def pretrain_curve(table: Table, args, gene_data: Path, stem: Path, seeds: range) -> None:
+    """The deep path alone from random weights, the demo's pre-training, and 3,000 steps on four assemblies."""
     from florabert.demo import write_demo_manifest
     from florabert.genome.corpus import build_corpus
 
-    corpus = out / "corpus_all"
+    corpus = args.out / "corpus_all"
     if not (corpus / "manifest.json").exists():
-        build_corpus(write_demo_manifest(out / "genomes_all.yaml", unannotated=True), corpus, workers=2,
+        build_corpus(write_demo_manifest(args.out / "genomes_all.yaml", unannotated=True), corpus, workers=2,
                      layout=GENE_LAYOUT, log=QUIET)
-    points = [0, 300, 3000] + ([long] if long else [])
-    key = hashlib.md5(f"{FinetuneConfig()}".encode()).hexdigest()[:8]  # new defaults: new runs
-    for n in points:
-        name = f"gene structure: deep path alone, pre-trained {n:,} steps on 4 assemblies"
-        probe = f"gene structure: linear probe of the model pre-trained {n:,} steps on 4 assemblies"
-        if only not in name or (table.done(name) and table.done(probe)):
-            continue
-        if n:
-            model = pretrained(out / f"pre_all_{n}", corpus, (n, 0), extra={"save_steps": max(n // 10, 100)})
-        else:
-            model = random_init(pretrained(out / "pre_all_300", corpus, (300, 0)), out / "pre_all_0")
-        extra = {"pretrain_steps": n}
-        if n:
-            extra.update(mlm_loss=json.loads((model / "metrics.json").read_text())["metrics"]["eval_loss"],
-                         unigram_loss=unigram_loss(model))
-        if not table.done(probe):  # what the features hold: ridge on the pooled states, no fine-tuning
-            t0 = time.perf_counter()
-            x, y = pooled_and_wide(model, data_dir, wide=False)
-            table.report(probe, [ridge_predict(x["train"][0], y, x["test"][0])], [time.perf_counter() - t0],
-                         **extra)
-        preds, secs = [], []
-        for s in seeds:
-            p, t = run_finetune(model, data_dir, out / "ft" / f"curve_{n}_{key}_{s}", s, steps, dict(DEEP_ONLY))
-            preds.append(p)
-            secs.append(t)
-        table.report(name, preds, secs, **extra)
+    long = pretrained(args.out / "pre_all_3000", corpus, (3000, 0), extra={"save_steps": 500})
+    rand = random_init(stem, args.out / "random_init")
+    names = {"random": "pre-training: deep path alone from random weights",
+             "demo": "pre-training: deep path alone from the demo's pre-training (150 steps)",
+             "long": "pre-training: deep path alone from 3,000 steps on 4 assemblies"}
+    models(table, [(names["random"], rand, gene_data, DEEP_ONLY), (names["demo"], stem, gene_data, DEEP_ONLY),
+                   (names["long"], long, gene_data, DEEP_ONLY)], seeds, args.out, args.only)
+    table.compare(names["demo"], names["random"])
+    table.compare(names["long"], names["random"])
+    table.compare(names["long"], names["demo"])
 
 
-def unigram_loss(model_dir: Path) -> float:
-    """Cross-entropy (nats) of predicting each masked base from the base frequencies alone, on the held-out genes
-    the model was evaluated on: the level a model that learned no context stays at."""
+def scaling(table: Table, args, gene_data: Path, stem: Path) -> None:
+    """The deep path alone on fewer training genes (same validation and test genes) and at other widths."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from florabert.genome.corpus import corpus_files
-    from florabert.training.mlm_data import held_out
+    from florabert.data.dataset import load_expression_dataset
 
-    corpus = json.loads((model_dir / "metrics.json").read_text())["corpus"]
-    counts = np.zeros(4)
-    for f in corpus_files(corpus):
-        t = pq.read_table(f, columns=["gene_id", "sequence"])
-        for g, s in zip(t.column("gene_id").to_pylist(), t.column("sequence").to_pylist(), strict=True):
-            if held_out(g, 0.02):
-                counts += [s.count(b) for b in "ACGT"]
-    p = counts / counts.sum()
-    return float(-(p * np.log(p)).sum()) if counts.sum() else math.nan
+    variants = []
+    for share in (25, 50):
+        d = args.out / f"genes_{share}"
+        if not (d / "dataset.parquet").exists():
+            shutil.copytree(gene_data, d, dirs_exist_ok=True)
+            t = load_expression_dataset(gene_data).table
+            rng = np.random.default_rng(0)
+            train = np.array(t.column("split").to_pylist()) == "train"
+            drop = train & (rng.random(len(train)) > share / 100)
+            pq.write_table(t.filter(pa.array((~drop).tolist())), d / "dataset.parquet")
+        variants.append((f"scaling: deep path alone on {share} % of the training genes", stem, d, DEEP_ONLY))
+    for width in (32, 128):
+        m = random_init(stem, args.out / f"random_width_{width}", hidden_size=width, intermediate_size=2 * width,
+                        stem={"channels": width})
+        variants.append((f"scaling: deep path alone, width {width} (random init)", m, gene_data, DEEP_ONLY))
+    variants.append(("scaling: deep path alone, width 64 (random init)",
+                     random_init(stem, args.out / "random_init"), gene_data, DEEP_ONLY))
+    models(table, [(n, m, d, {**o, "_seeds": False}) for n, m, d, o in variants], range(1), args.out, args.only)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("bench_out/accuracy"))
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=demo.DEMO_FINETUNE_STEPS, help="fine-tuning steps")
-    parser.add_argument("--baselines", default="kmer_linear,composition,gene_model,wide,wide_lgbm,cnn",
-                        help="baselines on the gene-structure windows (cnn and wide_lgbm run --seeds times)")
     parser.add_argument("--only", default="", help="run only the rows whose name has this text")
-    parser.add_argument("--pretrain-curve", action="store_true", help="the pre-training curve rows instead")
-    parser.add_argument("--long", type=int, default=0, help="with --pretrain-curve: the longest pre-training")
+    parser.add_argument("--curves", action="store_true", help="learning curves (deep path alone, cnn)")
+    parser.add_argument("--pretrain-curve", action="store_true", help="random init vs pre-training rows")
+    parser.add_argument("--scaling", action="store_true", help="fewer training genes, other widths")
     parser.add_argument("--redo", action="store_true", help="forget results.json")
     args = parser.parse_args()
 
@@ -354,76 +477,22 @@ def main() -> None:
 
     t_all = time.perf_counter()
     gene_data = build_data(args.out / "gene_structure", GENE_LAYOUT)
-    prom_data = build_data(args.out / "promoter", PROMOTER_LAYOUT)
     data = load_expression_dataset(gene_data)
-    test_genes = data.part("test").column("gene_id").to_pylist()
-    assert load_expression_dataset(prom_data).part("test").column("gene_id").to_pylist() == test_genes
     table = Table(args.out, data.labels("test"), data.targets, args.redo)
     print(f"{data.part('train').num_rows:,} training, {data.part('validation').num_rows:,} validation and "
-          f"{len(test_genes):,} test genes x {len(data.targets)} leaf runs; layout {GENE_LAYOUT}", flush=True)
+          f"{data.part('test').num_rows:,} test genes x {len(data.targets)} leaf runs; layout {GENE_LAYOUT}",
+          flush=True)
+    stem = pretrained(args.out / "gene_structure" / "pretrain", args.out / "gene_structure" / "corpus",
+                      demo.DEMO_PRETRAIN_STEPS)
     seeds = range(args.seeds)
-    if args.pretrain_curve:
-        pretrain_curve(table, args.out, gene_data, args.steps, seeds, args.long, args.only)
+    if args.curves:
+        curves(table, args, gene_data, stem, seeds)
+    elif args.pretrain_curve:
+        pretrain_curve(table, args, gene_data, stem, seeds)
+    elif args.scaling:
+        scaling(table, args, gene_data, stem)
     else:
-        if "promoter" in args.only or not args.only:
-            baselines(table, "promoter 150 bp", prom_data, ["kmer_linear", "composition"], seeds)
-        if not args.only or "gene structure" in args.only:
-            baselines(table, "gene structure", gene_data, [b for b in args.baselines.split(",") if b], seeds)
-        stem = pretrained(args.out / "gene_structure" / "pretrain", args.out / "gene_structure" / "corpus",
-                          demo.DEMO_PRETRAIN_STEPS)
-        florabert = pretrained(args.out / "promoter" / "pretrain_tokens", args.out / "promoter" / "corpus",
-                               demo.DEMO_PRETRAIN_STEPS, architecture="tokens",
-                               extra={"model.max_length": FLORABERT_TOKENS})
-        rand = random_init(stem, args.out / "random_init")
-        mean = {"head_pooling": "mean"}
-        # the earlier default head, without keep_better_start (rows named "[random head]")
-        old = {"head_init": "random", "head_standardize": False, "keep_better_start": False}
-        # the previous release's default head: standardized pooled states, output layer at a linear probe; it
-        # stops a planted motif from being learned (README "How the head starts"), so no longer the default
-        probe = {"head_init": "probe", "head_standardize": True}
-        tuned = {"keep_better_start": False}
-        pt = " [probe head, standardized]"
-        variants = [  # most telling first: each row is saved as it completes
-            ("gene structure: full model, deep + wide path + blend (pre-trained) [demo]", stem, gene_data, {}),
-            ("gene structure: deep path alone (stem, pre-trained)", stem, gene_data, DEEP_ONLY),
-            (f"gene structure: full model, deep + wide path + blend (pre-trained){pt}", stem, gene_data, probe),
-            (f"gene structure: deep path alone (stem, pre-trained){pt}", stem, gene_data, {**DEEP_ONLY, **probe}),
-            # fine-tuning's own end, not the start it may fall back to (keep_better_start)
-            (f"gene structure: deep path alone (stem, pre-trained){pt}, without keep_better_start", stem,
-             gene_data, {**DEEP_ONLY, **probe, **tuned}),
-            (f"gene structure: deep path alone (stem, pre-trained, encoder frozen: the head on its features){pt}, "
-             "without keep_better_start", stem, gene_data,
-             {**DEEP_ONLY, "layer_lr_factor": 0.0, **probe, **tuned}),
-            (f"gene structure: deep path alone (stem, pre-trained, head 1e-4 / encoder 1e-5){pt}, without "
-             "keep_better_start", stem, gene_data, {**DEEP_ONLY, "learning_rate": 1e-4, "layer_lr_factor": 0.1,
-                                                    **probe, **tuned}),
-            (f"gene structure: full model, deep + wide path + blend (pre-trained){pt}, without keep_better_start",
-             stem, gene_data, {**probe, **tuned}),
-            ("gene structure: deep + wide path (ridge), no blend", stem, gene_data, {"wide_model": "ridge"}),
-            ("gene structure: full model, deep + wide path + blend (pre-trained) [random head]", stem, gene_data,
-             old),
-            ("gene structure: deep path alone (stem, pre-trained) [random head]", stem, gene_data,
-             {**DEEP_ONLY, **old}),
-            ("gene structure: deep + wide path (ridge), no blend [random head]", stem, gene_data,
-             {"wide_model": "ridge", **old}),
-            ("gene structure: deep path alone (stem, pre-trained, mean pooling) [random head]", stem, gene_data,
-             {**DEEP_ONLY, **mean, **old}),
-            ("promoter 150 bp: deep path alone (stem, mean pooling) [random head]", stem, prom_data,
-             {**DEEP_ONLY, **mean, **old}),
-            ("promoter 150 bp: FloraBERT (3-mer RoBERTa, --recipe florabert, transformer alone)", florabert,
-             prom_data, {**DEEP_ONLY, "_recipe": "finetune_florabert"}),
-            ("gene structure: deep path alone (stem, random init) [random head]", rand, gene_data,
-             {**DEEP_ONLY, **old}),
-            ("gene structure: deep path alone (stem, mean pooling, 1,500 steps) [random head]", stem, gene_data,
-             {**DEEP_ONLY, **mean, "_steps": 1500, **old}),
-            ("gene structure: full model (random init) [random head]", rand, gene_data, old),
-            ("gene structure: deep + wide path (ridge, mean pooling), no blend", stem, gene_data,
-             {"wide_model": "ridge", **mean}),
-            ("promoter 150 bp: deep path alone (stem, mean + max pooling)", stem, prom_data, DEEP_ONLY),
-        ]
-        if not args.only or "probe" in args.only:
-            probe_rows(table, stem, gene_data)
-        models(table, variants, args.steps, seeds, args.out, args.only)
+        main_rows(table, args, gene_data, stem, seeds)
     md = table.markdown()
     (args.out / "results.md").write_text(md)
     print(md)
