@@ -144,3 +144,32 @@ def test_bins_in_landmark_coordinates(tok):
         (0, -20, -16), (0, -16, -8), (0, -8, 0), (1, 0, 8), (1, 8, 12)]
     assert names[:3] == ["bin0", "bin1", "bin2"]
     tok.layout = None
+
+
+def test_bases_laid_out_per_window_give_the_token_streams_outputs(tok, tmp_path):
+    """Prediction's fast path (bases straight into per-window arrays, no token stream) gives what the tokenizer's
+    stream gives: windows of every length, both anchors, soft-masked bases and IUPAC codes read as N."""
+    from florabert.predict import Predictor
+    from florabert.tokenization import DNATokenizer
+
+    rng = np.random.default_rng(3)
+    torch.manual_seed(0)
+    cfg = config(tok, "tss:-300:+50,cds:0:+200", num_labels=2, targets=["a", "b"], head_windows=True,
+                 head_stem=True, head_pooling="meanmax")
+    model = FloraBertForExpression(cfg).eval()
+    model.save_pretrained(tmp_path)
+    tok.write_files(tmp_path)
+    seqs = []
+    for _ in range(6):
+        a, b = random_dna(rng, int(rng.integers(5, 350))), random_dna(rng, int(rng.integers(1, 200)))
+        seqs.append(a[:3].lower() + a[3:-4] + "NRYN"[: min(4, len(a))] + "|" + b)
+    p = Predictor(tmp_path)
+    assert p.lut is not None
+    slow_tok = DNATokenizer.load(tmp_path)
+    slow_tok.layout = cfg.layout
+    with torch.no_grad():
+        slow = model(**slow_tok(seqs, padding=True, truncation=True, max_length=p.max_length,
+                                return_tensors="pt")).logits
+        fast = model(**p.encode(seqs)).logits
+    assert torch.allclose(slow, fast, atol=1e-5), (slow - fast).abs().max()
+    assert np.allclose(p.predict(seqs), slow.numpy(), atol=1e-5)

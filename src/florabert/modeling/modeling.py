@@ -116,12 +116,17 @@ class Encoded:
 
 
 def encode(backbone, run, config, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
-           inputs_embeds=None, track_values=None, track_states=None, per_base: bool = False, **kwargs) -> Encoded:
+           inputs_embeds=None, track_values=None, track_states=None, per_base: bool = False, windows=None,
+           **kwargs) -> Encoded:
     """Run ``backbone`` (a RobertaModel, through ``run`` = its forward) on the inputs of either architecture;
-    ``per_base``: keep a stem model's per-base features (masked-LM needs them)."""
+    ``per_base``: keep a stem model's per-base features (masked-LM needs them). A stem model also takes its
+    bases as ``windows`` instead of a token stream: per window, (ids, mask) laid out from its anchored end
+    (:func:`florabert.modeling.stem.window_arrays`)."""
     if config.stem:
+        if windows is not None:
+            return _encode_windows(backbone, run, config, windows, **kwargs)
         if input_ids is None:
-            raise ValueError("a stem model reads input_ids (single bases)")
+            raise ValueError("a stem model reads input_ids (single bases) or windows")
         return _encode_stem(backbone, run, config, input_ids, attention_mask, token_type_ids, track_values,
                             track_states, per_base, **kwargs)
     if attention_mask is None and input_ids is not None:
@@ -170,16 +175,34 @@ def _encode_stem(backbone, run, config, input_ids, attention_mask, token_type_id
         bins.append(h)
         masks.append(m)
         types.append(torch.full_like(m, j, dtype=torch.long))
-    bin_mask, types = torch.cat(masks, 1), torch.cat(types, 1)
-    positions = layout_position_ids(bin_mask.long(), types, anchors, max_positions=config.max_position_embeddings,
-                                    padding_idx=config.pad_token_id)
-    bins = bins[0] if len(bins) == 1 else torch.cat(bins, 1)
-    outputs = run(input_ids=None, attention_mask=bin_mask.long(), token_type_ids=types, position_ids=positions,
-                  inputs_embeds=bins, **kwargs)
     features = None
     if keep_per_base:
         features = per_base[0] if len(per_base) == 1 else torch.cat(per_base, 1)
-    return Encoded(outputs, bin_mask, features, where, segments=types, stem_bins=bins)
+    return _run_bins(run, config, bins, masks, types, per_base=features, where=where, **kwargs)
+
+
+def _encode_windows(backbone, run, config, windows, **kwargs) -> Encoded:
+    """A stem model on bases already laid out per window (no token stream, no epigenetic channel)."""
+    if getattr(backbone.embeddings, "tracks", None) is not None:
+        raise ValueError("a model with an epigenetic channel reads a token stream with its tracks, not windows")
+    bins, masks, types = [], [], []
+    for j, (ids, mask) in enumerate(windows):
+        _, h, m = backbone.stem(ids, mask, None, per_base=False)
+        bins.append(h)
+        masks.append(m)
+        types.append(torch.full_like(m, j, dtype=torch.long))
+    return _run_bins(run, config, bins, masks, types, **kwargs)
+
+
+def _run_bins(run, config, bins: list, masks: list, types: list, per_base=None, where=None, **kwargs) -> Encoded:
+    """The encoder over the bins of every window side by side (positions anchored per window)."""
+    bin_mask, types = torch.cat(masks, 1), torch.cat(types, 1)
+    positions = layout_position_ids(bin_mask.long(), types, config.layout.anchors_right,
+                                    max_positions=config.max_position_embeddings, padding_idx=config.pad_token_id)
+    bins = bins[0] if len(bins) == 1 else torch.cat(bins, 1)
+    outputs = run(input_ids=None, attention_mask=bin_mask.long(), token_type_ids=types, position_ids=positions,
+                  inputs_embeds=bins, **kwargs)
+    return Encoded(outputs, bin_mask, per_base, where, segments=types, stem_bins=bins)
 
 
 def masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -427,7 +450,8 @@ class FloraBertForExpression(RobertaPreTrainedModel):
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, labels=None, track_values=None,
                 track_states=None, token_type_ids=None, wide_features=None, wide_offset=None, **kwargs):
         a, b = self.config.part_weights  # a x deep path + b x ridge (+ the trees' weighted offset)
-        ref = input_ids if input_ids is not None else wide_features
+        windows = kwargs.get("windows")
+        ref = input_ids if input_ids is not None else windows[0][0] if windows else wide_features
         logits = torch.zeros(ref.shape[0], self.config.num_labels, device=ref.device)
         if a:  # a wide-path-only model (deep_path false, configs/wide_alone.yaml) reads no bases
             logits = a * self.deep(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,

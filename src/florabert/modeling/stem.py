@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -70,6 +71,37 @@ def window_slots(input_ids: torch.Tensor, attention_mask: torch.Tensor, segments
         lengths.append(width)
         offset += width
     return WindowBases(slots, lengths, is_base)
+
+
+def base_lut(vocab: dict[str, int]) -> np.ndarray:
+    """Byte -> token id of a nucleotide tokenizer's vocabulary: A, C, G, T in either case to theirs, every other
+    letter to N's (as the tokenizer reads IUPAC codes and soft-masked bases)."""
+    lut = np.full(256, vocab["N"], dtype=np.int64)
+    for base in "ACGT":
+        lut[ord(base)] = lut[ord(base.lower())] = vocab[base]
+    return lut
+
+
+def window_arrays(parts: list[list[str]], anchors_right: list[bool], lut: np.ndarray, pad_id: int, pool: int,
+                  keep: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Per window j, (ids, mask) of shape (B, width_j): the bases of every sequence's window j (``parts[b][j]``)
+    laid out from the window's anchored end as :func:`window_slots` lays out a token stream, without building
+    one (the fast path of prediction and explanation). ``keep[j]``: the most bases window j keeps (the rest, at
+    the end farthest from its anchor, is cut, as the tokenizer truncates)."""
+    out = []
+    for j, right in enumerate(anchors_right):
+        seqs = [p[j][-keep[j]:] if right else p[j][:keep[j]] for p in parts]
+        n = max((len(x) for x in seqs), default=0)
+        width = max(pool, -(-n // pool) * pool)
+        ids = np.full((len(seqs), width), pad_id, dtype=np.int64)
+        mask = np.zeros((len(seqs), width), dtype=bool)
+        for r, x in enumerate(seqs):
+            codes = lut[np.frombuffer(x.encode("latin-1", "replace"), dtype=np.uint8)]
+            lo = width - len(codes) if right else 0
+            ids[r, lo:lo + len(codes)] = codes
+            mask[r, lo:lo + len(codes)] = True
+        out.append((torch.from_numpy(ids), torch.from_numpy(mask)))
+    return out
 
 
 def scatter_to_windows(values: torch.Tensor, where: WindowBases, fill) -> torch.Tensor:
@@ -153,4 +185,5 @@ class StemLMBridge(nn.Module):
         return hidden[b, g // self.pool] + self.up(per_base[b, g]) + self.offset(g % self.pool)
 
 
-__all__ = ["ConvStem", "StemLMBridge", "WindowBases", "scatter_to_windows", "window_slots"]
+__all__ = ["ConvStem", "StemLMBridge", "WindowBases", "base_lut", "scatter_to_windows", "window_arrays",
+           "window_slots"]

@@ -1,0 +1,74 @@
+"""JASPAR motifs: the bundled non-redundant set, the convolution scanner against Biopython's PSSM scores, planted
+sites found at the right place and strand."""
+
+import numpy as np
+import pytest
+
+from florabert.motifs.jaspar import cluster_table, nonredundant, plant_matrices
+from florabert.motifs.scan import Scanner, scan_genes
+
+COMP = str.maketrans("ACGT", "TGCA")
+
+
+@pytest.fixture(scope="module")
+def matrices():
+    return nonredundant()
+
+
+def test_the_bundled_clusters_cover_every_plant_matrix_once():
+    rows = cluster_table()
+    ids = [m.matrix_id for m in plant_matrices()]
+    assert sorted(r["matrix_id"] for r in rows) == sorted(ids)
+    clusters = {r["cluster"] for r in rows}
+    medoids = [r for r in rows if r["is_medoid"] == "1"]
+    assert len(medoids) == len(clusters) and len(clusters) < len(ids)
+    # near-identical matrices share a cluster: the WRKY family's W-boxes fall into a few clusters, the largest
+    # of them WRKY matrices only
+    wrky = [r["cluster"] for r in rows if r["family"] == "WRKY"]
+    assert len(set(wrky)) <= len(wrky) / 4
+    largest = max(set(wrky), key=wrky.count)
+    assert {r["family"] for r in rows if r["cluster"] == largest} == {"WRKY"}
+
+
+def _biopython_best(m, seq: str) -> float:
+    from Bio import motifs
+    from Bio.Seq import Seq
+
+    counts = {b: list(m.counts["ACGT".index(b)]) for b in "ACGT"}
+    best = -np.inf
+    for s in (seq, seq.translate(COMP)[::-1]):  # the minus strand: the reverse complement, its own composition
+        bg = {b: (s.count(b) + 1) / (len(s) + 4) for b in "ACGT"}
+        pssm = motifs.Motif(counts=counts).counts.normalize(pseudocounts=0.25).log_odds(bg)
+        best = max(best, float(np.max(pssm.calculate(Seq(s)))))
+    return best
+
+
+def test_scores_equal_biopythons_pssm_on_both_strands(matrices):
+    rng = np.random.default_rng(0)
+    seqs = ["".join(rng.choice(list("ACGT"), int(rng.integers(30, 300)), p=[.32, .18, .18, .32])) for _ in range(4)]
+    chosen = matrices[::20]
+    res = Scanner(chosen).scan(seqs)
+    for g, s in enumerate(seqs):
+        for i, m in enumerate(chosen):
+            if len(s) >= m.width:
+                assert res.score[g, i] == pytest.approx(_biopython_best(m, s), abs=1e-3)
+
+
+@pytest.mark.parametrize("strand", ["+", "-"])
+def test_a_planted_site_is_found_at_its_place_and_strand(matrices, strand):
+    from florabert.layout import Layout
+
+    rng = np.random.default_rng(1)
+    m = next(x for x in matrices if x.width >= 10)
+    best = "".join("ACGT"[k] for k in m.counts.argmax(0))  # the matrix's consensus
+    site = best if strand == "+" else best.translate(COMP)[::-1]
+    lay = Layout.parse("tss:-300:0,cds:0:+200")
+    genes = []
+    for _ in range(6):
+        a = list("".join(rng.choice(list("ACGT"), 300)))
+        a[300 - 80:300 - 80 + len(site)] = site  # the site's first base at -80
+        genes.append("".join(a) + "|" + "".join(rng.choice(list("ACGT"), 200)))
+    scans = scan_genes(genes, lay, [m])
+    tss = scans[0]
+    assert (tss.start[:, 0] == -80).all() and (tss.strand[:, 0] == (1 if strand == "+" else -1)).all()
+    assert (tss.relative[:, 0] > 0.95).all() and (tss.hits[:, 0] >= 1).all()
