@@ -42,7 +42,8 @@ from florabert import demo  # the demo's settings: its model is the "[demo]" row
 
 GENE_LAYOUT, PROMOTER_LAYOUT = demo.DEMO_LAYOUT, demo.PROMOTER_LAYOUT
 QUIET = lambda m: None  # noqa: E731
-DEEP_ONLY = {"wide_kmers": [], "wide_gene_model": False}  # = configs/deep_alone.yaml
+DEEP_ONLY = {"wide_kmers": [], "wide_gene_model": False, "wide_motifs": False}  # = configs/deep_alone.yaml
+NO_MOTIFS = {"wide_motifs": False}
 WIDE_ONLY = {"deep_path": False}  # = configs/wide_alone.yaml
 # the head before this release: the encoder's final states pooled over all windows together, RoBERTa's init
 EARLIER_HEAD = {"head_windows": False, "head_stem": False, "head_init": "random"}
@@ -130,7 +131,9 @@ def train_curve_callback(rows: list, data_dir: Path, tok, n: int = 600):
 def run_finetune(model_dir: Path, data_dir: Path, out: Path, seed: int, overrides: dict,
                  curve: bool = False) -> tuple[np.ndarray, float]:
     """Fine-tune (cached: predictions.npy) and return the test genes' predictions and the wall time; with
-    ``curve``, also ``curve.json`` (training and validation R² at every evaluation)."""
+    ``curve``, also ``curve.json`` (training and validation R² at every evaluation). A stacked model's parts
+    (the deep path alone, the wide path alone: florabert.training.wide.save_part, as the demo saves them) are
+    predicted too: ``predictions_deep.npy``, ``predictions_wide.npy``."""
     from florabert.config import FinetuneConfig, load_config
     from florabert.data.dataset import load_expression_dataset
     from florabert.evaluation.evaluate import _gene_inputs
@@ -156,6 +159,15 @@ def run_finetune(model_dir: Path, data_dir: Path, out: Path, seed: int, override
     test = data.part("test")
     predictor = Predictor(out)
     pred = predictor.predict(test.column("sequence").to_pylist(), genes=_gene_inputs(out, predictor, data, test))
+    metrics = json.loads((out / "metrics.json").read_text())
+    if (metrics.get("wide") or {}).get("blend_weights") and "validation_r2_deep" in metrics["wide"]:
+        from florabert.training.wide import save_part
+
+        for part in ("deep", "wide"):
+            folder = save_part(out, out / f"{part}_alone", part)
+            p = Predictor(folder)
+            np.save(out / f"predictions_{part}.npy",
+                    p.predict(test.column("sequence").to_pylist(), genes=_gene_inputs(folder, p, data, test)))
     np.save(cache, pred)
     (out / "seconds.txt").write_text(f"{seconds:.1f}\n")
     if curve:
@@ -222,6 +234,18 @@ class Table:
         return "\n".join(lines) + "\n"
 
 
+BASELINE_LABELS = {
+    "kmer_linear": "ridge on 2-5-mer counts", "composition": "ridge on composition (1-4-mers, codons)",
+    "gene_model": "ridge on the gene model (14 numbers)", "wide": "ridge on composition + gene model",
+    "wide_lgbm": "LightGBM on composition + gene model", "cnn": "cnn baseline (plain CNN, one-hot)",
+    f"kmer_linear@{PROMOTER_LAYOUT}": "ridge on 2-5-mer counts of the promoter's 150 bases",
+    "motifs": "ridge on the JASPAR motif features alone",
+    "wide_motifs": "ridge on composition + gene model + JASPAR motifs",
+    "wide_lgbm_motifs": "LightGBM on composition + gene model + JASPAR motifs",
+    "motif_lgbm": "motif_lgbm: LightGBM on the JASPAR motif features",
+    "motif_lgbm_place": "motif_lgbm_place: LightGBM on 17 hand-picked plant elements"}
+
+
 def baselines(table: Table, data_dir: Path, which: list[str], seeds: range, out: Path) -> None:
     from florabert.data.dataset import load_expression_dataset
     from florabert.evaluation.baselines import make_baseline
@@ -231,16 +255,12 @@ def baselines(table: Table, data_dir: Path, which: list[str], seeds: range, out:
     tr, te = ds.part("train"), ds.part("test")
     s_tr, s_te, y_tr = tr.column("sequence").to_pylist(), te.column("sequence").to_pylist(), ds.labels("train")
     g_tr, g_te = _dataset_genes(ds, tr), _dataset_genes(ds, te)
-    labels = {"kmer_linear": "ridge on 2-5-mer counts", "composition": "ridge on composition (1-4-mers, codons)",
-              "gene_model": "ridge on the gene model (14 numbers)", "wide": "ridge on composition + gene model",
-              "wide_lgbm": "LightGBM on composition + gene model", "cnn": "cnn baseline (plain CNN, one-hot)",
-              f"kmer_linear@{PROMOTER_LAYOUT}": "ridge on 2-5-mer counts of the promoter's 150 bases"}
     for base in which:
-        label = f"baseline: {labels.get(base, base)}"
+        label = f"baseline: {BASELINE_LABELS.get(base, base)}"
         if table.done(label):
             continue
         preds, secs, history = [], [], []
-        for s in seeds if base in ("cnn", "wide_lgbm") else [0]:
+        for s in seeds if base in ("cnn", "wide_lgbm", "wide_lgbm_motifs") else [0]:
             t0 = time.perf_counter()
             b = make_baseline(base, seed=s, layout=ds.layout)
             kw = ({"genes": g_tr}, {"genes": g_te}) if getattr(b, "needs_genes", False) else ({}, {})
@@ -252,13 +272,16 @@ def baselines(table: Table, data_dir: Path, which: list[str], seeds: range, out:
             (out / "cnn_history.json").write_text(json.dumps(history))
 
 
-def models(table: Table, variants: list[tuple], seeds: range, out: Path, only: str, curve: bool = False) -> None:
+def models(table: Table, variants: list[tuple], seeds: range, out: Path, only: str, curve: bool = False,
+           parts: dict | None = None) -> None:
+    """Fine-tune each variant (per seed) and report it; ``parts`` = {variant: (deep row, wide row)} reports a
+    stacked model's deep and wide parts from the same runs as rows of their own."""
     from florabert.config import FinetuneConfig
 
     for name, model, data_dir, overrides in variants:
         if only not in name or table.done(name):
             continue
-        preds, secs = [], []
+        preds, secs, dirs = [], [], []
         for s in seeds if overrides.get("_seeds", True) else [0]:
             settings = {k: v for k, v in overrides.items() if not k.startswith("_")}
             # stable across runs (unlike hash()); a change of the row's settings or of finetune's defaults
@@ -267,7 +290,11 @@ def models(table: Table, variants: list[tuple], seeds: range, out: Path, only: s
             p, t = run_finetune(model, data_dir, out / "ft" / f"{key[:10]}_{s}", s, settings, curve=curve)
             preds.append(p)
             secs.append(t)
+            dirs.append(out / "ft" / f"{key[:10]}_{s}")
         table.report(name, preds, secs)
+        for part, row in zip(("deep", "wide"), (parts or {}).get(name, ()), strict=False):
+            if row and all((d / f"predictions_{part}.npy").exists() for d in dirs):
+                table.report(row, [np.load(d / f"predictions_{part}.npy") for d in dirs], secs)
 
 
 def residual_data(data_dir: Path, out: Path) -> Path:
@@ -316,32 +343,43 @@ def main_rows(table: Table, args, gene_data: Path, stem: Path, seeds: range) -> 
     only = args.only
     if not only or "baseline" in only:
         baselines(table, gene_data, ["kmer_linear", f"kmer_linear@{PROMOTER_LAYOUT}", "composition", "gene_model",
-                                     "wide", "wide_lgbm", "cnn"], seeds, args.out)
+                                     "wide", "wide_lgbm", "motifs", "wide_motifs", "wide_lgbm_motifs",
+                                     "motif_lgbm", "motif_lgbm_place", "cnn"], seeds, args.out)
+        for a, b in (("wide_motifs", "wide"), ("wide_lgbm_motifs", "wide_lgbm")):
+            table.compare(f"baseline: {BASELINE_LABELS[a]}", f"baseline: {BASELINE_LABELS[b]}")
     rand = random_init(stem, args.out / "random_init")
+    # the full model's runs give the deep path alone and the wide path alone as its parts (as the demo saves them):
+    # the deep part was fine-tuned alone on the targets before the wide path joined (wide_stack)
     deep, wide, full = ("deep path alone (configs/deep_alone.yaml) [demo recipe]",
-                        "wide path alone (configs/wide_alone.yaml: ridge + LightGBM blend)",
-                        "full model: deep path + ridge + LightGBM, blended [demo]")
+                        "wide path alone (configs/wide_alone.yaml: ridge + LightGBM blend, motifs)",
+                        "full model: deep path + ridge + LightGBM, blended, motifs [demo]")
+    full_nm, wide_nm, deep_nm = ("full model without the motif features (wide_motifs: false)",
+                                 "wide path alone without the motif features",
+                                 "deep path alone (the runs without motifs: 3 more seeds)")
+    parts = {full: (deep, wide), full_nm: (deep_nm, wide_nm)}
     variants = [  # most telling first: each row is saved as it completes
-        (deep, stem, gene_data, DEEP_ONLY),
-        (wide, stem, gene_data, WIDE_ONLY),
         (full, stem, gene_data, {}),
+        (full_nm, stem, gene_data, NO_MOTIFS),
+        ("deep path alone, random init (no pre-training)", rand, gene_data, DEEP_ONLY),
         ("deep path alone, earlier head: encoder states pooled over all windows, RoBERTa init", stem, gene_data,
-         {**DEEP_ONLY, **EARLIER_HEAD}),
+         {**DEEP_ONLY, **EARLIER_HEAD, "_seeds": False}),
         ("deep path alone, earlier head + PyTorch's init", stem, gene_data,
          {**DEEP_ONLY, **EARLIER_HEAD, "head_init": "pytorch", "_seeds": False}),
         ("deep path alone, earlier head + PyTorch's init + each window pooled on its own", stem, gene_data,
          {**DEEP_ONLY, **EARLIER_HEAD, "head_init": "pytorch", "head_windows": True, "_seeds": False}),
         ("deep path alone, earlier head + the stem's bins read beside the encoder's states", stem, gene_data,
          {**DEEP_ONLY, **EARLIER_HEAD, "head_stem": True, "_seeds": False}),
-        ("deep path alone, default options (configs/deep_alone.yaml, 3,000 steps, early stopping)", stem,
-         gene_data, {**DEEP_ONLY, **{k: None for k in RECIPE}, "_seeds": False}),
         ("full model, the earlier joining: ridge from the first step, backfitted (wide_stack: false)", stem,
          gene_data, {"wide_stack": False, "_seeds": False}),
-        ("deep path alone, random init (no pre-training)", rand, gene_data, DEEP_ONLY),
+        ("deep path alone, default options (configs/deep_alone.yaml, 3,000 steps, early stopping)", stem,
+         gene_data, {**DEEP_ONLY, **{k: None for k in RECIPE}, "_seeds": False}),
     ]
-    models(table, variants, seeds, args.out, only)
+    models(table, variants[:2], seeds, args.out, only, curve=True, parts=parts)
+    models(table, variants[2:], seeds, args.out, only)
     table.compare(full, wide)
     table.compare(full, deep)
+    table.compare(full, full_nm)
+    table.compare(wide, wide_nm)
     table.compare(deep, "baseline: cnn baseline (plain CNN, one-hot)")
     table.compare(deep, "deep path alone, random init (no pre-training)")
     name = "deep path alone trained on the wide path's out-of-fold residual (R² of the residual)"

@@ -120,6 +120,6 @@ def planted_model(planted, tmp_path_factory):
     cfg = load_config(FinetuneConfig, overrides={
         "max_steps": 300, "eval_steps": 50, "batch_size": 16, "learning_rate": 1e-3, "warmup_steps": 10,
         "unfreeze_every": 60, "early_stopping_patience": 20, "max_length": 64, "logging_steps": 25,
-        "optimizer": "adamw", "wide_kmers": []})
+        "optimizer": "adamw", "wide_kmers": [], "wide_motifs": False})
     finetune(planted / "pre", planted / "data", out, cfg, log=lambda m: None)
     return out

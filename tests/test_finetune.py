@@ -15,7 +15,7 @@ from florabert.training.finetune import finetune
 def cfg(**kw):
     base = {"max_steps": 300, "eval_steps": 50, "batch_size": 16, "learning_rate": 3e-3, "warmup_steps": 10,
             "unfreeze_every": 60, "early_stopping_patience": 20, "max_length": 64, "logging_steps": 25,
-            "wide_kmers": []}  # the transformer alone; the wide path has its own tests
+            "wide_kmers": [], "wide_motifs": False}  # the transformer alone; the wide path has its own tests
     return load_config(FinetuneConfig, overrides={**base, **kw})
 
 
@@ -245,9 +245,14 @@ def test_wide_path_starts_at_the_ridge_fit_and_round_trips(planted, tmp_path, ru
     with pytest.raises(ValueError, match="wide_features"):
         model(**{k: v for k, v in batch.items() if k != "wide_features"})
     # end to end with the defaults: wide on, predictions from sequences alone
-    ft_cfg = cfg(wide_kmers=[1, 2, 3, 4], max_steps=30, eval_steps=10, optimizer="adamw")
+    ft_cfg = cfg(wide_kmers=[1, 2, 3, 4], wide_motifs=True, max_steps=30, eval_steps=10, optimizer="adamw")
     metrics = finetune(planted / "pre", planted / "data", tmp_path / "ft", ft_cfg, log=lambda m: None)
-    assert metrics["wide"]["features"] == 340 and metrics["test"]["test_r2_all"] > 0.3
+    from florabert.features import n_motif_features
+
+    # 1-4-mer frequencies of the one window, then the known motifs' best score and hit count per matrix
+    assert metrics["wide"]["features"] == 340 + n_motif_features(data.layout)
+    assert metrics["wide"]["groups"]["motifs"]["features"] == n_motif_features(data.layout)
+    assert metrics["test"]["test_r2_all"] > 0.3
     # the blended wide path: LightGBM saved in its text format; predictions from the folder alone reproduce the
     # test metrics computed during training
     assert (tmp_path / "ft" / "wide_lgbm_0.txt").exists()

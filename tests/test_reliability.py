@@ -304,7 +304,7 @@ def test_crashed_finetune_leaves_no_output_and_resumes(planted, tmp_path):
                 raise RuntimeError("power cut")
 
     cfg = load_config(FinetuneConfig, overrides={"max_steps": 10, "eval_steps": 5, "batch_size": 16,
-                                                 "optimizer": "adamw", "wide_kmers": []})
+                                                 "optimizer": "adamw", "wide_kmers": [], "wide_motifs": False})
     out = tmp_path / "ft"
     with pytest.raises(RuntimeError):
         finetune(planted / "pre", planted / "data", out, cfg, log=lambda m: None, callbacks=[Crash()])

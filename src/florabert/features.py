@@ -84,15 +84,40 @@ def gene_values(table, names: list[str], source) -> np.ndarray:
         raise InputError(source, str(exc)) from None
 
 
-def wide_inputs(sequences: list[str], ks: list[int], layout=None, genes: np.ndarray | None = None) -> np.ndarray:
-    """(genes, features) float32: the composition of the windows (:func:`window_features`, when ``ks``) then
-    the gene-model values ``genes`` (:func:`gene_values`, when given), side by side."""
+def wide_inputs(sequences: list[str], ks: list[int], layout=None, genes: np.ndarray | None = None, *,
+                motifs: bool = False) -> np.ndarray:
+    """(genes, features) float32: the composition of the windows (:func:`window_features`, when ``ks``), the
+    known plant motifs (``motifs``: :func:`motif_inputs`), then the gene-model values ``genes``
+    (:func:`gene_values`, when given), side by side in that order."""
     parts = []
     if ks:
         parts.append(window_features(sequences, list(ks), layout))
+    if motifs:
+        parts.append(motif_inputs(sequences))
     if genes is not None and genes.shape[1]:
         parts.append(np.asarray(genes, dtype=np.float32))
     return np.concatenate(parts, axis=1) if parts else np.zeros((len(sequences), 0), dtype=np.float32)
+
+
+def motif_inputs(sequences: list[str]) -> np.ndarray:
+    """The wide path's motif group: per window (``|``-joined) and matrix of JASPAR's non-redundant plant set, the
+    best site's score (bits) and the number of hits (:func:`florabert.motifs.scan.motif_features`)."""
+    from florabert.motifs.jaspar import nonredundant
+    from florabert.motifs.scan import Scanner, motif_features
+
+    scanner = _SCANNERS.get("plants") or _SCANNERS.setdefault("plants", Scanner(nonredundant()))
+    parts = [s.split("|") for s in sequences]
+    return motif_features([scanner.scan([p[j] for p in parts]) for j in range(len(parts[0]))])
+
+
+_SCANNERS: dict = {}  # the plant set's scanner, built once per process
+
+
+def n_motif_features(layout) -> int:
+    """Width of :func:`motif_inputs` for a layout (2 per window and matrix of the non-redundant set)."""
+    from florabert.motifs.jaspar import cluster_table
+
+    return 2 * len(layout) * sum(r["is_medoid"] == "1" for r in cluster_table())
 
 
 # LightGBM settings of the blend (florabert.training.finetune.blend): boosters of the targets' leading principal

@@ -195,7 +195,8 @@ class Predictor:
                 from florabert.features import wide_inputs
 
                 wide = wide_inputs(seqs, self.config.wide_kmers, self.config.layout,
-                                   None if genes is None else genes[idx])
+                                   None if genes is None else genes[idx],
+                                   motifs=getattr(self.config, "wide_motifs", False))
                 batch["wide_features"] = torch.from_numpy(wide)
                 if self.trees is not None:
                     batch["wide_offset"] = torch.from_numpy(self.trees.offset(wide))

@@ -38,6 +38,17 @@ class Edge(str, Enum):
 FORCE = typer.Option(False, "--force", help="Write into an --out that holds other files (nothing there is "
                       "deleted; same-named files are replaced). See README 'Errors and outputs'.")
 
+def model_path(value):
+    """--model: a model folder, or the name of a model bundled with the package (``florabert models``)."""
+    if value is None:
+        return None
+    from florabert.bundled import resolve_model
+
+    if isinstance(value, list | tuple):
+        return [resolve_model(v) for v in value]
+    return resolve_model(value)
+
+
 LAYOUT_HELP = ("Windows to cut, comma-separated LANDMARK:START:END relative to the TSS or TTS on the gene's "
                "strand, e.g. tss:-1000:0 (FloraBERT, the default) or tss:-1000:+500,tts:-500:+1000 (deepCRE). "
                "Replaces --upstream/--downstream.")

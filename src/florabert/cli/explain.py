@@ -6,13 +6,14 @@ from pathlib import Path
 
 import typer
 
-from florabert.cli.app import FORCE, app, console, gene_list
+from florabert.cli.app import FORCE, app, console, gene_list, model_path
 
 explain_app = typer.Typer(rich_markup_mode=None,
                           help="Explain models: positional importance, ISM, variant effects, attention, "
                           "species embeddings.", no_args_is_help=True)
 app.add_typer(explain_app, name="explain")
-_MODEL = typer.Option(..., "--model", help="Fine-tuned model directory (florabert finetune).")
+_MODEL = typer.Option(..., "--model", callback=model_path,
+                      help="Fine-tuned model directory, or a bundled model's name (florabert models).")
 _PROMOTERS = typer.Option(..., "--promoters", help="Promoters: .parquet/.tsv (florabert promoters) or FASTA.")
 _GENES = typer.Option(None, "--genes", metavar="IDS", help="Gene ids to use (repeatable, or comma-separated).")
 _REGION = typer.Option(None, "--region", help="START:END relative to the TSS (end exclusive), e.g. -300:0, or "
@@ -103,7 +104,8 @@ def explain_variants(
 
 @explain_app.command("attention")
 def explain_attention(
-    model: Path = typer.Option(..., "--model", help="Model directory (pre-trained or fine-tuned)."),
+    model: Path = typer.Option(..., "--model", callback=model_path,
+                               help="Model directory (pre-trained or fine-tuned) or a bundled model's name."),
     promoters: Path = _PROMOTERS,
     out: Path = typer.Option(..., "--out", help="Output directory (.npz arrays + figures)."),
     genes: list[str] = _GENES,
@@ -122,7 +124,8 @@ def explain_attention(
 
 @explain_app.command("species")
 def explain_species(
-    model: Path = typer.Option(..., "--model", help="Pre-trained model directory (florabert pretrain)."),
+    model: Path = typer.Option(..., "--model", callback=model_path,
+                               help="Pre-trained model directory (florabert pretrain) or a bundled model's name."),
     corpus: list[Path] = typer.Option(..., "--corpus", metavar="PATH",
                                       help="Corpus directory or promoter .parquet "
                                       "(repeatable); needs a species column with >= 2 species."),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from florabert.cli.app import FORCE, app, console
+from florabert.cli.app import FORCE, app, console, model_path
 from florabert.errors import FloraBertError
 
 
@@ -66,7 +66,8 @@ def pretrain(
 
 @app.command()
 def finetune(
-    model: Path = typer.Option(..., "--model", help="Pre-trained model directory (florabert pretrain)."),
+    model: Path = typer.Option(..., "--model", callback=model_path,
+                               help="Pre-trained model directory (florabert pretrain) or a bundled model's name."),
     data: Path = typer.Option(..., "--data", help="Dataset directory (florabert expression)."),
     out: Path = typer.Option(..., "--out", help="Output directory for the fine-tuned model."),
     config: Path = typer.Option(None, "--config", help="YAML with fine-tuning options (see FinetuneConfig)."),

@@ -6,12 +6,13 @@ from pathlib import Path
 
 import typer
 
-from florabert.cli.app import FORCE, app, console, gene_list
+from florabert.cli.app import FORCE, app, console, gene_list, model_path
 
 
 @app.command()
 def predict(
-    model: Path = typer.Option(..., "--model", help="Fine-tuned model directory (florabert finetune)."),
+    model: Path = typer.Option(..., "--model", callback=model_path,
+                               help="Fine-tuned model directory, or a bundled model's name (florabert models)."),
     out: Path = typer.Option(..., "--out", help="Output TSV."),
     fasta: Path = typer.Option(None, "--fasta", help="Promoter sequences (FASTA; record id = gene id)."),
     genome: Path = typer.Option(None, "--genome", help="Genome FASTA (with --annotation)."),
@@ -44,7 +45,8 @@ def predict(
 def evaluate(
     data: Path = typer.Option(..., "--data", help="Dataset directory (florabert expression)."),
     out: Path = typer.Option(..., "--out", help="Report directory."),
-    models: list[Path] = typer.Option(None, "--models", metavar="DIR...", help="Fine-tuned model directories "
+    models: list[Path] = typer.Option(None, "--models", metavar="DIR...", callback=model_path,
+                                      help="Fine-tuned model directories or bundled models' names "
                                       "(--models a/ b/ or --models a/ --models b/)."),
     baselines: str = typer.Option(",".join(("const_mean", "kmer_linear", "kmer_lgbm", "motif_lgbm")),
                                   "--baselines", help="Comma-separated baselines ('' for none): const_mean, "
@@ -85,3 +87,53 @@ def demo(
     run_demo(out, quick=quick, force=force, console=console)
 
 
+
+
+@app.command()
+def models() -> None:
+    """List the models bundled with the package (usable as --model NAME, no training or download needed)."""
+    import json
+
+    from rich.table import Table
+
+    from florabert.bundled import models as bundled
+
+    found = bundled()
+    if not found:
+        console.print("no bundled models in this installation")
+        return
+    table = Table(title="bundled models (--model NAME)", title_justify="left")
+    for col in ("name", "windows", "outputs", "test R² [95 % CI]", "folder"):
+        table.add_column(col)
+    for name, folder in found.items():
+        config = json.loads((folder / "config.json").read_text())
+        card = json.loads((folder / "card.json").read_text()) if (folder / "card.json").exists() else {}
+        r2 = card.get("test_r2")
+        table.add_row(name, (config.get("promoter_window") or {}).get("layout", "-"),
+                      f"{len(config.get('targets', []))} ({', '.join(config.get('targets', [])[:2])}, ...)",
+                      f"{r2:.3f} [{card['test_r2_lo']:.3f}-{card['test_r2_hi']:.3f}]" if r2 is not None else "-",
+                      str(folder))
+    from rich.console import Console
+
+    Console(width=200).print(table)
+
+
+@app.command()
+def motifs(
+    genome: Path = typer.Option(..., "--genome", help="Genome FASTA."),
+    annotation: Path = typer.Option(..., "--annotation", help="GFF3/GTF."),
+    out: Path = typer.Option(..., "--out", help="Output folder (best_hits.parquet, matrices.tsv, summary.json)."),
+    model: Path = typer.Option(None, "--model", callback=model_path,
+                               help="Scan the windows this model reads (a folder or a bundled model's name)."),
+    layout: str = typer.Option(None, "--layout", help="Or scan these windows (e.g. tss:-1000:0)."),
+    all_matrices: bool = typer.Option(False, "--all-matrices", help="Every plant matrix of JASPAR CORE (927), "
+                                      "not the non-redundant set (328 clusters)."),
+    threshold: float = typer.Option(0.85, "--threshold", min=0.0, max=1.0, help="A hit: relative score at "
+                                    "least this (0 = the worst possible site, 1 = the best)."),
+    force: bool = FORCE,
+) -> None:
+    """Scan every gene's windows with JASPAR's plant TF matrices: best site per gene and matrix."""
+    from florabert.motifs.genome import scan_genome
+
+    scan_genome(genome, annotation, out, model=model, layout=layout, all_matrices=all_matrices,
+                threshold=threshold, force=force, log=lambda m: console.print(m, highlight=False))

@@ -6,10 +6,13 @@
   available but ill-posed here: 1,360 features for 2-5-mers against a few thousand genes, with collinear
   counts, so it is not the default.
 - ``kmer_lgbm``: LightGBM on 5-mer counts (one model per target).
-- ``motif_lgbm``: known plant cis-elements (:data:`PLANT_MOTIFS`) as features — count on both strands,
-  presence, count in the 200 bp next to the TSS, distance of the nearest site to the TSS — + LightGBM.
+- ``motif_lgbm``: JASPAR's non-redundant plant matrices (:mod:`florabert.motifs`) as features — per window and
+  matrix the best site's score and the hit count — + LightGBM; ``motif_lgbm_place``: the earlier 17 hand-picked
+  cis-elements (:data:`PLANT_MOTIFS`): count on both strands, presence, count in the 200 bp next to the TSS,
+  distance of the nearest site to the TSS.
 - ``wide``, ``composition``, ``gene_model``: the expression model's wide path alone (ridge on window composition
-  and the gene-model features, on one group, or on the other); ``wide_lgbm``: LightGBM on the same features.
+  and the gene-model features, on one group, or on the other); ``wide_lgbm``: LightGBM on the same features;
+  ``motifs`` (ridge on the motif group alone), ``wide_motifs`` and ``wide_lgbm_motifs``: with the motif group.
 
 Genes of a multi-window layout (:mod:`florabert.layout`) are read window by window: k-mer counts and motif
 features of each window side by side (a k-mer never spans two windows); the CNN (:mod:`florabert.evaluation.cnn`)
@@ -179,7 +182,21 @@ def motif_features(seqs: list[str], *, proximal: int = 200) -> np.ndarray:
 
 
 class MotifLGBM(_LGBM):
+    """LightGBM on JASPAR's non-redundant plant matrices: per window and matrix, the best site's score and the
+    number of hits (:func:`florabert.features.motif_inputs`)."""
+
     name = "motif_lgbm"
+
+    def features(self, seqs, *, fit: bool):
+        from florabert.features import motif_inputs
+
+        return motif_inputs(list(seqs))
+
+
+class PlaceMotifLGBM(_LGBM):
+    """LightGBM on the 17 hand-picked plant cis-elements of :data:`PLANT_MOTIFS` (the earlier motif_lgbm)."""
+
+    name = "motif_lgbm_place"
 
     def features(self, seqs, *, fit: bool):
         return np.hstack([motif_features(c) for c in windows_of(seqs)])
@@ -194,18 +211,20 @@ class WideRidge:
 
     needs_genes = True
 
-    def __init__(self, name: str = "wide", *, composition: bool = True, genes: bool = True, layout=None):
+    def __init__(self, name: str = "wide", *, composition: bool = True, genes: bool = True, layout=None,
+                 motifs: bool = False):
         self.name, self.composition, self.genes, self.layout = name, composition, genes, layout
+        self.motifs = motifs
 
     def _x(self, seqs, genes):
         from florabert.errors import FloraBertError
         from florabert.features import wide_inputs
 
-        if not self.composition and genes is None:
+        if not self.composition and not self.motifs and genes is None:
             raise FloraBertError(f"baseline {self.name}: the dataset has no gene-model columns (gm_*): build it "
                                  "from a promoter table made by florabert promoters/corpus")
         return wide_inputs(list(seqs), [1, 2, 3, 4] if self.composition else [], self.layout,
-                           genes if self.genes else None).astype(np.float64)
+                           genes if self.genes else None, motifs=self.motifs).astype(np.float64)
 
     def fit(self, seqs, y, genes=None):
         from sklearn.linear_model import RidgeCV
@@ -227,14 +246,14 @@ class WideLGBM(_LGBM):
     name = "wide_lgbm"
     needs_genes = True
 
-    def __init__(self, layout=None, **kwargs):
+    def __init__(self, layout=None, motifs: bool = False, **kwargs):
         super().__init__(**kwargs)
-        self.layout = layout
+        self.layout, self.motifs = layout, motifs
 
     def features(self, seqs, *, fit: bool, genes=None):
         from florabert.features import wide_inputs
 
-        return wide_inputs(list(seqs), [1, 2, 3, 4], self.layout, genes)
+        return wide_inputs(list(seqs), [1, 2, 3, 4], self.layout, genes, motifs=self.motifs)
 
     def fit(self, seqs, y, genes=None):
         import lightgbm
@@ -252,7 +271,8 @@ class WideLGBM(_LGBM):
 
 BASELINES = {"const_mean": ConstMean, "kmer_linear": KmerLinear, "kmer_lgbm": KmerLGBM, "motif_lgbm": MotifLGBM,
              "cnn": OneHotCNN, "wide": WideRidge, "composition": WideRidge, "gene_model": WideRidge,
-             "wide_lgbm": WideLGBM}
+             "wide_lgbm": WideLGBM, "motifs": WideRidge, "wide_motifs": WideRidge, "wide_lgbm_motifs": WideLGBM,
+             "motif_lgbm_place": PlaceMotifLGBM}
 
 
 class Windowed:
@@ -300,9 +320,11 @@ def make_baseline(name: str, seed: int = 0, layout=None):
                              "bases of each window nearest its anchor, or @tss:-150:0 to read that window)")
     cls = BASELINES[base]
     if cls is WideRidge:
-        model = WideRidge(base, composition=base != "gene_model", genes=base != "composition", layout=layout)
+        model = WideRidge(base, composition=base not in ("gene_model", "motifs"),
+                          genes=base not in ("composition", "motifs"), layout=layout,
+                          motifs=base in ("motifs", "wide_motifs"))
     elif cls is WideLGBM:
-        model = WideLGBM(layout=layout, seed=seed)
+        model = WideLGBM(layout=layout, seed=seed, motifs=base == "wide_lgbm_motifs")
     elif cls is OneHotCNN:
         model = OneHotCNN(seed=seed, layout=layout)
     else:

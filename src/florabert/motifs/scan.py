@@ -51,7 +51,10 @@ class Scanner:
             idx = [i for i, m in enumerate(matrices) if m.width == w]
             fwd = np.stack([np.log2(matrices[i].probabilities(pseudocount)) for i in idx])
             rc = fwd[:, ::-1, ::-1]  # A<->T, C<->G and the columns reversed
-            self.groups.append((w, np.array(idx), torch.from_numpy(np.concatenate([fwd, rc]).copy()).float()))
+            both = np.concatenate([fwd, rc])
+            # input channels: A, C, G, T, then N (scores 0) and padding (-1e4: no site runs off a sequence)
+            extra = np.stack([np.zeros_like(both[:, 0]), np.full_like(both[:, 0], -1e4)], axis=1)
+            self.groups.append((w, np.array(idx), torch.from_numpy(np.concatenate([both, extra], 1)).float()))
 
     @torch.inference_mode()
     def scan(self, sequences: list[str], batch: int = 64) -> WindowScan:
@@ -59,47 +62,53 @@ class Scanner:
         n, m = len(sequences), len(self.matrices)
         out = WindowScan(np.full((n, m), -np.inf, np.float32), np.zeros((n, m), np.float32),
                          np.full((n, m), -1, np.int64), np.zeros((n, m), np.int8), np.zeros((n, m), np.int32))
+        order = np.argsort([len(s) for s in sequences], kind="stable")  # batches of similar length: less padding
+        tmp = WindowScan(*(np.empty_like(a) for a in (out.score, out.relative, out.start, out.strand, out.hits)))
         for lo in range(0, n, batch):
-            self._scan_batch(sequences[lo:lo + batch], lo, out)
+            self._scan_batch([sequences[i] for i in order[lo:lo + batch]], lo, tmp)
+        for name in ("score", "relative", "start", "strand", "hits"):
+            getattr(out, name)[order] = getattr(tmp, name)
         return out
 
     def _scan_batch(self, seqs: list[str], lo: int, out: WindowScan) -> None:
         lengths = np.array([len(s) for s in seqs])
         width = max(int(lengths.max()), 1)
-        codes = np.full((len(seqs), width), 4, dtype=np.int64)
+        codes = np.full((len(seqs), width), 5, dtype=np.int64)  # 5: padding (a site over it scores -1e4)
         for r, s in enumerate(seqs):
             codes[r, :len(s)] = LUT[np.frombuffer(s.encode("latin-1", "replace"), dtype=np.uint8)]
-        x = F.one_hot(torch.from_numpy(codes), 5)[..., :4].float().transpose(1, 2)  # (B, 4, L)
+        onehot = F.one_hot(torch.from_numpy(codes), 6).float().transpose(1, 2)  # (B, 6, L): ACGT, N, padding
+        x = onehot[:, :4]
         counts = x.sum(2)
         log_bg = torch.log2((counts + 1.0) / (counts.sum(1, keepdim=True) + 4.0))  # (B, 4)
+        # per position, the background's log2 frequency of its base (0 for N and padding): a window sum of it is
+        # the background half of a site's score
+        base_bg = torch.einsum("bcl,bc->bl", x, log_bg)
+        cum = F.pad(base_bg.cumsum(1), (1, 0))
         rows = slice(lo, lo + len(seqs))
         for w, idx, weights in self.groups:
             if width < w:
                 continue
             k = len(idx)
-            raw = F.conv1d(x, weights)  # (B, 2k, L - w + 1)
-            bg = torch.einsum("bcl,bc->bl", F.conv1d(x, torch.ones(4, 1, w), groups=4), log_bg)
-            score = raw - bg[:, None, :]
-            starts = torch.arange(score.shape[2])
-            valid = starts[None, :] <= torch.from_numpy(lengths - w)[:, None]  # the site inside the sequence
-            score = score.masked_fill(~valid[:, None, :], float("-inf"))
+            score = F.conv1d(onehot, weights)  # (B, 2k, L - w + 1); N adds 0, padding -1e4
+            score.sub_((cum[:, w:] - cum[:, :-w])[:, None, :])
             # the best and the worst site possible under each sequence's background, per matrix and strand
-            shifted = weights[None] - log_bg[:, None, :, None]  # (B, 2k, 4, w)
-            best_possible = shifted.amax(2).sum(2).view(len(seqs), 2, k, 1)
-            worst_possible = shifted.amin(2).sum(2).view(len(seqs), 2, k, 1)
-            both = score.view(len(seqs), 2, k, -1)  # strand, matrix, position
-            rel = (both - worst_possible) / (best_possible - worst_possible).clamp(min=1e-6)
-            hits = (rel >= self.threshold).sum((1, 3))
-            flat = both.permute(0, 2, 1, 3).reshape(len(seqs), k, -1)  # matrix, (strand, position)
-            top, where = flat.max(2)
-            found = torch.isfinite(top)
-            top_rel = rel.permute(0, 2, 1, 3).reshape(len(seqs), k, -1).gather(2, where[..., None])[..., 0]
-            strand = where // both.shape[3]
-            pos = where % both.shape[3]
-            out.score[rows, idx] = top.numpy()
-            out.relative[rows, idx] = torch.where(found, top_rel, 0.0).numpy()
-            out.start[rows, idx] = torch.where(found, pos, -1).numpy()
-            out.strand[rows, idx] = torch.where(found, 1 - 2 * strand, 0).numpy().astype(np.int8)
+            shifted = weights[None, :, :4] - log_bg[:, None, :, None]  # (B, 2k, 4, w)
+            best_possible = shifted.amax(2).sum(2)
+            worst_possible = shifted.amin(2).sum(2)
+            span = (best_possible - worst_possible).clamp(min=1e-6)
+            cutoff = worst_possible + self.threshold * span
+            above = (score >= cutoff[..., None]).to(torch.uint8)  # summing uint8 is 3x faster than bool
+            hits = above.sum(2, dtype=torch.int32).view(len(seqs), 2, k).sum(1)
+            top, pos = score.max(2)  # (B, 2k)
+            rel = ((top - worst_possible) / span).view(len(seqs), 2, k)
+            top, pos = top.view(len(seqs), 2, k), pos.view(len(seqs), 2, k)
+            strand = top.argmax(1, keepdim=True)  # the better strand
+            best = top.gather(1, strand)[:, 0]
+            found = best > -1e3  # a site that fits inside the sequence
+            out.score[rows, idx] = torch.where(found, best, float("-inf")).numpy()
+            out.relative[rows, idx] = torch.where(found, rel.gather(1, strand)[:, 0], 0.0).numpy()
+            out.start[rows, idx] = torch.where(found, pos.gather(1, strand)[:, 0], -1).numpy()
+            out.strand[rows, idx] = torch.where(found, 1 - 2 * strand[:, 0], 0).numpy().astype(np.int8)
             out.hits[rows, idx] = hits.numpy()
 
 

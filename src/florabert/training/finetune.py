@@ -176,9 +176,9 @@ def _check_encoder(model_dir, info: dict, *, new_channel: bool, classification: 
 
 
 def _tokenized(part, tok, max_length: int, classification: bool, wide_kmers=(), layout=None, gene_features=(),
-               source=None):
+               source=None, motifs: bool = False):
     """Dataset of ``input_ids``, ``labels``, ``length`` (and ``wide_features`` with a wide path: the windows'
-    composition and the gene-model columns ``gene_features``)."""
+    composition, the known motifs' scores with ``motifs``, and the gene-model columns ``gene_features``)."""
     import datasets
 
     seqs = part.column("sequence").to_pylist()
@@ -187,11 +187,11 @@ def _tokenized(part, tok, max_length: int, classification: bool, wide_kmers=(), 
     if classification:
         labels = [int(v[0]) for v in labels]
     columns = {"input_ids": ids, "labels": labels, "length": [len(x) for x in ids]}
-    if wide_kmers or gene_features:
+    if wide_kmers or gene_features or motifs:
         from florabert.features import gene_values, wide_inputs
 
         genes = gene_values(part, list(gene_features), source) if gene_features else None
-        columns["wide_features"] = wide_inputs(seqs, list(wide_kmers), layout, genes).tolist()
+        columns["wide_features"] = wide_inputs(seqs, list(wide_kmers), layout, genes, motifs=motifs).tolist()
     return datasets.Dataset.from_dict(columns)
 
 
@@ -308,10 +308,11 @@ def _finetune(model_dir, data_dir, out: Path, config: FinetuneConfig, *, tracks,
     gene_features = _gene_feature_columns(data, config) if wide else []
     if (config.wide_kmers or config.wide_gene_model) and not wide:
         log("wide path: off (regression without tracks only)")
-    from florabert.features import n_features
+    from florabert.features import n_features, n_motif_features
 
+    motifs = wide and config.wide_motifs
     groups = {"composition": n_features(wide_kmers, data.layout) if wide_kmers else 0,
-              "gene_model": len(gene_features)}
+              "motifs": n_motif_features(data.layout) if motifs else 0, "gene_model": len(gene_features)}
     n_wide = sum(groups.values())
     torch.manual_seed(config.seed)
     with loading(model_dir):  # quietly: the expected "MLM head unused, new head" report is checked below
@@ -323,7 +324,7 @@ def _finetune(model_dir, data_dir, out: Path, config: FinetuneConfig, *, tracks,
             input_length=max_length, wide_kmers=wide_kmers, wide_features=n_wide, wide_groups=groups,
             gene_features=gene_features, head_pooling=config.head_pooling,
             head_standardize=config.head_standardize, head_windows=config.head_windows,
-            head_stem=config.head_stem, output_loading_info=True,
+            head_stem=config.head_stem, wide_motifs=motifs, output_loading_info=True,
             **_class_names(data.classes, n_labels) if classification else {})
     if data.promoter_window:
         if data.layout.spec != pre_config.layout.spec:
@@ -340,8 +341,8 @@ def _finetune(model_dir, data_dir, out: Path, config: FinetuneConfig, *, tracks,
                 layer.reset_parameters()
     if parts is None:
         source = Path(data_dir) / "dataset.parquet"
-        parts = {p: _tokenized(t, tok, max_length, classification, wide_kmers, data.layout, gene_features, source)
-                 for p, t in (("train", train_t), ("validation", val_t), ("test", test_t))}
+        parts = {p: _tokenized(t, tok, max_length, classification, wide_kmers, data.layout, gene_features, source,
+                               motifs) for p, t in (("train", train_t), ("validation", val_t), ("test", test_t))}
     if not config.deep_path and not n_wide:
         raise FloraBertError("deep_path: false needs a wide path (wide_kmers or wide_gene_model, a regression "
                              "without tracks): the model would predict nothing")
@@ -418,7 +419,9 @@ def _finetune(model_dir, data_dir, out: Path, config: FinetuneConfig, *, tracks,
     metrics = {"validation": trainer.evaluate(val_ds, metric_key_prefix="validation")}
     if len(test_ds):
         metrics["test"] = trainer.evaluate(test_ds, metric_key_prefix="test")
-    metrics["best_checkpoint"] = trainer.state.best_model_checkpoint
+    # the step whose weights were kept (the checkpoints themselves are deleted: the folder is the model)
+    best = trainer.state.best_model_checkpoint
+    metrics["best_step"] = int(best.rsplit("-", 1)[1]) if best else trainer.state.global_step
     metrics["steps"] = trainer.state.global_step
     for p in model.parameters():  # saved models are loaded for inference or further training
         p.requires_grad_(True)
