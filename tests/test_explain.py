@@ -237,3 +237,39 @@ def test_species_embeddings_on_two_species(run_cli, planted, tmp_path):
     code, _, err = run_cli("explain", "species", "--model", planted / "pre", "--corpus", corpus / "a.parquet",
                            "--out", out)
     assert code == 1 and "at least two species" in err
+
+
+def test_variants_name_the_motif_a_snp_destroys(run_cli, genome, tmp_path):
+    from florabert.motifs.annotate import plant_scanner
+    from florabert.motifs.jaspar import PSEUDOCOUNT
+
+    root, chrom, model = genome
+
+    def share(m):  # the largest share of a site's score range that one base carries
+        lp = np.log2(m.probabilities(PSEUDOCOUNT))
+        span = lp.max(0) - lp.min(0)
+        return span.max() / span.sum()
+
+    m = max((x for x in plant_scanner().matrices if 6 <= x.width <= 12), key=share)
+    consensus = "".join("ACGT"[i] for i in m.counts.argmax(0))
+    col = int(np.argmax(np.ptp(np.log2(m.probabilities(PSEUDOCOUNT)), axis=0)))
+    weakest = "ACGT"[int(m.counts[:, col].argmin())]
+    rc = lambda s: reverse_complement(s.encode()).decode()  # noqa: E731
+    # the - gene reads [2200, 2320) reverse-complemented: plant the site on the gene's strand at genome 2240
+    planted = chrom[:2240] + rc(consensus) + chrom[2240 + m.width:]
+    (tmp_path / "g.fa").write_text(">c1\n" + "\n".join(planted[i:i + 60] for i in range(0, 3000, 60)) + "\n")
+    pos = 2240 + m.width - 1 - col  # the column's base on the genome's strand
+    vcf = tmp_path / "v.vcf"
+    vcf.write_text("##fileformat=VCFv4.2\n##contig=<ID=c1,length=3000>\n"
+                   "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+                   f"c1\t{pos + 1}\tsnp\t{planted[pos]}\t{rc(weakest)}\t.\t.\t.\n")
+    out = tmp_path / "var"
+    code, _, err = run_cli("explain", "variants", "--model", model, "--vcf", vcf, "--genome", tmp_path / "g.fa",
+                           "--annotation", root / "g.gff3", "--out", out)
+    assert code == 0, err
+    row = read_rows(out / "variants.tsv", "\t")[0]
+    assert row["gene_id"] == "gM" and row["allele_strand"] == "+"
+    assert f"{m.name} ({m.family}, {m.matrix_id})" in row["motifs"] and row["motif_effect"] == "destroyed"
+    named = next(s for s in row["motifs"].split("; ") if m.matrix_id in s)
+    assert named.endswith("destroyed")
+    assert json.loads((out / "variants_summary.json").read_text())["destroying_a_motif_site"] == 1

@@ -73,3 +73,27 @@ def test_a_planted_site_is_found_at_its_place_and_strand(matrices, strand):
     tss = scans[0]
     assert (tss.start[:, 0] == -80).all() and (tss.strand[:, 0] == (1 if strand == "+" else -1)).all()
     assert (tss.relative[:, 0] > 0.95).all() and (tss.hits[:, 0] >= 1).all()
+
+
+def test_sites_over_an_edit_are_the_best_of_the_overlapping_sites(matrices):
+    from florabert.motifs.annotate import edit_span
+
+    rng = np.random.default_rng(2)
+    chosen = matrices[::25]
+    seqs = ["".join(rng.choice(list("ACGT"), 200)) for _ in range(3)]
+    spans = [(100, 101), (5, 7), (190, 200)]
+    got = Scanner(chosen).sites_over(seqs, spans)
+    for g, (s, (a, b)) in enumerate(zip(seqs, spans, strict=True)):
+        # the oracle: every overlapping site scored on its own against the whole sequence's composition
+        log_bg = np.log2([(s.count(c) + 1) / (len(s) + 4) for c in "ACGT"])
+        for i, m in enumerate(chosen):
+            lp = np.log2(m.probabilities())
+            best = -np.inf
+            for k in range(max(0, a - m.width + 1), min(b, len(s) - m.width + 1)):
+                site = ["ACGT".index(c) for c in s[k:k + m.width]]
+                fwd = sum(lp[c, j] - log_bg[c] for j, c in enumerate(site))
+                rev = sum(lp[3 - c, m.width - 1 - j] - log_bg[c] for j, c in enumerate(site))
+                best = max(best, fwd, rev)
+            assert got.score[g, i] == pytest.approx(best, abs=1e-3)
+    assert edit_span("AACGTT", "AAGGTT") == ((2, 3), (2, 3))
+    assert edit_span("AACGTT", "AACGGATT") == ((4, 4), (4, 6))  # an insertion: empty on the reference

@@ -263,6 +263,24 @@ def cds_mutant(chrom_seq: bytes, pieces, strand: str, v: Variant, start: int, en
 
 # Over 80 lines on purpose: match variants to windows, score unique sequences once, write: one pass over shared
 # tables.
+MOTIF_COLUMNS = ["motif", "motif_tf", "motif_family", "motif_ref_bits", "motif_alt_bits", "motif_effect",
+                 "motifs"]
+
+
+def motif_cells(sites) -> list[str]:
+    """The variants.tsv cells of the motifs an edit touches: the most changed one in columns, up to three in
+    ``motifs`` (empty when no known site is touched)."""
+    if not sites:
+        return [""] * len(MOTIF_COLUMNS)
+    top = sites[0]
+
+    def bits(x):
+        return f"{x:.2f}" if np.isfinite(x) else ""
+
+    return [top.matrix_id, top.tf, top.family, bits(top.ref_score), bits(top.alt_score), top.effect,
+            "; ".join(s.describe() for s in sites)]
+
+
 def variant_effects(model_dir: str | Path, vcf: str | Path, genome: str | Path, annotation: str | Path,
                     out: str | Path, *, batch_size: int = 64, bf16: bool = False,
                     show_progress: bool = True, force: bool = False) -> dict:
@@ -351,21 +369,33 @@ def variant_effects(model_dir: str | Path, vcf: str | Path, genome: str | Path, 
                  else [hit_where[js[0]]])
         rows.append((float(np.abs(a - r).max()), v, gid, strand, where, r, a))
     zero = np.zeros(len(names))
-    rows += [(0.0, v, ".", ".", [".", ""] if multi else [""], None, None) for v in variants if id(v) not in hit]
+    # the known motifs whose sites the edit touches, in the first window it falls in (florabert.motifs.annotate)
+    from florabert.motifs.annotate import variant_motifs
+
+    firsts = [min(j[3]) for j in jobs]
+    named = variant_motifs([j[4].split("|")[k] for j, k in zip(jobs, firsts, strict=True)],
+                           [j[5].split("|")[k] for j, k in zip(jobs, firsts, strict=True)])
+    rows = [(*row, sites) for row, sites in zip(rows, named, strict=True)]
+    rows += [(0.0, v, ".", ".", [".", ""] if multi else [""], None, None, [])
+             for v in variants if id(v) not in hit]
     rows.sort(key=lambda r: -r[0])
     with output_dir(out, "explain variants", force=force) as tmp:
         with open(tmp / "variants.tsv", "w", newline="") as fh:
             w = csv.writer(fh, delimiter="\t", lineterminator="\n")
-            w.writerow(["variant_id", "chrom", "pos", "ref", "alt", "gene_id", "strand",
+            # ref and alt as the VCF gives them: on the genome's forward strand (allele_strand "+"), whatever
+            # the gene's strand
+            w.writerow(["variant_id", "chrom", "pos", "ref", "alt", "allele_strand", "gene_id", "strand",
                         *(["window", "position"] if multi else [f"{layout.windows[0].landmark}_position"]),
                         *(f"ref_{t}" for t in names), *(f"alt_{t}" for t in names),
-                        *(f"delta_{t}" for t in names), "max_abs_delta"])
-            for effect, v, gid, strand, where, r, a in rows:
+                        *(f"delta_{t}" for t in names), "max_abs_delta", *MOTIF_COLUMNS])
+            for effect, v, gid, strand, where, r, a, sites in rows:
                 pred = [f"{x:.6g}" for x in (*r, *a)] if r is not None else [""] * (2 * len(names))
                 delta = (a - r) if r is not None else zero
-                w.writerow([v.vid, v.chrom, v.pos, v.ref, v.alt, gid, strand, *where, *pred,
-                            *(f"{x:.6g}" for x in delta), f"{effect:.6g}"])
+                w.writerow([v.vid, v.chrom, v.pos, v.ref, v.alt, "+", gid, strand, *where, *pred,
+                            *(f"{x:.6g}" for x in delta), f"{effect:.6g}", *motif_cells(sites)])
         summary = {"alleles": len(variants), "in_promoters": len(hit), "variant_gene_pairs": len(jobs),
+                   "touching_known_motifs": sum(bool(r[-1]) for r in rows),
+                   "destroying_a_motif_site": sum(any(x.effect == "destroyed" for x in r[-1]) for r in rows),
                    "outside_promoters": len(variants) - len(hit), "symbolic_skipped": symbolic,
                    "cds_boundary_not_applied": crossing,
                    "chromosomes_not_in_genome": sorted(set(by_chrom) - seen), "outputs": names}

@@ -70,7 +70,31 @@ class Scanner:
             getattr(out, name)[order] = getattr(tmp, name)
         return out
 
-    def _scan_batch(self, seqs: list[str], lo: int, out: WindowScan) -> None:
+    @torch.inference_mode()
+    def sites_over(self, sequences: list[str], spans: list[tuple[int, int]], batch: int = 256) -> WindowScan:
+        """Per sequence, the best site of every matrix among the sites that overlap bases ``[lo, hi)`` (an edit;
+        ``lo == hi``: the sites spanning the gap before base ``lo``), scored against the whole sequence's own
+        composition as :meth:`scan` scores it. ``hits`` is 1 where that site is a hit; ``start`` is within the
+        sequence. Only a stretch of the longest matrix's width around each edit is convolved."""
+        n, m = len(sequences), len(self.matrices)
+        out = WindowScan(np.full((n, m), -np.inf, np.float32), np.zeros((n, m), np.float32),
+                         np.full((n, m), -1, np.int64), np.zeros((n, m), np.int8), np.zeros((n, m), np.int32))
+        reach = max(w for w, _, _ in self.groups) - 1
+        for lo in range(0, n, batch):
+            seqs, cut, bgs, edits = [], [], [], []
+            for s, (a, b) in zip(sequences[lo:lo + batch], spans[lo:lo + batch], strict=True):
+                first = max(0, a - reach)
+                seqs.append(s[first:max(b, a + 1) + reach])
+                cut.append(first)
+                bgs.append(s)
+                edits.append((a - first, max(b, a + 1) - first))
+            self._scan_batch(seqs, lo, out, background=bgs, edits=np.array(edits))
+            out.start[lo:lo + len(seqs)] += np.where(out.start[lo:lo + len(seqs)] >= 0, np.array(cut)[:, None], 0)
+        out.hits = (out.relative >= self.threshold).astype(np.int32)
+        return out
+
+    def _scan_batch(self, seqs: list[str], lo: int, out: WindowScan, background: list[str] | None = None,
+                    edits: np.ndarray | None = None) -> None:
         lengths = np.array([len(s) for s in seqs])
         width = max(int(lengths.max()), 1)
         codes = np.full((len(seqs), width), 5, dtype=np.int64)  # 5: padding (a site over it scores -1e4)
@@ -78,7 +102,12 @@ class Scanner:
             codes[r, :len(s)] = LUT[np.frombuffer(s.encode("latin-1", "replace"), dtype=np.uint8)]
         onehot = F.one_hot(torch.from_numpy(codes), 6).float().transpose(1, 2)  # (B, 6, L): ACGT, N, padding
         x = onehot[:, :4]
-        counts = x.sum(2)
+        if background is None:
+            counts = x.sum(2)
+        else:  # another sequence's composition (sites_over: the whole window's, not the stretch's)
+            counts = torch.from_numpy(np.stack([np.bincount(LUT[np.frombuffer(b.encode("latin-1", "replace"),
+                                                                               dtype=np.uint8)], minlength=5)[:4]
+                                                for b in background]).astype(np.float32))
         log_bg = torch.log2((counts + 1.0) / (counts.sum(1, keepdim=True) + 4.0))  # (B, 4)
         # per position, the background's log2 frequency of its base (0 for N and padding): a window sum of it is
         # the background half of a site's score
@@ -91,6 +120,11 @@ class Scanner:
             k = len(idx)
             score = F.conv1d(onehot, weights)  # (B, 2k, L - w + 1); N adds 0, padding -1e4
             score.sub_((cum[:, w:] - cum[:, :-w])[:, None, :])
+            if edits is not None:  # only the sites that overlap each edit [a, b): start in [a - w + 1, b - 1]
+                starts = torch.arange(score.shape[2])[None, :]
+                a, b = torch.from_numpy(edits[:, :1]), torch.from_numpy(edits[:, 1:])
+                outside = (starts < a - w + 1) | (starts > b - 1)
+                score.masked_fill_(outside[:, None, :], -1e4)
             # the best and the worst site possible under each sequence's background, per matrix and strand
             shifted = weights[None, :, :4] - log_bg[:, None, :, None]  # (B, 2k, 4, w)
             best_possible = shifted.amax(2).sum(2)
