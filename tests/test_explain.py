@@ -73,6 +73,13 @@ def test_ism_peaks_on_the_motif_and_matches_manual_predictions(run_cli, planted_
     for gene in ("g000", "g002"):
         assert MOTIF_START <= summary["genes"][gene]["peak_position"] <= MOTIF_END
         assert (out / f"ism_{gene}.png").exists() and (out / f"ism_{gene}.svg").exists()
+    # the strongest peak of each gene sits on the planted TATA box, and the plant matrices with a hit there are
+    # named (JASPAR's plant set has no TBP matrix: A/T-rich DOF-type sites cover it)
+    peaks = read_rows(out / "ism_peaks.tsv", "\t")
+    for gene in ("g000", "g002"):
+        top = next(r for r in peaks if r["gene_id"] == gene)
+        assert MOTIF_START - 2 <= int(top["position"]) <= MOTIF_END + 2
+        assert top["motif"] and top["motif_tf"] in top["motifs"] and float(top["motif_bits"]) > 0
     # breaking the motif lowers leaf and raises root (the planted rule); elsewhere effects are small
     motif = [r for r in rows if r["gene_id"] == "g000" and MOTIF_START <= int(r["position"]) <= MOTIF_END]
     assert np.mean([float(r["delta_leaf"]) for r in motif]) < -0.5

@@ -70,6 +70,7 @@ def saturation_mutagenesis(model_dir: str | Path, promoters: str | Path, out: st
         w.writerow(["gene_id", *(["window"] if multi else []), "position", "ref", "alt",
                     *(f"delta_{t}" for t in names), "delta_mean"])
         fixed = gene_inputs(predictor, promoters, [p[0] for p in plans], log)
+        peaks = []
         for k, (gid, seq, sites) in enumerate(plans):
             ref = scores(predictor, [seq], config, _repeat(fixed, k, 1))[0]
             mutants, alts = [], []
@@ -92,12 +93,50 @@ def saturation_mutagenesis(model_dir: str | Path, promoters: str | Path, out: st
             idx = [i for _, _, i in sites]
             matrix = _matrix(seq, idx, alts, delta.mean(1))
             j, p = where[idx[int(np.abs(matrix).sum(1).argmax())]]
+            named = peak_motifs(seq, idx, np.abs(matrix).sum(1), where, layout)
+            for peak in named:
+                peaks.append([gid, *([peak["window"]] if multi else []), peak["position"],
+                              f"{peak['importance']:.6g}", *peak["cells"]])
             summary["genes"][gid] = {"positions": len(idx),
                                      "peak_position": f"{layout.windows[j].landmark}:{p:+d}" if multi else int(p),
-                                     "max_abs_delta": float(np.abs(delta).max())}
+                                     "max_abs_delta": float(np.abs(delta).max()),
+                                     "peaks": [{k: v for k, v in x.items() if k != "cells"} for x in named]}
             _figure(tmp, gid, seq, sites, matrix, config)
+        from florabert.motifs.annotate import PEAK_COLUMNS
+
+        with open(tmp / "ism_peaks.tsv", "w", newline="") as ph:
+            pw = csv.writer(ph, delimiter="\t", lineterminator="\n")
+            pw.writerow(["gene_id", *(["window"] if multi else []), "position", "importance", *PEAK_COLUMNS])
+            pw.writerows(peaks)
         (tmp / "ism_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def peak_motifs(seq: str, idx: list[int], importance: np.ndarray, where: dict, layout, *, peaks: int = 3,
+                apart: int = 10) -> list[dict]:
+    """The ``peaks`` strongest positions of a gene's mutagenesis (sum of |Δ| over its three mutants; at least
+    ``apart`` bases between peaks), each with the known motifs whose hits cover it (±2 bases)."""
+    from florabert.motifs.annotate import peak_cells, region_motifs
+
+    order = np.argsort(-importance, kind="stable")
+    chosen: list[int] = []
+    for k in order:
+        if len(chosen) == peaks or importance[k] <= 0:
+            break
+        if all(abs(idx[k] - idx[c]) >= apart for c in chosen):
+            chosen.append(int(k))
+    parts = seq.split("|")
+    starts = np.cumsum([0] + [len(x) + 1 for x in parts[:-1]])
+    out = []
+    for k in chosen:
+        i = idx[k]
+        j = int(np.searchsorted(starts, i, side="right") - 1)
+        at = i - starts[j]
+        sites = region_motifs([parts[j]], [(max(0, at - 2), at + 3)])[0]
+        w, p = where[i]
+        out.append({"window": layout.names[w], "position": int(p), "importance": float(importance[k]),
+                    "motifs": [s.label for s in sites], "cells": peak_cells(sites)})
+    return out
 
 
 def _repeat(fixed: np.ndarray | None, k: int, n: int) -> np.ndarray | None:

@@ -47,9 +47,25 @@ class MotifSite:
             return "created"
         return "weakened" if self.alt_score < self.ref_score else "strengthened"
 
+    @property
+    def label(self) -> str:
+        return f"{self.tf} ({self.family}, {self.matrix_id})"
+
     def describe(self) -> str:
-        return (f"{self.tf} ({self.family}, {self.matrix_id}) {self.ref_score:.1f}>{self.alt_score:.1f} bits "
-                f"{self.effect}")
+        """``TF (family, matrix) ref>alt bits effect`` (a variant's site)."""
+        return f"{self.label} {self.ref_score:.1f}>{self.alt_score:.1f} bits {self.effect}"
+
+
+PEAK_COLUMNS = ["motif", "motif_tf", "motif_family", "motif_bits", "motifs"]
+
+
+def peak_cells(sites: list[MotifSite]) -> list[str]:
+    """Table cells of the motif hits at a peak of importance: the best in columns, up to three in ``motifs``."""
+    if not sites:
+        return [""] * len(PEAK_COLUMNS)
+    top = sites[0]
+    return [top.matrix_id, top.tf, top.family, f"{top.ref_score:.2f}",
+            "; ".join(f"{s.label} {s.ref_score:.1f} bits" for s in sites)]
 
 
 def edit_span(ref: str, alt: str) -> tuple[tuple[int, int], tuple[int, int]]:
