@@ -97,3 +97,29 @@ def test_sites_over_an_edit_are_the_best_of_the_overlapping_sites(matrices):
             assert got.score[g, i] == pytest.approx(best, abs=1e-3)
     assert edit_span("AACGTT", "AAGGTT") == ((2, 3), (2, 3))
     assert edit_span("AACGTT", "AACGGATT") == ((4, 4), (4, 6))  # an insertion: empty on the reference
+
+
+def test_importance_on_planted_sites_is_enriched_over_chance(matrices):
+    from florabert.motifs.annotate import importance_enrichment
+    from florabert.motifs.scan import Scanner
+
+    rng = np.random.default_rng(4)
+    m = next(x for x in matrices if x.width >= 10)
+    site = "".join("ACGT"[k] for k in m.counts.argmax(0))
+    seqs, importance = [], []
+    for _ in range(8):
+        a = list("".join(rng.choice(list("ACGT"), 200)))
+        at = int(rng.integers(10, 150))
+        a[at:at + len(site)] = site
+        b = "".join(rng.choice(list("ACGT"), 120))
+        seqs.append("".join(a) + "|" + b)
+        imp = np.abs(rng.normal(0, 0.05, len(seqs[-1])))
+        imp[at:at + len(site)] += 1.0  # the model's importance on the planted site
+        imp[:5] = np.nan  # unmeasured bases are skipped
+        importance.append(imp)
+    chosen = [x for x in matrices[:60] if x.matrix_id != m.matrix_id] + [m]
+    rows = importance_enrichment(seqs, importance, scanner=Scanner(chosen))
+    mine = next(r for r in rows if r["matrix_id"] == m.matrix_id)
+    assert mine["sites"] == 8 and mine["ratio"] > 5 and mine["p_value"] < 0.01
+    # matrices whose sites fall elsewhere get chance's share (a few similar matrices also hit the planted site)
+    assert np.median([r["ratio"] for r in rows if r["matrix_id"] != m.matrix_id]) < 1.5

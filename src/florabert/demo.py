@@ -19,7 +19,7 @@ from florabert.genome.cresschrom import bundled_genomes
 from florabert.outputs import OutputError, claim_dir, marker, write_marker
 
 A_THALIANA = "Arabidopsis thaliana"
-DONE_FORMAT = 7  # bump when a stage's summary or settings change: older .done files then mean "redo"
+DONE_FORMAT = 8  # bump when a stage's summary or settings change: older .done files then mean "redo"
 # The demo's layout: windows around the TSS (promoter + 5' UTR and start of the gene, then the rest of the
 # first kilobase), around the gene's 3' end, and the first 3 kb of the spliced CDS. Ridge regression on their
 # composition, fitted on the demo's training genes: test R² 0.38 vs 0.08 for the 150 bases before the TSS and
@@ -319,9 +319,15 @@ def write_demo_report(out: Path, res: dict, total: float, *, quick: bool = False
         f"genes, every {pi['step']} bp, {pi['samples']} random L-mers each; the gene-model features stay fixed. "
         "Species embeddings: mean-pooled hidden states of the stage-1 model, next to 1-mer and k-mer "
         "composition; silhouette (cosine) measures how well each separates the species (A. thaliana and A. "
-        "arenosa are sister species: little separation is expected)."],
+        "arenosa are sister species: little separation is expected). Known motifs: the JASPAR plant matrices "
+        "whose best sites in these genes' windows carry the most positional importance, against the same sites "
+        "moved to random places of the same windows (200 permutations; p one-sided)."],
         tables=[(["representation", "dimensions", "silhouette"],
-                 [[n, i["dimensions"], i["silhouette_cosine"]] for n, i in sp["representations"].items()])],
+                 [[n, i["dimensions"], i["silhouette_cosine"]] for n, i in sp["representations"].items()]),
+                (["known motif (JASPAR plants)", "family", "sites", "importance on sites",
+                  "at random places", "ratio", "p (permutations)"],
+                 [[f"{r['tf']} ({r['matrix_id']})", r["family"], r["sites"], r["importance_on_sites"],
+                   r["importance_by_chance"], r["ratio"], r["p_value"]] for r in pi.get("motifs", [])[:8]])],
         figures=[(out / "explain" / "positional" / "positional_importance.png", "positional importance"),
                  (out / "explain" / "species" / "species_pca.png", "species PCA")])
     return write_report(out, "florabert demo report", [overview, corpus, pre, fine, ev, explain])

@@ -48,11 +48,14 @@ def _random_kmer(rng: np.random.Generator, original: str) -> str:
 def positional_importance(model_dir: str | Path, promoters: str | Path, out: str | Path, *,
                           lengths=(1, 2, 3, 4, 5, 6), samples: int = 3, max_sequences: int = 32,
                           region=None, step: int = 1, genes=None,
-                          batch_size: int = 256, seed: int = 0, bf16: bool = False,
+                          batch_size: int = 256, seed: int = 0, bf16: bool = False, motifs: bool = True,
                           show_progress: bool = True, force: bool = False, log=None) -> dict:
     """Write ``positional_importance.csv`` (position, length, tissue, importance, n; a ``window`` column
     first for multi-window models) and heatmaps (one panel per window) to ``out``; returns a summary (peak
-    position per length, counts). ``region``: :func:`~florabert.explain.inputs.parse_region` text or tuple."""
+    position per length, counts). ``region``: :func:`~florabert.explain.inputs.parse_region` text or tuple.
+    With ``motifs``, also ``motif_enrichment.tsv``: the known plant motifs whose sites the importance falls on,
+    against their sites moved to random places of the same windows
+    (:func:`florabert.motifs.annotate.importance_enrichment`)."""
     claim_dir(out, "explain positional", force=force)
     from florabert.predict import Predictor
 
@@ -85,6 +88,8 @@ def positional_importance(model_dir: str | Path, promoters: str | Path, out: str
         where = region_text(region) if region else "read by the model"
         raise FloraBertError(f"no L-mer fits in the region {where} of these promoters")
     base = scores(predictor, [s for _, s in records], config, fixed)
+    offsets = np.cumsum([0] + [len(s) for _, s in records[:-1]])
+    base_sum, base_n = np.zeros(sum(len(s) for _, s in records)), np.zeros(sum(len(s) for _, s in records))
     chunk = max(batch_size * 4, 1024)
     with progress(len(jobs) * samples, f"positional importance ({len(records)} promoters)",
                   show_progress) as advance:
@@ -94,12 +99,19 @@ def positional_importance(model_dir: str | Path, promoters: str | Path, out: str
                 seq, L = records[si][1], lengths[li]
                 for _ in range(samples):
                     mutants.append(seq[:i] + _random_kmer(rng, seq[i:i + L]) + seq[i + L:])
-                    owners.append((si, li, pi))
+                    owners.append((si, li, pi, i))
             of = [o[0] for o in owners]
             delta = np.abs(scores(predictor, mutants, config, None if fixed is None else fixed[of]) - base[of])
             idx = np.array(owners)
             np.add.at(total, (idx[:, 1], idx[:, 2]), delta)
             np.add.at(count, (idx[:, 1], idx[:, 2]), 1)
+            # per base of each gene: the mean |Δ| of the mutants that replaced it (the motif enrichment's input)
+            for li, L in enumerate(lengths):
+                sel = idx[:, 1] == li
+                for o in range(L):
+                    at = offsets[idx[sel, 0]] + idx[sel, 3] + o
+                    np.add.at(base_sum, at, delta[sel].mean(1))
+                    np.add.at(base_n, at, 1)
             advance(len(mutants))
 
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -118,6 +130,16 @@ def positional_importance(model_dir: str | Path, promoters: str | Path, out: str
                                  else None for li, L in enumerate(lengths)}}
     if not multi:
         summary["region"] = list(regions[0]) if regions[0] else None
+    enrichment = []
+    if motifs:
+        from florabert.motifs.annotate import importance_enrichment
+
+        with np.errstate(invalid="ignore", divide="ignore"):
+            per_base = base_sum / base_n
+        enrichment = importance_enrichment([s for _, s in records],
+                                           [per_base[o:o + len(s)] for o, (_, s) in zip(offsets, records,
+                                                                                        strict=True)])
+        summary["motifs"] = enrichment[:10]
     with output_dir(out, "explain positional", force=force) as tmp:
         with open(tmp / "positional_importance.csv", "w", newline="") as fh:
             w = csv.writer(fh, lineterminator="\n")
@@ -131,6 +153,11 @@ def positional_importance(model_dir: str | Path, promoters: str | Path, out: str
                         w.writerow([*head, p, L, t, f"{importance[li, pi, ti]:.6g}", int(count[li, pi])])
                     w.writerow([*head, p, L, "mean", f"{mean[li, pi]:.6g}", int(count[li, pi])])
         _heatmaps(tmp, slots, lengths, names, importance, mean, step, config)
+        if enrichment:
+            with open(tmp / "motif_enrichment.tsv", "w", newline="") as fh:
+                w = csv.DictWriter(fh, list(enrichment[0]), delimiter="\t", lineterminator="\n")
+                w.writeheader()
+                w.writerows(enrichment)
         import json
 
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
