@@ -280,3 +280,26 @@ def test_variants_name_the_motif_a_snp_destroys(run_cli, genome, tmp_path):
     named = next(s for s in row["motifs"].split("; ") if m.matrix_id in s)
     assert named.endswith("destroyed")
     assert json.loads((out / "variants_summary.json").read_text())["destroying_a_motif_site"] == 1
+
+
+def test_predict_names_every_gene_it_cannot_score(run_cli, genome, tmp_path):
+    root, _, model = genome
+    gff = tmp_path / "g.gff3"  # gEdge starts 50 bp into the chromosome: its 120-bp promoter does not fit
+    edge = "c1\tt\tgene\t51\t300\t.\t+\t.\tID=gEdge;biotype=protein_coding\n"
+    gff.write_text((root / "g.gff3").read_text() + edge)
+    out = tmp_path / "p.tsv"
+    code, stdout, err = run_cli("predict", "--model", model, "--genome", root / "g.fa", "--annotation", gff,
+                                "--out", out)
+    assert code == 0, err
+    assert sorted(r["gene_id"] for r in read_rows(out, "\t")) == ["gM", "gP"]
+    assert "gEdge" in (tmp_path / "p.tsv.dropped.tsv").read_text() and "gEdge" in stdout + err
+    before = out.read_text()
+    code, _, err = run_cli("predict", "--model", model, "--genome", root / "g.fa", "--annotation", gff,
+                           "--genes", "gP,gEdge,nope", "--out", out, "--force")
+    assert code == 1 and "gEdge" in err and "nope: not in the input" in err and "Traceback" not in err
+    assert out.read_text() == before  # nothing written: the earlier predictions stay
+    # a window longer than the model's is an error naming the record and its line
+    fa = tmp_path / "long.fa"
+    fa.write_text(">ok\n" + "ACGT" * 30 + "\n>long\n" + "ACGT" * 50 + "\n")
+    code, _, err = run_cli("predict", "--model", model, "--fasta", fa, "--out", tmp_path / "q.tsv")
+    assert code == 1 and "long.fa:3: record 'long'" in err and "200 bases" in err

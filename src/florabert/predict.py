@@ -322,7 +322,7 @@ def predict(model_dir: str | Path, out: str | Path, *, fasta=None, genome=None, 
 def _predict(model_dir, out, *, fasta, genome, annotation, tsv, tracks, gene_features, without_gene_features,
              genes, batch_size: int, bf16: bool, progress: bool, log) -> int:
     predictor = Predictor(model_dir, batch_size=batch_size, bf16=bf16)
-    trackset, lookup = None, None
+    trackset, lookup, dropped = None, None, {}
     if tracks is not None or predictor.config.has_tracks:
         trackset, records = _track_setup(predictor, model_dir, tracks, genome, annotation)
     elif fasta is not None:
@@ -333,15 +333,18 @@ def _predict(model_dir, out, *, fasta, genome, annotation, tsv, tracks, gene_fea
         if not predictor.config.promoter_window:
             raise FloraBertError(f"{model_dir}: the model does not record how its promoters were cut; extract "
                                  "them with florabert promoters and use --fasta")
-        table = cut_as_trained(genome, annotation, predictor.config.promoter_window).table
+        cut = cut_as_trained(genome, annotation, predictor.config.promoter_window)
+        table, dropped = cut.table, cut.dropped_ids
         if predictor.gene_features:
             lookup = GeneLookup.from_table(predictor, table, annotation, average_missing=without_gene_features)
         records = zip(table.column("gene_id").to_pylist(), table.column("sequence").to_pylist(), strict=True)
     if predictor.gene_features and lookup is None:
         lookup = _gene_lookup(predictor, model_dir, tsv, annotation, gene_features, without_gene_features)
+    seen: set[str] = set()
     if genes:
         wanted = set(genes)
-        records = (r for r in records if r[0] in wanted)
+        records = (r for r in records if r[0] in wanted and not seen.add(r[0]))
+        dropped = {g: why for g, why in dropped.items() if g in wanted}
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from florabert.genome.promoters import count_ambiguous
@@ -367,9 +370,25 @@ def _predict(model_dir, out, *, fasta, genome, annotation, tsv, tracks, gene_fea
             writer.writerows(lines)
             n += len(chunk)
             bar.update(task, description=f"predicting: {n:,} promoters")
-        if n == 0:  # inside the block: an earlier output at `out` stays as it was
-            what = f" among --genes {', '.join(genes[:3])}" if genes else ""
-            raise FloraBertError(f"{fasta or tsv or annotation}: no promoters to predict{what}")
+        source = fasta or tsv or genome
+        missing = [g for g in dict.fromkeys(genes or []) if g not in seen]
+        if missing:  # inside the block: an earlier output at `out` stays as it was
+            why = "; ".join(f"{g}: {dropped.get(g, 'not in the input')}" for g in missing[:5])
+            raise FloraBertError(f"{source}: {len(missing):,} of the {len(set(genes)):,} genes named with --genes "
+                                 f"cannot be predicted ({why}{', ...' if len(missing) > 5 else ''}); nothing "
+                                 "written")
+        if n == 0:
+            raise FloraBertError(f"{source}: no promoters to predict")
+    if dropped and not genes:
+        from collections import Counter
+
+        side = Path(f"{out}.dropped.tsv")
+        with atomic_path(side) as tmp:
+            Path(tmp).write_text("gene_id\treason\n" + "".join(f"{g}\t{r}\n" for g, r in dropped.items()))
+        if log:
+            reasons = ", ".join(f"{k} {v:,}" for k, v in Counter(dropped.values()).most_common())
+            log(f"{len(dropped):,} genes of the annotation could not be cut as the model's windows ({reasons}; "
+                f"e.g. {', '.join(list(dropped)[:3])}): not predicted, listed in {side}")
     if ambiguous and log:
         log(f"{ambiguous:,} sequences hold IUPAC ambiguity codes (R, Y, ...): the model reads them as N")
     if lookup is not None and lookup.averaged and log:

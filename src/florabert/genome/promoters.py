@@ -51,6 +51,7 @@ class PromoterSet:
     warnings: list[str] = field(default_factory=list)
     duplicate_sequences: int = 0  # promoters whose sequence equals an earlier one of this species
     ambiguous: int = 0  # promoters holding IUPAC ambiguity codes other than N (kept; models read them as N)
+    dropped_ids: dict = field(default_factory=dict)  # gene id -> why its windows could not be cut
 
     @property
     def written(self) -> int:
@@ -197,10 +198,12 @@ def extract_promoters(
             gene = ann.genes[i]
             if gene.end > len(seq):
                 result.dropped["outside_sequence"] += 1
+                result.dropped_ids[gene.gene_id] = "outside_sequence"
                 continue
             cut = _cut_gene(gene, seq, lay, neighbours)
             if isinstance(cut, str):
                 result.dropped[cut] += 1
+                result.dropped_ids[gene.gene_id] = cut
                 continue
             rows[i] = (gene, cut)
 
@@ -210,6 +213,7 @@ def extract_promoters(
         if not found:
             raise InputError(ann.path, f"none of its sequence names ({_examples(missing)}) is in {genome}")
         result.dropped["missing_chrom"] += n_missing
+        result.dropped_ids.update({ann.genes[i].gene_id: "missing_chrom" for c in missing for i in by_chrom[c]})
         result.warnings.append(f"{n_missing} genes on {len(missing)} sequences missing from the FASTA "
                                f"({_examples(missing)})")
     result.table = _table([r for r in rows if r is not None], species, lay)

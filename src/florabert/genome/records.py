@@ -27,12 +27,24 @@ def _needs(layout: Layout) -> str:
             "windows")
 
 
-def _check(path, seq: str, what: str, line: int | None = None) -> str:
-    """``seq`` (windows joined by ``|``) when every window is a non-empty run of nucleotide codes; else the
+def _fits(path, what: str, part: str, w, line: int | None) -> None:
+    """The InputError of a window longer than the layout's window ``w`` (the model would read other bases)."""
+    if len(part) > w.end - w.start:
+        raise InputError(path, f"{what}: {len(part):,} bases for window {w.spec}, longer than its "
+                         f"{w.end - w.start:,} bases; cut the windows as the model's layout says", line=line)
+
+
+def _check(path, seq: str, what: str, line: int | None = None, layout: Layout | None = None) -> str:
+    """``seq`` (windows joined by ``|``) when every window is a non-empty run of nucleotide codes no longer than
+    the ``layout``'s window (shorter is allowed: a gene near a sequence end, a short coding sequence); else the
     InputError naming the file, line and record."""
     from florabert.genome.fasta import _IUPAC
 
-    for part in seq.split(SEP):
+    parts = seq.split(SEP)
+    if layout is not None and len(parts) == len(layout):
+        for w, part in zip(layout.windows, parts, strict=True):
+            _fits(path, what, part, w, line)
+    for part in parts:
         if not part:
             raise InputError(path, f"{what}: empty sequence", line=line)
         bad = part.encode("ascii", "replace").translate(None, _IUPAC)
@@ -50,7 +62,8 @@ def fasta_records(path: str | Path, layout: Layout | None = None) -> Iterator[tu
     multi = layout is not None and len(layout) > 1
     pending: dict[str, dict[str, str]] = {}
     for name, seq, line in iter_fasta_records(path, allow=SEP.encode()):
-        s = _check(path, seq.decode("ascii").upper(), f"record {name!r}", line)
+        s = _check(path, seq.decode("ascii").upper(), f"record {name!r}", line,
+                   layout if layout is not None and len(layout) == 1 else None)
         if not multi:
             if SEP in s:
                 raise InputError(path, f"record {name!r}: windows joined by {SEP!r}, but the model reads one "
@@ -58,7 +71,7 @@ def fasta_records(path: str | Path, layout: Layout | None = None) -> Iterator[tu
             yield name, s
             continue
         if s.count(SEP) == len(layout) - 1 and SEP not in name:
-            yield name, s
+            yield name, _check(path, s, f"record {name!r}", line, layout)
             continue
         gid, _, window = name.rpartition(SEP)
         if not gid or window not in layout.names or SEP in s:
@@ -67,6 +80,7 @@ def fasta_records(path: str | Path, layout: Layout | None = None) -> Iterator[tu
         if window in got:
             raise InputError(path, f"record {name!r}: window {window} given twice for {gid}", line=line)
         got[window] = s
+        _fits(path, f"record {name!r}", s, layout.windows[layout.names.index(window)], line)
         if len(got) == len(layout):
             yield gid, SEP.join(got[w] for w in layout.names)
             del pending[gid]
@@ -102,7 +116,7 @@ def tsv_records(path: str | Path, layout: Layout | None = None) -> Iterator[tupl
         gid = row[gi].strip() if gi is not None else f"row{lineno - 1}"
         if not gid:
             raise InputError(path, "empty gene id", line=lineno)
-        yield gid, _check(path, seq, gid, lineno)
+        yield gid, _check(path, seq, gid, lineno, layout)
 
 
 def cut_as_trained(genome, annotation, record: dict):
