@@ -39,7 +39,8 @@ def motif_promoters(planted, tmp_path_factory):
 def test_positional_importance_peaks_on_the_planted_motif(run_cli, planted_model, motif_promoters, tmp_path):
     out = tmp_path / "pos"
     code, _, err = run_cli("explain", "positional", "--model", planted_model, "--promoters", motif_promoters,
-                           "--out", out, "--lengths", "1-6", "--samples", "2", "--max-sequences", "8")
+                           "--out", out, "--lengths", "1-6", "--samples", "2", "--max-sequences", "8",
+                           "--step", "1")
     assert code == 0, err
     rows = read_rows(out / "positional_importance.csv")
     assert set(rows[0]) == {"position", "length", "tissue", "importance", "n"}

@@ -232,7 +232,8 @@ def test_explain_reports_each_window_in_its_own_landmark_coordinates(two_window,
     root, _ = two_window
     out = tmp_path / "pos"
     code, _, err = run_cli("explain", "positional", "--model", root / "ft", "--promoters", root / "p.parquet",
-                           "--lengths", "6", "--samples", "2", "--max-sequences", "24", "--out", out)
+                           "--lengths", "6", "--samples", "2", "--max-sequences", "24", "--step", "1",
+                           "--out", out)
     assert code == 0, err
     with open(out / "positional_importance.csv") as fh:
         rows = [r for r in csv.DictReader(fh) if r["tissue"] == "mean"]

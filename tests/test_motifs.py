@@ -123,3 +123,20 @@ def test_importance_on_planted_sites_is_enriched_over_chance(matrices):
     assert mine["sites"] == 8 and mine["ratio"] > 5 and mine["p_value"] < 0.01
     # matrices whose sites fall elsewhere get chance's share (a few similar matrices also hit the planted site)
     assert np.median([r["ratio"] for r in rows if r["matrix_id"] != m.matrix_id]) < 1.5
+
+
+def test_motif_inputs_of_mutants_reuse_unchanged_windows_and_equal_a_fresh_scan(matrices):
+    from florabert import features
+    from florabert.motifs.scan import motif_features
+
+    rng = np.random.default_rng(5)
+    ref = "".join(rng.choice(list("ACGT"), 150)) + "|" + "".join(rng.choice(list("ACGT"), 90))
+    mutants = [ref[:i] + ("A" if ref[i] != "A" else "C") + ref[i + 1:] for i in (3, 40, 160, 200)]
+    features._WINDOW_CACHE.clear()
+    got = features.motif_inputs([ref, *mutants])
+    assert len(features._WINDOW_CACHE) == 6  # each window: the reference and the two mutants changing it
+    scanner = Scanner(matrices)
+    parts = [s.split("|") for s in [ref, *mutants]]
+    fresh = motif_features([scanner.scan([p[j] for p in parts]) for j in range(2)])
+    np.testing.assert_array_equal(got, fresh)
+    np.testing.assert_array_equal(features.motif_inputs(mutants[::-1]), fresh[1:][::-1])

@@ -107,7 +107,25 @@ def motif_inputs(sequences: list[str]) -> np.ndarray:
 
     scanner = _SCANNERS.get("plants") or _SCANNERS.setdefault("plants", Scanner(nonredundant()))
     parts = [s.split("|") for s in sequences]
-    return motif_features([scanner.scan([p[j] for p in parts]) for j in range(len(parts[0]))])
+    cols = []
+    for j in range(len(parts[0])):
+        # each distinct window once, and windows seen in recent calls not again: a mutant of a multi-window gene
+        # changes one window, and its other windows are its reference's (explain ism / positional / variants)
+        windows = [p[j] for p in parts]
+        new = [w for w in dict.fromkeys(windows) if w not in _WINDOW_CACHE]
+        if new:
+            scan = scanner.scan(new)
+            feats = motif_features([scan])
+            for w, row in zip(new, feats, strict=True):
+                _WINDOW_CACHE[w] = row
+            while len(_WINDOW_CACHE) > _CACHE_SIZE:
+                _WINDOW_CACHE.pop(next(iter(_WINDOW_CACHE)))
+        cols.append(np.stack([_WINDOW_CACHE[w] for w in windows]))
+    return np.concatenate(cols, axis=1)
+
+
+_WINDOW_CACHE: dict = {}  # window sequence -> its motif features (insertion order: oldest first out)
+_CACHE_SIZE = 20000
 
 
 _SCANNERS: dict = {}  # the plant set's scanner, built once per process

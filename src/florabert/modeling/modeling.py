@@ -187,6 +187,18 @@ def _encode_windows(backbone, run, config, windows, **kwargs) -> Encoded:
         raise ValueError("a model with an epigenetic channel reads a token stream with its tracks, not windows")
     bins, masks, types = [], [], []
     for j, (ids, mask) in enumerate(windows):
+        if not torch.is_grad_enabled() and len(ids) > 1:
+            # the stem once per distinct window: the mutants of one gene (explain ism, positional, variants)
+            # change one window and share the others
+            uniq, inverse = torch.unique(torch.cat([ids, mask.to(ids.dtype)], 1), dim=0, return_inverse=True)
+            if len(uniq) < len(ids):
+                keep = torch.full((len(uniq),), len(ids)).scatter_reduce_(0, inverse, torch.arange(len(ids)),
+                                                                          reduce="amin")
+                _, h, m = backbone.stem(ids[keep], mask[keep], None, per_base=False)
+                bins.append(h[inverse])
+                masks.append(m[inverse])
+                types.append(torch.full_like(masks[-1], j, dtype=torch.long))
+                continue
         _, h, m = backbone.stem(ids, mask, None, per_base=False)
         bins.append(h)
         masks.append(m)
