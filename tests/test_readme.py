@@ -25,7 +25,26 @@ from conftest import requires_bundled
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow, requires_bundled]
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+
+
+def pages() -> list[Path]:
+    """The README, then the documentation site's pages in the order of its navigation (mkdocs.yml)."""
+    import yaml
+
+    def walk(node):
+        if isinstance(node, str):
+            yield node
+        elif isinstance(node, dict):
+            for v in node.values():
+                yield from walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                yield from walk(v)
+
+    nav = yaml.safe_load((ROOT / "mkdocs.yml").read_text())["nav"]
+    return [README, *(ROOT / "docs" / p for p in walk(nav))]
 SLICE = 1_200_000  # bases of each chromosome kept
 # appended to the README's command (a later option wins): tiny runs of the same commands
 TINY = {
@@ -39,10 +58,11 @@ TINY = {
 
 
 def readme_blocks() -> list[list[str]]:
-    """The README's ```bash blocks as lists of shell lines: continuation lines joined, comments and optional
-    ``[...]`` parts dropped."""
+    """The ```bash blocks of the README and of every documentation page, as lists of shell lines: continuation
+    lines joined, comments and optional ``[...]`` parts dropped."""
     out = []
-    for block in re.findall(r"```bash\n(.*?)```", README.read_text(), re.S):
+    text = "\n".join(p.read_text() for p in pages())
+    for block in re.findall(r"```bash\n(.*?)```", text, re.S):
         lines = []
         for line in block.replace("\\\n", " ").splitlines():
             line = re.sub(r"(^|\s+)#.*$", "", line).strip()
@@ -149,7 +169,7 @@ def prepare(cmd: list[str], root: Path) -> None:
         shutil.copytree(root / "model", root / "other_model")
 
 
-def test_every_readme_example_runs_as_written(sandbox):
+def test_every_readme_and_docs_example_runs_as_written(sandbox, run_cli, monkeypatch):
     root = sandbox
     (root / "examples").symlink_to(README.parent / "examples")  # the EBERT example reads ../examples/*.yaml
     ran, skipped = [], []
@@ -175,9 +195,9 @@ def test_every_readme_example_runs_as_written(sandbox):
                 continue
             prepare(words, root)
             extra = next((v for k, v in TINY.items() if tuple(words[1:1 + len(k)]) == k), [])
-            res = subprocess.run([sys.executable, "-m", "florabert", *words[1:], *extra], cwd=cwd,
-                                 capture_output=True, text=True, env=_env())
-            assert res.returncode == 0, f"README example failed: {line}\n{res.stderr[-1500:]}"
+            monkeypatch.chdir(cwd)  # in-process (the console entry point): one import for every example
+            code, _, err = run_cli(*words[1:], *extra)
+            assert code == 0, f"example failed: {line}\n{err[-1500:]}"
             ran.append(line)
     assert len(ran) >= 35, f"only {len(ran)} examples ran; skipped: {skipped}"
 
