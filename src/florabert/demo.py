@@ -187,14 +187,16 @@ def run_demo(out: str | Path = "demo_out", *, quick: bool = False, force: bool =
 
         test = load_expression_dataset(data_dir).part("test")
         pq.write_table(test.slice(0, 4 if quick else 8), out / "explain" / "test_promoters.parquet")
-        return positional_importance(ft_dir, out / "explain" / "test_promoters.parquet", pos_dir, samples=2,
+        # the deep path alone: what a model of the bases looks at (the full model's blend may weigh it little)
+        return positional_importance(out / "deep_alone", out / "explain" / "test_promoters.parquet", pos_dir,
+                                     samples=2,
                                      lengths=(1, 3, 6), step=50 if quick else 40, max_sequences=8,
                                      show_progress=False)
 
     pos_dir, sp_dir = out / "explain" / "positional", out / "explain" / "species"
     pos_dir.parent.mkdir(exist_ok=True)
-    pi = res["positional"] = _stage(console, "6a. positional importance: L-mers replaced along test genes' "
-                                    "windows", pos_dir, force, positional)
+    pi = res["positional"] = _stage(console, "6a. positional importance of the deep path: L-mers replaced along "
+                                    "test genes' windows", pos_dir, force, positional)
     say(f"  {pi['mutants']:,} mutants of {pi['promoters']} test genes; strongest position per L-mer length: "
         f"{', '.join(f'{L}: {p}' for L, p in pi['peak_position'].items())} -> {pos_dir}")
     sp = res["species"] = _stage(console, "6b. species embeddings from the stage-1 model vs k-mer composition",
@@ -319,9 +321,10 @@ def write_demo_report(out: Path, res: dict, total: float, *, quick: bool = False
                  (ev_dir / "predicted_vs_observed.png", "predicted vs observed ln(TPM + 1), test genes")])
     pi, sp = res["positional"], res["species"]
     explain = Section("6. Explanations", [
-        f"Positional importance: mean |Δ predicted ln TPM| when the L-mer at each position (counted from each "
-        f"window's landmark; -1 is the base before it) is replaced by a random L-mer, over {pi['promoters']} test "
-        f"genes, every {pi['step']} bp, {pi['samples']} random L-mers each; the gene-model features stay fixed. "
+        f"Positional importance of the deep path alone (the model of the bases): mean |Δ predicted ln TPM| when "
+        f"the L-mer at each position (counted from each window's landmark; -1 is the base before it) is replaced "
+        f"by a random L-mer, over {pi['promoters']} test genes, every {pi['step']} bp, {pi['samples']} random "
+        "L-mers each. "
         "Species embeddings: mean-pooled hidden states of the stage-1 model, next to 1-mer and k-mer "
         "composition; silhouette (cosine) measures how well each separates the species (A. thaliana and A. "
         "arenosa are sister species: little separation is expected). Known motifs: the JASPAR plant matrices "
