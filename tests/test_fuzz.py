@@ -206,3 +206,13 @@ def test_gzip_yaml_is_one_line(clean, tmp_path):
     (tmp_path / "run.yaml").write_bytes(gzip.compress((clean / "run.yaml").read_bytes()))
     with pytest.raises(FloraBertError):
         _config(tmp_path / "run.yaml")
+
+
+def test_gtf_attributes_of_a_huge_line_are_read_in_linear_time():
+    """A 200,000-character unquoted run in a GTF attribute column: read once per line, not once per character
+    (the earlier pattern retried the run from each of its characters: minutes, which SIGALRM cannot stop)."""
+    from florabert.genome.annotation import _parse_gtf_attrs
+
+    with time_box(10):
+        attrs = _parse_gtf_attrs('gene_id "g1"; transcript_id "t1"; ' + "A" * 200_000 + ' tag "x";')
+    assert attrs["gene_id"] == "g1" and attrs["transcript_id"] == "t1"

@@ -39,7 +39,9 @@ _PART_TYPES = {"exon", "CDS", "five_prime_UTR", "three_prime_UTR", "intron", "st
                "stop_codon", "UTR", "5UTR", "3UTR", "Selenocysteine"}
 _CANONICAL_TAGS = ("Ensembl_canonical", "MANE Select", "MANE_Select", "canonical")
 _STRANDS = (b"+", b"-", b".", b"?")
-_GTF_ATTR = re.compile(r'\s*([^\s;"]+)\s+(?:"([^"]*)"|([^;\s]+))\s*;?')
+# a key starts after a separator (the lookbehind): without it a long unquoted run is tried from each of its
+# characters, quadratic in the line's length (a 200,000-character attribute took minutes)
+_GTF_ATTR = re.compile(r'\s*(?<![^\s;"])([^\s;"]+)\s+(?:"([^"]*)"|([^;\s]+))\s*;?')
 
 
 @dataclass(frozen=True, slots=True)
