@@ -197,3 +197,25 @@ def test_non_sites_avoid_every_junction_and_sites_can_come_from_every_transcript
     every = {(r["gene"], r["label"], centre(r)) for r in splice_examples(
         root / "g.fa", root / "g.gff3", flank=50, all_transcripts=True) if r["label"]}
     assert every == chosen | {("gp", 1, 3050), ("gp", 2, 3150), ("gl", 1, 20300), ("gl", 2, 20100)}
+
+
+def test_kmer_lgbm_classifier_learns_a_planted_5mer():
+    """The classification kmer_lgbm baseline (LightGBM on 5-mer counts): class 1 carries GATAC, class 0 none."""
+    import numpy as np
+
+    from florabert.evaluation.baselines import KmerLGBMClassifier
+
+    rng = np.random.default_rng(0)
+
+    def seq(label):
+        while True:
+            s = "".join(rng.choice(list("ACGT"), 120))
+            if "GATAC" not in s and "GTATC" not in s:
+                break
+        at = int(rng.integers(0, 115))
+        return s[:at] + "GATAC" + s[at + 5:] if label else s
+
+    y = rng.integers(0, 2, 400)
+    seqs = [seq(v) for v in y]
+    model = KmerLGBMClassifier(seed=0).fit(seqs[:300], y[:300])
+    assert (model.predict_proba(seqs[300:]).argmax(1) == y[300:]).mean() > 0.9
