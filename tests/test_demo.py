@@ -50,5 +50,11 @@ def test_demo_stages_run_and_are_skipped_on_rerun(run_cli, tmp_path):
                     "kmer_linear", "silhouette", "gene_model", "wide-path feature group"):
         assert section in html
     assert html.count("data:image/png;base64,") >= 8  # self-contained: every figure embedded
+    # every figure readable at 100 % zoom (constrained layouts' overlap warnings are errors in this suite)
+    import matplotlib.image as mpimg
+
+    for png in d.rglob("*.png"):
+        h, w = mpimg.imread(png).shape[:2]
+        assert 300 <= w <= 2600 and 200 <= h <= 4000, (png, w, h)
     md = (d / "report.md").read_text()
     assert "| const_mean |" in md and "](evaluation/normalized_mse.png)" in md

@@ -364,17 +364,18 @@ def _figures(out: Path, rows, preds, y_te, targets) -> None:
         _heatmap(plt, out, fname, values[order], [models[i] for i in order], tissues, title, fmt, cmap)
     cols = min(3, len(models))
     rows_n = -(-len(models) // cols)
-    fig, axes = plt.subplots(rows_n, cols, figsize=(4 * cols, 3.6 * rows_n), squeeze=False)
+    fig, axes = plt.subplots(rows_n, cols, figsize=(4.4 * cols, 3.6 * rows_n), squeeze=False, layout="constrained")
     lo, hi = float(y_te.min()), float(y_te.max())
     for ax, m in zip(axes.ravel(), models, strict=False):
-        ax.hexbin(y_te.ravel(), preds[m].ravel(), gridsize=40, bins="log", extent=(lo, hi, lo, hi), cmap="viridis")
+        hb = ax.hexbin(y_te.ravel(), preds[m].ravel(), gridsize=40, bins="log", extent=(lo, hi, lo, hi),
+                       cmap="viridis", mincnt=1)
+        fig.colorbar(hb, ax=ax, label="gene x run cells (log scale)", pad=0.01)
         ax.plot([lo, hi], [lo, hi], color="tab:red", lw=0.8, ls="--")  # y = x
         ax.set_title(m, fontsize=9)
         ax.set_xlabel("observed ln(TPM + offset)")
         ax.set_ylabel("predicted")
     for ax in axes.ravel()[len(models):]:
         ax.axis("off")
-    fig.tight_layout()
     for ext in ("png", "svg"):
         savefig(fig, out / f"predicted_vs_observed.{ext}", dpi=130)
     plt.close(fig)

@@ -123,9 +123,12 @@ def _figure(out: Path, stem: str, gid: str, att: np.ndarray, window, start: np.n
     received = att.mean(1).mean(1)  # (layers, k): attention each token receives, mean over heads, queries
     windows = [j for j in range(len(layout)) if (real & (window == j)).any()]
     cols = max(heads, len(windows))
-    fig = plt.figure(figsize=(max(8, 2.2 * cols), 3 + 2.4))
+    fig = plt.figure(figsize=(max(9, 2.6 * cols), 6.4), layout="constrained")
+    grid = fig.add_gridspec(2, cols)
+    tops = []
     for n, j in enumerate(windows):
-        top = fig.add_subplot(2, len(windows), n + 1)
+        top = fig.add_subplot(grid[0, n * cols // len(windows):(n + 1) * cols // len(windows)])
+        tops.append(top)
         mine = real & (window == j)
         lo, hi = int(start[mine].min()), int(end[mine].max())
         for layer in range(layers):
@@ -136,14 +139,18 @@ def _figure(out: Path, stem: str, gid: str, att: np.ndarray, window, start: np.n
         top.set_xlabel(f"position relative to the {layout.windows[j].landmark.upper()} (bp)", fontsize=8)
         if n == 0:
             top.set_ylabel("attention received\nper base", fontsize=8)
-            top.legend(fontsize=6, ncol=min(layers, 6))
-        where = f" {layout.names[j]}" if len(layout) > 1 else ""
-        top.set_title(f"{gid}{where}: attention ({layers} layers x {heads} heads)", fontsize=9, loc="left")
+        top.set_title(layout.names[j] if len(layout) > 1 else "attention received", fontsize=8, loc="left")
+    tops[-1].legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    fig.suptitle(f"{gid}: attention ({layers} layers x {heads} heads); below, the last layer's maps",
+                 fontsize=9)
     for h in range(heads):
-        ax = fig.add_subplot(2, heads, heads + h + 1)
-        ax.imshow(att[-1, h], cmap="magma", interpolation="nearest")
-        ax.set_title(f"last layer, head {h + 1}", fontsize=7)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.tight_layout()
+        ax = fig.add_subplot(grid[1, h])
+        im = ax.imshow(att[-1, h], cmap="magma", interpolation="nearest", vmin=0.0,
+                       vmax=float(att[-1].max()) or 1.0)
+        ax.set_title(f"head {h + 1}", fontsize=8)
+        ax.set_xlabel("key (bin)", fontsize=7)
+        if h == 0:
+            ax.set_ylabel("query (bin)", fontsize=7)
+        ax.tick_params(labelsize=6)
+    fig.colorbar(im, ax=fig.axes[len(windows):], label="attention weight (shared scale)", shrink=0.8)
     save_figure(fig, out, f"attention_{stem}")

@@ -173,7 +173,7 @@ def _window_map(gid: str, seq: str, layout, path) -> WindowMap:
 
 def _heatmaps(out: Path, slots, lengths, names, importance, mean, step, config) -> None:
     """``positional_importance``: the mean over outputs, one panel per window;
-    ``positional_importance_per_output``: one panel per output and window (the first 12)."""
+    ``positional_importance_per_output``: one panel per output and window (the first 8; the CSV has them all)."""
     layout = config.layout
     unit = "|Δ p|" if config.problem_type == "single_label_classification" else "|Δ ln(TPM)|"
     windows = sorted({j for j, _ in slots})
@@ -185,20 +185,24 @@ def _heatmaps(out: Path, slots, lengths, names, importance, mean, step, config) 
     if len(names) > 1:
         figures.append(("positional_importance_per_output",
                         [(f"{t} {layout.names[j]}" if multi else t, j, importance[..., ti])
-                         for ti, t in enumerate(names) for j in windows][:12]))
+                         for ti, t in enumerate(names) for j in windows][:8]))
     plt = pyplot()
     for stem, panels in figures:
-        fig, axes = plt.subplots(len(panels), 1, squeeze=False,
-                                 figsize=(10, (0.3 * len(lengths) + 1.2) * len(panels) + 0.6))
+        # one colour scale for every panel of a figure: windows (and outputs) compare by colour
+        top = max(float(np.nanmax(v[:, cols[j]])) if np.isfinite(v[:, cols[j]]).any() else 0.0
+                  for _, j, v in panels) or 1.0
+        fig, axes = plt.subplots(len(panels), 1, squeeze=False, layout="constrained",
+                                 figsize=(10, (0.3 * len(lengths) + 1.3) * len(panels) + 0.8))
         for ax, (title, j, values) in zip(axes[:, 0], panels, strict=True):
             pos = [slots[pi][1] for pi in cols[j]]
             extent = (pos[0] - 0.5, pos[-1] + step - 0.5, lengths[-1] + 0.5, lengths[0] - 0.5)
             im = ax.imshow(np.ma.masked_invalid(values[:, cols[j]]), aspect="auto", cmap="viridis", extent=extent,
-                           interpolation="nearest")
+                           interpolation="nearest", vmin=0.0, vmax=top)
             ax.set_yticks(lengths)
             ax.set_ylabel("L-mer length")
             ax.set_title(title, fontsize=9, loc="left")
             ax.set_xlabel(position_label(layout, j), fontsize=8)
-            fig.colorbar(im, ax=ax, label=f"mean {unit}", pad=0.01)
-        fig.tight_layout()
+        fig.colorbar(im, ax=axes[:, 0].tolist(), label=f"mean {unit} (shared scale)", pad=0.01, shrink=0.9)
+        fig.suptitle("Positional importance: how much replacing the L-mer at each position changes the "
+                     "prediction (brighter = more)", fontsize=9)
         save_figure(fig, out, stem)
