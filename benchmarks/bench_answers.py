@@ -12,6 +12,7 @@ chromosome 1 and reports the wall time (median of ``--repeats``) and the peak re
     git worktree add /tmp/previous 6efef92
     python benchmarks/bench_answers.py --model arabidopsis-leaf \\
         --previous /tmp/previous --previous-model demo_previous/finetune [--repeats 3]
+    python benchmarks/bench_answers.py --model arabidopsis-leaf   # this release only
 
 The previous release runs from its own source tree (``PYTHONPATH``) with its own model (a model of this release
 may carry parts it cannot read). Targets (the answers issue): predict on the genome <= 30 s, 10,000 variants
@@ -62,6 +63,20 @@ def snps(genome: Path, annotation: Path, layout_record: dict, n: int, out: Path,
     return out
 
 
+def test_promoters(g, model: Path, layout_record: dict, out: Path) -> Path:
+    """The model's test genes (its ``test_genes.txt``, in that order) cut from the genome with its layout."""
+    if out.exists():
+        return out
+    from florabert.genome.promoters import extract_promoters, write_promoters
+    from florabert.layout import Layout
+
+    genes = (model / "test_genes.txt").read_text().split()
+    table = extract_promoters(g.fasta, g.gff, layout=Layout.from_dict(layout_record)).table
+    index = {gid: i for i, gid in enumerate(table.column("gene_id").to_pylist())}
+    write_promoters(table.take([index[x] for x in genes if x in index]), out)
+    return out
+
+
 def timed(cmd: list[str], env: dict) -> tuple[float, float, str]:
     """Wall seconds, peak RSS (GiB) and the output tail of one command."""
     t0 = time.perf_counter()
@@ -78,8 +93,9 @@ def main() -> None:
     parser.add_argument("--model", default="arabidopsis-leaf")
     parser.add_argument("--previous", type=Path, help="source tree of the earlier release (git worktree)")
     parser.add_argument("--previous-model", type=Path, help="a model fine-tuned by the earlier release")
-    parser.add_argument("--promoters", type=Path, default=Path("demo_out/explain/test_promoters.parquet"),
-                        help="genes for explain positional / ism (a promoter table of the model's layout)")
+    parser.add_argument("--promoters", type=Path,
+                        help="genes for explain positional / ism (a promoter table of the model's layout); "
+                             "default: the model's test genes (test_genes.txt of a bundled model)")
     parser.add_argument("--variants", type=int, default=10000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("bench_out/answers"))
@@ -95,6 +111,8 @@ def main() -> None:
     vcf = args.out / "snps.vcf"
     if not vcf.exists():
         snps(g.fasta, g.gff, record, args.variants, vcf)
+    if args.promoters is None:
+        args.promoters = test_promoters(g, model, record, args.out / "test_promoters.parquet")
     here = Path(__file__).resolve().parents[1] / "src"
     releases = [("this release", here, model)]
     if args.previous and args.previous_model:

@@ -1,12 +1,13 @@
-"""Every `florabert ...` example of the README, run as written on real data (a slice of the bundled genomes), in
-README order, with tiny settings appended where a run would be long (steps, sequences, workers). An example that
-stops working fails here.
+"""Every `florabert ...` example of the README and of the documentation's pages (in the site's order), run as
+written on real data (a slice of the bundled genomes), with tiny settings appended where a run would be long
+(steps, sequences, workers). An example that stops working fails here.
 
 The files the examples name (TAIR10_chr1.fna.gz, g.gff3.gz, leaf_tpm.tsv, edits.vcf.gz, ...) are made in a
 sandbox from the first 1.2 Mb of A. thaliana chr1 and of A. arenosa chr1: the genome slice, its genes (GFF3 and
 GTF), their leaf TPM and families; files a user brings to an example (a FASTA of edited promoters, a second
 model to compare) are made from earlier examples' outputs. Examples elided with `...`, launchers (`torchrun`,
-`accelerate`, `make`) and the demo (tests/test_demo.py) are skipped.
+`accelerate`, `make`), the benchmark scripts (minutes to hours of measuring) and the demo (tests/test_demo.py)
+are skipped.
 """
 
 from __future__ import annotations
@@ -140,6 +141,15 @@ def prepare(cmd: list[str], root: Path) -> None:
 
     if "promoters.fa" in cmd and not (root / "promoters.fa").exists():
         table = read_promoters(root / "promoters.parquet")
+        if "--model" in cmd:  # the windows the model reads, as a user cuts them for it
+            import json
+
+            from florabert.genome.promoters import extract_promoters
+            from florabert.layout import layout_of
+
+            model = root / cmd[cmd.index("--model") + 1]
+            record = json.loads((model / "config.json").read_text())["promoter_window"]
+            table = extract_promoters(root / "g.fa", root / "g.gff3", layout=layout_of(record)).table
         write_promoters(table, root / "promoters.fa")
         write_promoters(table.slice(0, 20), root / "genes.tsv")  # gene_id, sequence and the gm_* columns
         write_promoters(table.slice(0, 20).select(["gene_id"] + [c for c in table.column_names
@@ -153,7 +163,9 @@ def prepare(cmd: list[str], root: Path) -> None:
         pq.write_table(table, root / "genes.parquet")
         pq.write_table(table.slice(0, 8), root / "test_promoters.parquet")
     if "edits.vcf.gz" in cmd and not (root / "edits.vcf.gz").exists():
-        table = read_promoters(root / "promoters.parquet")
+        from florabert.genome.promoters import extract_promoters
+
+        table = extract_promoters(root / "g.fa", root / "g.gff3").table  # one SNP in each of 10 promoters
         from florabert.genome.fasta import iter_fasta
 
         name, seq = next(iter_fasta(root / "g.fa"))
@@ -172,12 +184,13 @@ def prepare(cmd: list[str], root: Path) -> None:
 def test_every_readme_and_docs_example_runs_as_written(sandbox, run_cli, monkeypatch):
     root = sandbox
     (root / "examples").symlink_to(README.parent / "examples")  # the EBERT example reads ../examples/*.yaml
-    ran, skipped = [], []
+    ran, skipped, done = [], [], set()
     for block in readme_blocks():
         cwd = root  # each block starts in the sandbox, as a new shell would
         for line in block:
             words = shlex.split(line)
-            if "..." in line or words[0] in ("make", "torchrun", "accelerate") or words[0].startswith(".venv"):
+            if ("..." in line or words[0] in ("make", "torchrun", "accelerate") or words[0].startswith(".venv")
+                    or (words[0] == "python" and words[1].startswith("benchmarks/"))):  # measurements: minutes+
                 skipped.append(line)
                 continue
             if words[0] == "cd":
@@ -190,15 +203,19 @@ def test_every_readme_and_docs_example_runs_as_written(sandbox, run_cli, monkeyp
                 ran.append(line)
                 continue
             assert words[0] == "florabert", line
-            if words[1] == "demo":
+            if words[1] == "demo" or (cwd, line) in done:  # the README and a docs page may show the same example
                 skipped.append(line)
                 continue
             prepare(words, root)
             extra = next((v for k, v in TINY.items() if tuple(words[1:1 + len(k)]) == k), [])
+            if words[1] == "evaluate":  # the LightGBM baselines are tested in test_evaluate / test_tasks
+                task = any(w.startswith("tasks/") for w in words)
+                extra = [*extra, "--baselines", "const_prior,kmer_logistic" if task else "const_mean,kmer_linear"]
             monkeypatch.chdir(cwd)  # in-process (the console entry point): one import for every example
             code, _, err = run_cli(*words[1:], *extra)
             assert code == 0, f"example failed: {line}\n{err[-1500:]}"
             ran.append(line)
+            done.add((cwd, line))
     assert len(ran) >= 35, f"only {len(ran)} examples ran; skipped: {skipped}"
 
 
