@@ -50,6 +50,9 @@ def snps(genome: Path, annotation: Path, layout_record: dict, n: int, out: Path,
     while len(picks) < n:
         k = int(rng.integers(len(genes)))
         lo, hi = starts[k], ends[k]
+        if isinstance(lo, list):  # one start and end per window: a random window of the gene
+            w = int(rng.integers(len(lo)))
+            lo, hi = lo[w], hi[w]
         pos = int(rng.integers(lo, hi))
         picks.add((chrom_of[genes[k]], pos))
     lines = ["##fileformat=VCFv4.2", "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO"]
