@@ -386,4 +386,7 @@ class FinetuneConfig:
     # weight best on the validation genes (README "Accuracy"); ridge: the fine-tuned model alone
     wide_model: str = "blend"
     seed: int = 42
-    bf16: str = "auto"
+    # batches of genes of similar length (less padding). Off by default for expression: a gene's length goes
+    # with its expression, so length-sorted batches each hold one expression range (docs/accuracy.md)
+    group_by_length: bool = False
+    bf16: str = "auto"  # auto: bf16 autocast on CUDA devices that support it; fp32 on CPUs (docs/accuracy.md)
