@@ -6,9 +6,8 @@ The files the examples name (TAIR10_chr1.fna.gz, g.gff3.gz, leaf_tpm.tsv, edits.
 sandbox from the first 1.2 Mb of A. thaliana chr1 and of A. arenosa chr1: the genome slice, its genes (GFF3 and
 GTF), their leaf TPM and families; files a user brings to an example (a FASTA of edited promoters, a second
 model to compare) are made from earlier examples' outputs. Examples elided with `...`, launchers (`torchrun`,
-`accelerate`, `make`), the benchmark scripts' measurements (minutes to
-hours; their `--write` of example data runs) and the demo (tests/test_demo.py)
-are skipped.
+`accelerate`, `make`), the benchmark scripts' measurements (minutes to hours; their `--write` of example data
+runs) and the demo (tests/test_demo.py) are skipped.
 """
 
 from __future__ import annotations
