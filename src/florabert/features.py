@@ -114,7 +114,7 @@ def motif_inputs(sequences: list[str]) -> np.ndarray:
         windows = [p[j] for p in parts]
         new = [w for w in dict.fromkeys(windows) if w not in _WINDOW_CACHE]
         if new:
-            scan = scanner.scan(new)
+            scan = scanner.scan(new, where=False)  # the features need the best score, not its place
             feats = motif_features([scan])
             for w, row in zip(new, feats, strict=True):
                 _WINDOW_CACHE[w] = row
