@@ -70,7 +70,7 @@ def promoter_examples(genome, annotation, *, length: int = 300, upstream: int = 
     lies at least ``min_distance`` bases from the TSS of every gene and every transcript of the annotation, of
     any biotype (pseudogenes, lncRNAs, tRNAs, alternative transcripts), and with ``avoid_genes`` outside every
     gene body too. ``stats`` (a dict) receives how many candidate windows each rule rejected."""
-    from florabert.genome.annotation import read_landmarks
+    from florabert.genome.landmarks import read_landmarks
 
     seqs = _genome(genome)
     genes = [g for g in _genes(annotation) if g.chrom in seqs]
@@ -152,7 +152,7 @@ def splice_examples(genome, annotation, *, flank: int = 200, all_transcripts: bo
     protein-coding gene's chosen CDS, or with ``all_transcripts`` every exon-exon junction of every transcript
     (UTR introns and non-coding transcripts included). Non-sites avoid every annotated junction of every
     transcript. ``stats`` receives the counts."""
-    from florabert.genome.annotation import read_landmarks
+    from florabert.genome.landmarks import read_landmarks
 
     seqs = _genome(genome)
     marks = read_landmarks(annotation)
