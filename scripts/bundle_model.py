@@ -35,10 +35,14 @@ def card_text(card: dict, config: dict, metrics: dict) -> str:
         return f"| {name} | {r['r2']:.3f} [{r['r2_lo']:.3f}, {r['r2_hi']:.3f}] | {r['pearson']:.3f} |"
 
     parts = card["parts"]
-    table = "\n".join(row(n, parts[k]) for n, k in (("this model (deep path + ridge + LightGBM)", "finetune"),
-                                                    ("its deep path alone (bases only)", "deep_alone"),
-                                                    ("its wide path alone (ridge + LightGBM)", "wide_alone"))
-                      if parts.get(k))
+    deep = card.get("source") == "deep_alone"  # this bundle is the deep path of the demo's full model
+    names = ((("the demo's full model (deep path + ridge + LightGBM)", "finetune"),
+              ("**this model**: the deep path alone (bases only)", "deep_alone"),
+              ("the full model's wide path alone (ridge + LightGBM)", "wide_alone")) if deep else
+             (("**this model** (deep path + ridge + LightGBM)", "finetune"),
+              ("its deep path alone (bases only)", "deep_alone"),
+              ("its wide path alone (ridge + LightGBM)", "wide_alone")))
+    table = "\n".join(row(n, parts[k]) for n, k in names if parts.get(k))
     targets = ", ".join(config["targets"])
     name = card["name"]
     what = ("the deep path alone of the demo's model: it reads the bases of the windows and nothing else (no "
