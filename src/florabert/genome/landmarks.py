@@ -19,7 +19,7 @@ from florabert.genome.annotation import (
     _tss,
     detect_format,
 )
-from florabert.genome.genemodel import merge as _merge
+from florabert.genome.genemodel import merge
 
 
 @dataclass
@@ -60,7 +60,7 @@ def read_landmarks(path: str | Path, *, format: str | None = None) -> Landmarks:
     for tid, (chrom, start, end, strand, _attrs, _type, parent) in transcripts.items():
         tss.setdefault(chrom, set()).add(_tss(start, end, strand))
         gid = (_gene_id(genes[parent][4], None, fmt) if parent in genes else None) or parent or tid
-        pieces = _merge(exon_parts.get(tid) or scan.cds_parts.get(tid) or [])
+        pieces = merge(exon_parts.get(tid) or scan.cds_parts.get(tid) or [])
         for (_, a), (b, _) in itertools.pairwise(pieces):  # intron [a, b)
             junctions.setdefault(chrom, set()).update((a, b))
             left, right = ("donor", "acceptor") if strand == "+" else ("acceptor", "donor")
