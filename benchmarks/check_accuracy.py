@@ -246,7 +246,7 @@ BASELINE_LABELS = {
     "motif_lgbm_place": "motif_lgbm_place: LightGBM on 17 hand-picked plant elements"}
 
 
-def baselines(table: Table, data_dir: Path, which: list[str], seeds: range, out: Path) -> None:
+def baselines(table: Table, data_dir: Path, which: list[str], seeds: range, out: Path, only: str = "") -> None:
     from florabert.data.dataset import load_expression_dataset
     from florabert.evaluation.baselines import make_baseline
     from florabert.evaluation.evaluate import _dataset_genes
@@ -257,7 +257,7 @@ def baselines(table: Table, data_dir: Path, which: list[str], seeds: range, out:
     g_tr, g_te = _dataset_genes(ds, tr), _dataset_genes(ds, te)
     for base in which:
         label = f"baseline: {BASELINE_LABELS.get(base, base)}"
-        if table.done(label):
+        if only not in label or table.done(label):
             continue
         preds, secs, history = [], [], []
         for s in seeds if base in ("cnn", "wide_lgbm", "wide_lgbm_motifs") else [0]:
@@ -344,7 +344,7 @@ def main_rows(table: Table, args, gene_data: Path, stem: Path, seeds: range) -> 
     if not only or "baseline" in only:
         baselines(table, gene_data, ["kmer_linear", f"kmer_linear@{PROMOTER_LAYOUT}", "composition", "gene_model",
                                      "wide", "wide_lgbm", "motifs", "wide_motifs", "wide_lgbm_motifs",
-                                     "motif_lgbm", "motif_lgbm_place", "cnn"], seeds, args.out)
+                                     "motif_lgbm", "motif_lgbm_place", "cnn"], seeds, args.out, only)
         for a, b in (("wide_motifs", "wide"), ("wide_lgbm_motifs", "wide_lgbm")):
             table.compare(f"baseline: {BASELINE_LABELS[a]}", f"baseline: {BASELINE_LABELS[b]}")
     rand = random_init(stem, args.out / "random_init")

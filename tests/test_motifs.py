@@ -140,3 +140,47 @@ def test_motif_inputs_of_mutants_reuse_unchanged_windows_and_equal_a_fresh_scan(
     fresh = motif_features([scanner.scan([p[j] for p in parts]) for j in range(2)])
     np.testing.assert_array_equal(got, fresh)
     np.testing.assert_array_equal(features.motif_inputs(mutants[::-1]), fresh[1:][::-1])
+
+
+def test_edited_copies_score_as_a_fresh_scan_of_each(matrices):
+    """Scanner.edited (explain ism / positional: a window's mutants from its own sites) against scanning every
+    mutant whole: single-base substitutions at the ends and inside, longer stretches, N, rare composition
+    changes (scanned whole) and a window narrower than every matrix."""
+    rng = np.random.default_rng(11)
+    scanner = Scanner(matrices)
+    for ref in ("".join(rng.choice(list("ACGT"), 400, p=[.35, .15, .15, .35])),
+                "".join(rng.choice(list("ACGTN"), 60)), "ACGTA"):
+        mutants, spans = [], []
+        for i in [0, 1, len(ref) - 1, *rng.integers(0, len(ref), 12)]:
+            for b in "ACGT":
+                if b != ref[i]:
+                    mutants.append(ref[:i] + b + ref[i + 1:])
+                    spans.append((int(i), int(i) + 1))
+        for n in (3, 8):
+            for _ in range(4):
+                i = int(rng.integers(0, len(ref) - n + 1)) if len(ref) >= n else 0
+                mutants.append(ref[:i] + "".join(rng.choice(list("ACGTN"), min(n, len(ref)))) + ref[i + n:])
+                spans.append((i, min(i + n, len(ref))))
+        score, hits = scanner.edited(scanner.reference(ref), mutants, spans)
+        fresh = scanner.scan(mutants, where=False)
+        assert np.array_equal(np.isfinite(score), np.isfinite(fresh.score))
+        fin = np.isfinite(score)
+        np.testing.assert_allclose(score[fin], fresh.score[fin], atol=1e-4)
+        np.testing.assert_array_equal(hits, fresh.hits)
+
+
+def test_motif_inputs_of_a_saturation_mutagenesis_take_the_edited_path(matrices):
+    from florabert import features
+    from florabert.motifs.scan import motif_features
+
+    rng = np.random.default_rng(2)
+    ref = "".join(rng.choice(list("ACGT"), 200)) + "|" + "".join(rng.choice(list("ACGT"), 120))
+    mutants = [ref[:i] + b + ref[i + 1:] for i in range(0, 200, 7) for b in "ACGT" if b != ref[i]]
+    for cache in (features._WINDOW_CACHE, features._ANCHORS, features._REFERENCES):
+        cache.clear()
+    features.motif_inputs([ref])
+    got = features.motif_inputs(mutants)
+    assert list(features._REFERENCES) == [ref.split("|")[0]]  # the mutated window's sites were reused
+    scanner = Scanner(matrices)
+    fresh = motif_features([scanner.scan([m.split("|")[j] for m in mutants]) for j in range(2)])
+    np.testing.assert_allclose(got, fresh, atol=1e-4)

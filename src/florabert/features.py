@@ -103,7 +103,7 @@ def motif_inputs(sequences: list[str]) -> np.ndarray:
     """The wide path's motif group: per window (``|``-joined) and matrix of JASPAR's non-redundant plant set, the
     best site's score (bits) and the number of hits (:func:`florabert.motifs.scan.motif_features`)."""
     from florabert.motifs.jaspar import nonredundant
-    from florabert.motifs.scan import Scanner, motif_features
+    from florabert.motifs.scan import Scanner
 
     scanner = _SCANNERS.get("plants") or _SCANNERS.setdefault("plants", Scanner(nonredundant()))
     parts = [s.split("|") for s in sequences]
@@ -114,9 +114,7 @@ def motif_inputs(sequences: list[str]) -> np.ndarray:
         windows = [p[j] for p in parts]
         new = [w for w in dict.fromkeys(windows) if w not in _WINDOW_CACHE]
         if new:
-            scan = scanner.scan(new, where=False)  # the features need the best score, not its place
-            feats = motif_features([scan])
-            for w, row in zip(new, feats, strict=True):
+            for w, row in zip(new, _motif_rows(scanner, new), strict=True):
                 _WINDOW_CACHE[w] = row
             while len(_WINDOW_CACHE) > _CACHE_SIZE:
                 _WINDOW_CACHE.pop(next(iter(_WINDOW_CACHE)))
@@ -126,6 +124,59 @@ def motif_inputs(sequences: list[str]) -> np.ndarray:
 
 _WINDOW_CACHE: dict = {}  # window sequence -> its motif features (insertion order: oldest first out)
 _CACHE_SIZE = 60000  # about 160 MB of float32 at 4 windows x 328 matrices x 2
+_ANCHORS: dict = {}  # (length, first or last 24 bases) -> a window scanned whole: where an edited copy finds it
+_REFERENCES: dict = {}  # window -> its Scanner.reference (the few most recent)
+EDIT_MAX = 64  # an edited copy changes at most this stretch of its original (explain ism: 1, positional: L)
+
+
+def _motif_rows(scanner, windows: list[str]) -> np.ndarray:
+    """The motif features of each window: copies of a window scanned before that differ from it in one stretch
+    of at most EDIT_MAX bases (the mutants of explain ism, positional and variants) from that window's sites
+    (:meth:`~florabert.motifs.scan.Scanner.edited`, the same numbers to float rounding), the others scanned
+    whole."""
+    from florabert.motifs.scan import GROUP_MIN, motif_features
+
+    edits: dict[str, list[tuple[int, int, int]]] = {}  # original -> (row, lo, hi) of its edited copies
+    for i, w in enumerate(windows):
+        for key in ((len(w), w[:24]), (len(w), w[-24:])):
+            ref = _ANCHORS.get(key)
+            span = _edit_span(ref, w) if ref is not None and ref != w else None
+            if span:
+                edits.setdefault(ref, []).append((i, *span))
+                break
+    edited = {i for rows in edits.values() if len(rows) >= GROUP_MIN for i, _, _ in rows}
+    whole = [i for i in range(len(windows)) if i not in edited]
+    out = np.zeros((len(windows), 2 * len(scanner.matrices)), dtype=np.float32)
+    if whole:
+        out[whole] = motif_features([scanner.scan([windows[i] for i in whole], where=False)])
+        for i in whole:
+            w = windows[i]
+            for key in ((len(w), w[:24]), (len(w), w[-24:])):
+                _ANCHORS.pop(key, None)
+                _ANCHORS[key] = w
+        while len(_ANCHORS) > 2 * _CACHE_SIZE:
+            _ANCHORS.pop(next(iter(_ANCHORS)))
+    for ref, rows in edits.items():
+        if len(rows) < GROUP_MIN:
+            continue
+        if ref not in _REFERENCES:
+            _REFERENCES[ref] = scanner.reference(ref)
+            while len(_REFERENCES) > 2:
+                _REFERENCES.pop(next(iter(_REFERENCES)))
+        score, hits = scanner.edited(_REFERENCES[ref], [windows[i] for i, _, _ in rows],
+                                     [(lo, hi) for _, lo, hi in rows])
+        out[[i for i, _, _ in rows]] = np.concatenate([np.where(np.isfinite(score), score, 0.0), hits], axis=1)
+    return out
+
+
+def _edit_span(ref: str, window: str) -> tuple[int, int] | None:
+    """[lo, hi) of the bases where ``window`` differs from ``ref`` (same length), if within EDIT_MAX bases."""
+    a = np.frombuffer(ref.encode("latin-1", "replace"), dtype=np.uint8)
+    b = np.frombuffer(window.encode("latin-1", "replace"), dtype=np.uint8)
+    if len(a) != len(b):
+        return None
+    d = np.flatnonzero(a != b)
+    return (int(d[0]), int(d[-1]) + 1) if len(d) and d[-1] - d[0] < EDIT_MAX else None
 
 
 _SCANNERS: dict = {}  # the plant set's scanner, built once per process
