@@ -184,3 +184,21 @@ def test_motif_inputs_of_a_saturation_mutagenesis_take_the_edited_path(matrices)
     scanner = Scanner(matrices)
     fresh = motif_features([scanner.scan([m.split("|")[j] for m in mutants]) for j in range(2)])
     np.testing.assert_allclose(got, fresh, atol=1e-4)
+
+
+def test_the_wide_path_scans_the_noncoding_windows_unless_told(matrices):
+    from florabert import features
+    from florabert.layout import Layout
+    from florabert.modeling.configuration import FloraBertConfig
+
+    lay = Layout.parse("tss:-150:+300,tts:-100:+100,cds:0:+300")
+    assert features.motif_windows(lay) == [0, 1] and features.motif_windows(lay, coding=True) == [0, 1, 2]
+    assert features.n_motif_features(lay, [0, 1]) == 2 * features.n_motif_features(lay) // 3
+    rng = np.random.default_rng(4)
+    seqs = ["|".join("".join(rng.choice(list("ACGT"), n)) for n in (450, 200, 300)) for _ in range(3)]
+    every = features.motif_inputs(seqs)
+    np.testing.assert_array_equal(features.motif_inputs(seqs, [0, 1]), every[:, :every.shape[1] * 2 // 3])
+    # a model records what it scans; one saved before the option scans every window
+    assert features.model_motifs(FloraBertConfig(wide_motifs=True)) is True
+    assert features.model_motifs(FloraBertConfig(wide_motifs=True, wide_motif_windows=[0, 1])) == [0, 1]
+    assert features.model_motifs(FloraBertConfig(wide_motifs=False, wide_motif_windows=[0])) is False

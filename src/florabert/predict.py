@@ -192,11 +192,11 @@ class Predictor:
             batch = self.encode(seqs) if features is None else self.tok(
                 seqs, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
             if self.config.wide_features:
-                from florabert.features import wide_inputs
+                from florabert.features import model_motifs, wide_inputs
 
                 wide = wide_inputs(seqs, self.config.wide_kmers, self.config.layout,
                                    None if genes is None else genes[idx],
-                                   motifs=getattr(self.config, "wide_motifs", False))
+                                   motifs=model_motifs(self.config))
                 batch["wide_features"] = torch.from_numpy(wide)
                 if self.trees is not None:
                     batch["wide_offset"] = torch.from_numpy(self.trees.offset(wide))

@@ -211,6 +211,13 @@ class PlaceMotifLGBM(_LGBM):
         return np.hstack([motif_features(c) for c in windows_of(seqs)])
 
 
+def _motifs(on: bool, layout) -> bool | list[int]:
+    """The windows a motif baseline scans: those the wide path scans by default (not the coding ones)."""
+    from florabert.features import motif_windows
+
+    return on and (motif_windows(layout) if layout is not None else True)
+
+
 class WideRidge:
     """The expression model's wide path alone, fitted exactly as fine-tuning fits it (standardized features,
     RidgeCV with the penalty per target by leave-one-out CV): ``composition`` (1-4-mer frequencies of every
@@ -233,7 +240,8 @@ class WideRidge:
             raise FloraBertError(f"baseline {self.name}: the dataset has no gene-model columns (gm_*): build it "
                                  "from a promoter table made by florabert promoters/corpus")
         return wide_inputs(list(seqs), [1, 2, 3, 4] if self.composition else [], self.layout,
-                           genes if self.genes else None, motifs=self.motifs).astype(np.float64)
+                           genes if self.genes else None,
+                           motifs=_motifs(self.motifs, self.layout)).astype(np.float64)
 
     def fit(self, seqs, y, genes=None):
         from sklearn.linear_model import RidgeCV
@@ -262,7 +270,7 @@ class WideLGBM(_LGBM):
     def features(self, seqs, *, fit: bool, genes=None):
         from florabert.features import wide_inputs
 
-        return wide_inputs(list(seqs), [1, 2, 3, 4], self.layout, genes, motifs=self.motifs)
+        return wide_inputs(list(seqs), [1, 2, 3, 4], self.layout, genes, motifs=_motifs(self.motifs, self.layout))
 
     def fit(self, seqs, y, genes=None):
         import lightgbm

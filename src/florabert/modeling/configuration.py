@@ -57,7 +57,8 @@ class FloraBertConfig(RobertaConfig):
                  wide_features: int = 0, stem: dict | None = None, head_pooling: str = "mean",
                  wide_groups: dict | None = None, gene_features: list | None = None,
                  wide_blend: dict | None = None, head_standardize: bool = False, head_windows: bool = False,
-                 head_stem: bool = False, deep_path: bool = True, wide_motifs: bool = False, **kwargs):
+                 head_stem: bool = False, deep_path: bool = True, wide_motifs: bool = False,
+                 wide_motif_windows: list | None = None, **kwargs):
         kwargs.setdefault("max_position_embeddings", 258)
         kwargs.setdefault("type_vocab_size", 1)
         super().__init__(**kwargs)
@@ -79,6 +80,9 @@ class FloraBertConfig(RobertaConfig):
         self.gene_features = list(gene_features or [])
         # the wide path reads the known plant motifs' scores after the composition (features.motif_inputs)
         self.wide_motifs = bool(wide_motifs)
+        # the windows it scans for them (indices into the layout); None: every window (as models fine-tuned
+        # before wide_motifs_coding)
+        self.wide_motif_windows = None if wide_motif_windows is None else [int(j) for j in wide_motif_windows]
         # the blend of the model's parts ({} for none): "weight" of the trees (LightGBM on the wide features, saved
         # beside the weights: florabert.features.WideTrees), "coef" mapping the boosters onto the outputs,
         # "boosters", and "weights" of every part ({"deep": a, "ridge": b, "trees": c}; without it, as earlier

@@ -176,7 +176,7 @@ def _check_encoder(model_dir, info: dict, *, new_channel: bool, classification: 
 
 
 def _tokenized(part, tok, max_length: int, classification: bool, wide_kmers=(), layout=None, gene_features=(),
-               source=None, motifs: bool = False):
+               source=None, motifs: bool | list[int] = False):
     """Dataset of ``input_ids``, ``labels``, ``length`` (and ``wide_features`` with a wide path: the windows'
     composition, the known motifs' scores with ``motifs``, and the gene-model columns ``gene_features``)."""
     import datasets
@@ -308,11 +308,12 @@ def _finetune(model_dir, data_dir, out: Path, config: FinetuneConfig, *, tracks,
     gene_features = _gene_feature_columns(data, config) if wide else []
     if (config.wide_kmers or config.wide_gene_model) and not wide:
         log("wide path: off (regression without tracks only)")
-    from florabert.features import n_features, n_motif_features
+    from florabert.features import motif_windows, n_features, n_motif_features
 
-    motifs = wide and config.wide_motifs
+    scanned = motif_windows(data.layout, config.wide_motifs_coding)
+    motifs = wide and config.wide_motifs and bool(scanned)
     groups = {"composition": n_features(wide_kmers, data.layout) if wide_kmers else 0,
-              "motifs": n_motif_features(data.layout) if motifs else 0, "gene_model": len(gene_features)}
+              "motifs": n_motif_features(data.layout, scanned) if motifs else 0, "gene_model": len(gene_features)}
     n_wide = sum(groups.values())
     torch.manual_seed(config.seed)
     with loading(model_dir):  # quietly: the expected "MLM head unused, new head" report is checked below
@@ -324,7 +325,8 @@ def _finetune(model_dir, data_dir, out: Path, config: FinetuneConfig, *, tracks,
             input_length=max_length, wide_kmers=wide_kmers, wide_features=n_wide, wide_groups=groups,
             gene_features=gene_features, head_pooling=config.head_pooling,
             head_standardize=config.head_standardize, head_windows=config.head_windows,
-            head_stem=config.head_stem, wide_motifs=motifs, output_loading_info=True,
+            head_stem=config.head_stem, wide_motifs=motifs, wide_motif_windows=scanned if motifs else None,
+            output_loading_info=True,
             **_class_names(data.classes, n_labels) if classification else {})
     if data.promoter_window:
         if data.layout.spec != pre_config.layout.spec:
@@ -342,7 +344,8 @@ def _finetune(model_dir, data_dir, out: Path, config: FinetuneConfig, *, tracks,
     if parts is None:
         source = Path(data_dir) / "dataset.parquet"
         parts = {p: _tokenized(t, tok, max_length, classification, wide_kmers, data.layout, gene_features, source,
-                               motifs) for p, t in (("train", train_t), ("validation", val_t), ("test", test_t))}
+                               scanned if motifs else False)
+                 for p, t in (("train", train_t), ("validation", val_t), ("test", test_t))}
     if not config.deep_path and not n_wide:
         raise FloraBertError("deep_path: false needs a wide path (wide_kmers or wide_gene_model, a regression "
                              "without tracks): the model would predict nothing")
