@@ -154,6 +154,10 @@ def _matrix(seq: str, idx: list[int], alts, mean_delta: np.ndarray) -> np.ndarra
     return m - m.mean(1, keepdims=True)
 
 
+LOGO_MAX = 400  # windows with more positions than this get bars instead of letters
+LOGO_COLOURS = ("green", "blue", "orange", "red")  # A, C, G, T: logomaker's classic scheme
+
+
 def _figure(out: Path, gid: str, seq: str, sites, matrix: np.ndarray, config) -> None:
     """Per window: a logo of the reference bases scaled by their effect, above a heatmap of all four."""
     import logomaker
@@ -178,7 +182,12 @@ def _figure(out: Path, gid: str, seq: str, sites, matrix: np.ndarray, config) ->
             b = BASES.index(seq[sites[r][2]])
             ref[k, b] = m[k, b]
         ax1, ax2 = axes[2 * n, 0], axes[2 * n + 1, 0]
-        logomaker.Logo(pd.DataFrame(ref, columns=list(BASES), index=positions), ax=ax1, color_scheme="classic")
+        if len(rows) <= LOGO_MAX:
+            logomaker.Logo(pd.DataFrame(ref, columns=list(BASES), index=positions), ax=ax1, color_scheme="classic")
+        else:  # letters this narrow are unreadable (and take a minute to draw): one bar per base, its colour
+            for b, colour in zip(BASES, LOGO_COLOURS, strict=True):
+                ax1.vlines(positions, 0, ref[:, BASES.index(b)], color=colour, lw=0.8, label=b)
+            ax1.legend(ncols=4, fontsize=7, loc="upper right", frameon=False, handlelength=1)
         ax1.axhline(0, color="black", lw=0.5)
         ax1.set_ylabel(f"reference base\n{unit} vs mean base", fontsize=8)
         where = f" {layout.names[j]}" if len(layout) > 1 else ""
