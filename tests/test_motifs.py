@@ -186,13 +186,14 @@ def test_motif_inputs_of_a_saturation_mutagenesis_take_the_edited_path(matrices)
     np.testing.assert_allclose(got, fresh, atol=1e-4)
 
 
-def test_the_wide_path_scans_the_noncoding_windows_unless_told(matrices):
+def test_the_wide_path_scans_the_tss_windows_unless_told(matrices):
     from florabert import features
     from florabert.layout import Layout
     from florabert.modeling.configuration import FloraBertConfig
 
     lay = Layout.parse("tss:-150:+300,tts:-100:+100,cds:0:+300")
-    assert features.motif_windows(lay) == [0, 1] and features.motif_windows(lay, coding=True) == [0, 1, 2]
+    assert features.motif_windows(lay) == [0]
+    assert features.motif_windows(lay, "noncoding") == [0, 1] and features.motif_windows(lay, "all") == [0, 1, 2]
     assert features.n_motif_features(lay, [0, 1]) == 2 * features.n_motif_features(lay) // 3
     rng = np.random.default_rng(4)
     seqs = ["|".join("".join(rng.choice(list("ACGT"), n)) for n in (450, 200, 300)) for _ in range(3)]

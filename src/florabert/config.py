@@ -163,7 +163,7 @@ RULES: dict[str, object] = {
     "optimizer": ("lamb", "adamw"), "bf16": ("auto", "on", "off"), "problem": ("regression", "classification"),
     "loss": ("mse", "poisson", "cross_entropy"), "head_pooling": ("mean", "meanmax", "attention"),
     "head_init": ("pytorch", "random", "probe"),
-    "wide_model": ("blend", "ridge"),
+    "wide_model": ("blend", "ridge"), "wide_motif_windows": ("tss", "noncoding", "all"),
     "attn_implementation": ("sdpa", "eager", "flash_attention_2"),
     "strategy": STRATEGIES, "wide_kmers": (1, 8), "architecture": ARCHITECTURES,
     "stem_pool": (1, 64), "stem_channels": (1, 4096), "stem_kernel": (1, 101),
@@ -372,9 +372,11 @@ class FinetuneConfig:
     # window and matrix the best site's score and the hit count. On the demo's genes they add +0.016 R² to ridge
     # and +0.031 to LightGBM on the wide features (paired CIs exclude 0; benchmarks/check_accuracy.py)
     wide_motifs: bool = True
-    # scan the coding windows (landmark cds) for motifs too: on the demo's genes they added nothing to the wide
-    # path (0.490 ± 0.007 with them, 0.490 ± 0.001 without; 3 seeds) and are 58 % of the bases scanned
-    wide_motifs_coding: bool = False
+    # the windows scanned for them: "tss" (the windows at the TSS: promoter and 5' end), "noncoding" (all but the
+    # coding windows) or "all". On the demo's genes the wide path scored 0.4915 ± 0.0013 with "tss", 0.4911 ±
+    # 0.0014 with "noncoding", 0.4874 ± 0.0070 with "all" (3 seeds; benchmarks/check_motif_windows.py): the TTS
+    # and coding windows' motifs add nothing, and "tss" scans 22 % of the demo layout's bases
+    wide_motif_windows: str = "tss"
     # how the wide path joins the deep path. wide_stack (the default): the deep path fine-tunes alone on the
     # targets; after it, the ridge and (wide_model: blend) LightGBM, both fitted on the training genes, join it as
     # a weighted average whose weights are chosen on the validation genes (florabert.training.wide). Trained on the

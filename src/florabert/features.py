@@ -192,12 +192,12 @@ def n_motif_features(layout, windows: list[int] | None = None) -> int:
     return 2 * n * sum(r["is_medoid"] == "1" for r in cluster_table())
 
 
-def motif_windows(layout, coding: bool = False) -> list[int]:
-    """The windows of ``layout`` the wide path scans for motifs: all but the coding ones (landmark ``cds``)
-    unless ``coding`` (FinetuneConfig.wide_motifs_coding). On the demo's genes the coding window's motifs
-    added nothing (wide path 0.490 ± 0.001 without them, 0.490 ± 0.007 with; 3 seeds) and were 58 % of the
-    bases scanned."""
-    return [j for j, w in enumerate(layout.windows) if coding or w.landmark != "cds"]
+def motif_windows(layout, which: str = "tss") -> list[int]:
+    """The windows of ``layout`` the wide path scans for motifs (FinetuneConfig.wide_motif_windows): ``tss``,
+    those at the TSS; ``noncoding``, all but the coding ones (landmark ``cds``); ``all``."""
+    keep = {"tss": lambda w: w.landmark == "tss", "noncoding": lambda w: w.landmark != "cds",
+            "all": lambda w: True}[which]
+    return [j for j, w in enumerate(layout.windows) if keep(w)]
 
 
 def model_motifs(config) -> bool | list[int]:

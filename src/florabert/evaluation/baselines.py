@@ -212,10 +212,11 @@ class PlaceMotifLGBM(_LGBM):
 
 
 def _motifs(on: bool, layout) -> bool | list[int]:
-    """The windows a motif baseline scans: those the wide path scans by default (not the coding ones)."""
+    """The windows a motif baseline scans: those the wide path scans by default (FinetuneConfig)."""
+    from florabert.config import FinetuneConfig
     from florabert.features import motif_windows
 
-    return on and (motif_windows(layout) if layout is not None else True)
+    return on and (motif_windows(layout, FinetuneConfig().wide_motif_windows) if layout is not None else True)
 
 
 class WideRidge:

@@ -81,7 +81,7 @@ class FloraBertConfig(RobertaConfig):
         # the wide path reads the known plant motifs' scores after the composition (features.motif_inputs)
         self.wide_motifs = bool(wide_motifs)
         # the windows it scans for them (indices into the layout); None: every window (as models fine-tuned
-        # before wide_motifs_coding)
+        # before FinetuneConfig.wide_motif_windows)
         self.wide_motif_windows = None if wide_motif_windows is None else [int(j) for j in wide_motif_windows]
         # the blend of the model's parts ({} for none): "weight" of the trees (LightGBM on the wide features, saved
         # beside the weights: florabert.features.WideTrees), "coef" mapping the boosters onto the outputs,

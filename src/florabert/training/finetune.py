@@ -310,8 +310,11 @@ def _finetune(model_dir, data_dir, out: Path, config: FinetuneConfig, *, tracks,
         log("wide path: off (regression without tracks only)")
     from florabert.features import motif_windows, n_features, n_motif_features
 
-    scanned = motif_windows(data.layout, config.wide_motifs_coding)
+    scanned = motif_windows(data.layout, config.wide_motif_windows)
     motifs = wide and config.wide_motifs and bool(scanned)
+    if wide and config.wide_motifs and not scanned:
+        log(f"wide path: no motif features (no {config.wide_motif_windows} window in the layout "
+            f"{data.layout.spec}; see wide_motif_windows)")
     groups = {"composition": n_features(wide_kmers, data.layout) if wide_kmers else 0,
               "motifs": n_motif_features(data.layout, scanned) if motifs else 0, "gene_model": len(gene_features)}
     n_wide = sum(groups.values())
