@@ -49,6 +49,10 @@ def card_text(card: dict, config: dict, metrics: dict) -> str:
             "composition, motif or gene-model features), so its explanations and variant effects come from a "
             "model of sequence" if card["source"] == "deep_alone" else
             "the demo's full model: deep path, ridge and LightGBM blended")
+    chosen = config.get("wide_motif_windows")
+    lay = (config.get("promoter_window") or {}).get("layout", "").split(",")
+    scanned = (" of the " + ", ".join(lay[j] for j in chosen if j < len(lay)) + " windows"
+               if chosen is not None and lay != [""] else "")
     if card["source"] == "deep_alone":
         model_text = (f"- Pre-trained (MLM) on the promoters and gene windows of A. thaliana and A. arenosa, then "
                       f"fine-tuned\n  ({metrics.get('steps')} steps) on the targets alone: a convolutional stem "
@@ -57,7 +61,7 @@ def card_text(card: dict, config: dict, metrics: dict) -> str:
     else:
         model_text = f"""- Pre-trained (MLM) on the promoters and gene windows of A. thaliana and A. arenosa, then
   fine-tuned ({metrics.get("steps")} steps): the deep path reads the bases; the wide path (k-mer composition,
-  codon usage, gene-model features and JASPAR plant motif scores, ridge + LightGBM) joins it as a blend
+  codon usage, gene-model features and JASPAR plant motif scores{scanned}, ridge + LightGBM) joins it as a blend
   whose weights were chosen on the validation genes ({card["blend"]}).
 - {metrics.get("parameters", 0):,} network parameters; weights in safetensors, trees in LightGBM's text format.
 {card["deep_note"]}"""

@@ -219,7 +219,8 @@ def verdict(rows: list[dict], paired: list[dict], wide_fit: dict | None = None) 
     best = max(r2, key=r2.get)
     parts = [f"Best on the test genes: {best} (R² {r2[best]:.4f})."]
     pairs = {(p["model"], p["versus"]): p for p in paired}
-    for other, what in (("wide_alone", "its wide path alone (ridge and LightGBM on composition and gene model)"),
+    for other, what in (("wide_alone", "its wide path alone (ridge and LightGBM on composition, JASPAR motifs "
+                                       "and gene model)"),
                         ("deep_alone", "its deep path alone (the bases of the windows, nothing else)")):
         d = pairs.get(("finetune", other))
         if d:
@@ -307,7 +308,8 @@ def write_demo_report(out: Path, res: dict, total: float, *, quick: bool = False
         "All test cells together (tissue 'All'); 95 % bootstrap confidence intervals over test genes. Per-run "
         "numbers are in evaluation/metrics.csv and metrics.md, paired differences in paired.csv. `finetune` is "
         "the full model (deep path, ridge and LightGBM blended), `deep_alone` its deep path alone (the bases of "
-        "the windows), `wide_alone` its wide path alone (ridge and LightGBM on composition and gene model); "
+        "the windows), `wide_alone` its wide path alone (ridge and LightGBM on composition, JASPAR motifs and "
+        "gene model); "
         "`composition`, `gene_model` and `wide` are ridge on the wide path's feature groups alone, fitted on the "
         f"training genes; baselines without `@` read the gene-structure windows, `@{PROMOTER_LAYOUT}` "
         "FloraBERT's 150 promoter bases. The runs (ERR3333392 ... ERR3333425) are ENA accessions of A. thaliana "
