@@ -113,14 +113,14 @@ def motif_inputs(sequences: list[str], windows: list[int] | None = None) -> np.n
     for j in range(len(parts[0])) if windows is None else windows:
         # each distinct window once, and windows seen in recent calls not again: a mutant of a multi-window gene
         # changes one window, and its other windows are its reference's (explain ism / positional / variants)
-        windows = [p[j] for p in parts]
-        new = [w for w in dict.fromkeys(windows) if w not in _WINDOW_CACHE]
+        column = [p[j] for p in parts]
+        new = [w for w in dict.fromkeys(column) if w not in _WINDOW_CACHE]
         if new:
             for w, row in zip(new, _motif_rows(scanner, new), strict=True):
                 _WINDOW_CACHE[w] = row
             while len(_WINDOW_CACHE) > _CACHE_SIZE:
                 _WINDOW_CACHE.pop(next(iter(_WINDOW_CACHE)))
-        cols.append(np.stack([_WINDOW_CACHE[w] for w in windows]))
+        cols.append(np.stack([_WINDOW_CACHE[w] for w in column]))
     return np.concatenate(cols, axis=1)
 
 
@@ -140,7 +140,7 @@ def _motif_rows(scanner, windows: list[str]) -> np.ndarray:
 
     edits: dict[str, list[tuple[int, int, int]]] = {}  # original -> (row, lo, hi) of its edited copies
     for i, w in enumerate(windows):
-        for key in ((len(w), w[:24]), (len(w), w[-24:])):
+        for key in _anchor_keys(w):
             ref = _ANCHORS.get(key)
             span = _edit_span(ref, w) if ref is not None and ref != w else None
             if span:
@@ -152,10 +152,9 @@ def _motif_rows(scanner, windows: list[str]) -> np.ndarray:
     if whole:
         out[whole] = motif_features([scanner.scan([windows[i] for i in whole], where=False)])
         for i in whole:
-            w = windows[i]
-            for key in ((len(w), w[:24]), (len(w), w[-24:])):
+            for key in _anchor_keys(windows[i]):
                 _ANCHORS.pop(key, None)
-                _ANCHORS[key] = w
+                _ANCHORS[key] = windows[i]
         while len(_ANCHORS) > 2 * _CACHE_SIZE:
             _ANCHORS.pop(next(iter(_ANCHORS)))
     for ref, rows in edits.items():
@@ -169,6 +168,11 @@ def _motif_rows(scanner, windows: list[str]) -> np.ndarray:
                                      [(lo, hi) for _, lo, hi in rows])
         out[[i for i, _, _ in rows]] = np.concatenate([np.where(np.isfinite(score), score, 0.0), hits], axis=1)
     return out
+
+
+def _anchor_keys(window: str) -> tuple:
+    """Where an edited copy of ``window`` finds it: its length with its first, or its last, 24 bases."""
+    return (len(window), window[:24]), (len(window), window[-24:])
 
 
 def _edit_span(ref: str, window: str) -> tuple[int, int] | None:

@@ -254,7 +254,6 @@ class Scanner:
             score[keep], hits[keep] = sub_score, sub_hits
             return score, hits
         reach = max(w for w, _, _ in self.groups)
-        kinds, kind = np.unique(delta, axis=0, return_inverse=True)
         order = np.argsort(kind.ravel(), kind="stable")  # edits of one kind side by side: slices, not copies
         bounds = np.searchsorted(kind.ravel()[order], np.arange(len(kinds) + 1))
         lo, hi = lo[order], hi[order]
