@@ -51,3 +51,18 @@ def test_bundled_model_predicts_genes_it_never_saw(run_cli, tmp_path, name):
     p = np.array([[float(rows[g][c]) for c in cols] for g in test])
     # 300 of its test genes: within the card's CI, give or take the smaller sample
     assert r2(y, p) > card["test_r2_lo"] - 0.08, (r2(y, p), card)
+
+
+def test_a_model_with_truncated_trees_is_a_one_line_error(run_cli, tmp_path):
+    """LightGBM aborts the whole process on a truncated model file; florabert names the file instead."""
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(resolve_model("arabidopsis-leaf"), folder)
+    trees = folder / "wide_lgbm_0.txt"
+    trees.write_text(trees.read_text()[:50000])
+    fasta = tmp_path / "g.fa"
+    fasta.write_text(">g\n" + "ACGT" * 100 + "\n")
+    code, _, err = run_cli("predict", "--model", folder, "--fasta", fasta, "--out", tmp_path / "p.tsv")
+    assert code == 1 and "wide_lgbm_0.txt" in err and "truncated" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1

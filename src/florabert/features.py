@@ -27,45 +27,154 @@ def n_features(ks: list[int], layout) -> int:
 
 def codon_usage(seq: str) -> np.ndarray:
     """Frequencies of the 64 codons read in frame from the first base (codons with non-ACGT bases skipped)."""
-    codes = _CODE[np.frombuffer(seq[:len(seq) - len(seq) % 3].encode("ascii"), dtype=np.uint8)].reshape(-1, 3)
-    ok = (codes >= 0).all(1)
-    idx = codes[ok] @ np.array([16, 4, 1])
-    return np.bincount(idx, minlength=64) / max(int(ok.sum()), 1)
+    counts, valid = _codon_counts(_codes(seq)[None, :len(seq) - len(seq) % 3])
+    return counts[0] / max(int(valid[0]), 1)
 
 
 def kmer_frequencies(seq: str, ks: list[int]) -> np.ndarray:
     """k-mer frequencies of one sequence for each k in ``ks``, concatenated (k-mers in lexicographic order
     of A<C<G<T)."""
-    codes = _CODE[np.frombuffer(seq.encode("ascii"), dtype=np.uint8)]
+    codes = _codes(seq)[None]
     out = []
     for k in ks:
-        n = len(codes) - k + 1
-        freq = np.zeros(4 ** k)
-        if n > 0:
-            idx = np.zeros(n, dtype=np.int64)
-            valid = np.ones(n, dtype=bool)
-            for j in range(k):
-                c = codes[j:j + n]
-                idx = idx * 4 + np.maximum(c, 0)
-                valid &= c >= 0
-            if valid.any():
-                freq = np.bincount(idx[valid], minlength=4 ** k) / valid.sum()
-        out.append(freq)
+        counts, valid = _kmer_counts(codes, k)
+        out.append(counts[0] / max(int(valid[0]), 1))
     return np.concatenate(out)
+
+
+def _codes(seq: str) -> np.ndarray:
+    """Base codes of ``seq``: 0-3 for A/C/G/T (either case), -1 for anything else."""
+    return _CODE[np.frombuffer(seq.encode("ascii", "replace"), dtype=np.uint8)]
+
+
+def _kmer_counts(codes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, 4**k) counts of the k-mers in each row of ``codes`` ((rows, n) base codes) and (rows,) how many
+    k-mers each row has without a non-ACGT base (those are skipped)."""
+    m, n = codes.shape[0], codes.shape[1] - k + 1
+    if n <= 0:
+        return np.zeros((m, 4 ** k), dtype=np.int64), np.zeros(m, dtype=np.int64)
+    idx = np.zeros((m, n), dtype=np.int64)
+    valid = np.ones((m, n), dtype=bool)
+    for j in range(k):
+        c = codes[:, j:j + n]
+        idx = idx * 4 + np.maximum(c, 0)
+        valid &= c >= 0
+    flat = (idx + (np.arange(m, dtype=np.int64) * 4 ** k)[:, None])[valid]
+    return np.bincount(flat, minlength=m * 4 ** k).reshape(m, 4 ** k), valid.sum(1)
+
+
+def _codon_counts(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, 64) counts of the in-frame codons of each row of ``codes`` ((rows, 3 x codons)) and (rows,) how
+    many codons each row has without a non-ACGT base."""
+    m = codes.shape[0]
+    c = codes.reshape(m, -1, 3)
+    valid = (c >= 0).all(2)
+    idx = (np.maximum(c, 0) @ np.array([16, 4, 1])) + (np.arange(m, dtype=np.int64) * 64)[:, None]
+    return np.bincount(idx[valid], minlength=m * 64).reshape(m, 64), valid.sum(1)
 
 
 def window_features(sequences: list[str], ks: list[int], layout=None) -> np.ndarray:
     """(genes, :func:`n_features`) float32: :func:`kmer_frequencies` of each window (``|``-joined) side by
-    side, each coding window (``layout``) followed by its :func:`codon_usage`."""
-    coding = [w.landmark == "cds" for w in layout.windows] if layout is not None else None
+    side, each coding window (``layout``) followed by its :func:`codon_usage`.
 
-    def one(s: str) -> np.ndarray:
-        parts = s.split("|")
-        flags = coding or [False] * len(parts)
-        return np.concatenate([np.concatenate([kmer_frequencies(w, ks), codon_usage(w)]) if c
-                               else kmer_frequencies(w, ks) for w, c in zip(parts, flags, strict=True)])
+    A window that differs from one computed whole in a recent call in one stretch of at most EDIT_MAX bases
+    (the mutants of explain ism, positional and variants) is updated from that window's counts by the k-mers
+    and codons the stretch touches: the same numbers as computing it whole (tests/test_features.py), at a cost
+    that does not grow with the window."""
+    parts = [s.split("|") for s in sequences]
+    if not parts:
+        return np.zeros((0, 0), dtype=np.float32)
+    coding = [w.landmark == "cds" for w in layout.windows] if layout is not None else [False] * len(parts[0])
+    cols = [_composition_rows([p[j] for p in parts], tuple(ks), c) for j, c in enumerate(coding)]
+    return np.concatenate(cols, axis=1).astype(np.float32)
 
-    return np.asarray([one(s) for s in sequences], dtype=np.float32)
+
+class _Counts:
+    """A window's composition as counts (what an edited copy is updated from)."""
+
+    def __init__(self, window: str, ks: tuple, coding: bool):
+        self.pad = max(ks, default=1) - 1  # -1 codes either side: k-mers reaching past the window are skipped
+        codes = _codes(window)
+        self.codes = np.concatenate([np.full(self.pad, -1), codes, np.full(self.pad, -1)])
+        self.kmers = [_kmer_counts(codes[None], k) for k in ks]
+        self.frame = len(window) - len(window) % 3  # bases read as codons
+        self.codons = _codon_counts(codes[None, :self.frame]) if coding else None
+        self.row = self.features(self.kmers, self.codons)[0]
+
+    @staticmethod
+    def features(kmers, codons) -> np.ndarray:
+        parts = [counts / np.maximum(valid, 1)[:, None] for counts, valid in kmers]
+        if codons is not None:
+            parts.append(codons[0] / np.maximum(codons[1], 1)[:, None])
+        return np.concatenate(parts, axis=1)
+
+    def edited(self, pieces: list[str], lo: np.ndarray, ks: tuple) -> np.ndarray:
+        """Feature rows of copies of this window with bases [lo, lo + width) replaced by ``pieces`` (one width)."""
+        width = len(pieces[0])
+        new = _codes("".join(pieces)).reshape(len(pieces), width)
+        kmers = []
+        for k, (counts, valid) in zip(ks, self.kmers, strict=True):
+            at = lo[:, None] + (self.pad - k + 1) + np.arange(width + 2 * k - 2)  # bases of the touched k-mers
+            before = self.codes[at]
+            after = before.copy()
+            after[:, k - 1:k - 1 + width] = new
+            (c0, v0), (c1, v1) = _kmer_counts(before, k), _kmer_counts(after, k)
+            kmers.append((counts - c0 + c1, valid - v0 + v1))
+        codons = None
+        if self.codons is not None:
+            first = lo // 3 * 3  # the touched codons' bases: [first, first + span)
+            span = (width + 2) // 3 * 3 + 3
+            at = first[:, None] + np.arange(span)
+            inside = at < self.frame
+            before = np.where(inside, self.codes[np.minimum(at, len(self.codes) - 1 - self.pad) + self.pad], -1)
+            after = before.copy()
+            rows = np.arange(len(pieces))[:, None]
+            cols = (lo - first)[:, None] + np.arange(width)
+            after[rows, cols] = np.where(inside[rows, cols], new, -1)
+            (c0, v0), (c1, v1) = _codon_counts(before), _codon_counts(after)
+            codons = (self.codons[0] - c0 + c1, self.codons[1] - v0 + v1)
+        return self.features(kmers, codons)
+
+
+_COMPOSITION: dict = {}  # (ks, coding) -> {window: its _Counts} of windows computed whole (the most recent)
+_COMPOSITION_ANCHORS: dict = {}  # (ks, coding, anchor key) -> such a window: where an edited copy finds it
+_COMPOSITION_SIZE = 8192  # windows kept (about 6 kB each for a 3 kb window and k = 1..4)
+
+
+def _composition_rows(column: list[str], ks: tuple, coding: bool) -> np.ndarray:
+    """:func:`window_features` of one window of each gene."""
+    known = _COMPOSITION.setdefault((ks, coding), {})
+    rows: dict[str, np.ndarray] = {}
+    edits: dict[str, list[tuple[str, int, int]]] = {}  # original -> its edited copies (window, lo, hi)
+    for w in dict.fromkeys(column):
+        if w in known:
+            rows[w] = known[w].row
+            continue
+        for key in _anchor_keys(w):
+            ref = _COMPOSITION_ANCHORS.get((ks, coding, *key))
+            span = _edit_span(ref, w) if ref is not None and ref in known else None
+            if span:
+                edits.setdefault(ref, []).append((w, *span))
+                break
+        else:
+            counts = known[w] = _Counts(w, ks, coding)
+            rows[w] = counts.row
+            for key in _anchor_keys(w):
+                _COMPOSITION_ANCHORS.pop((ks, coding, *key), None)
+                _COMPOSITION_ANCHORS[(ks, coding, *key)] = w
+    for ref, copies in edits.items():
+        by_width: dict[int, list] = {}
+        for w, lo, hi in copies:
+            by_width.setdefault(hi - lo, []).append((w, lo))
+        for width, group in by_width.items():
+            lo = np.array([x[1] for x in group])
+            values = known[ref].edited([w[a:a + width] for w, a in group], lo, ks)
+            rows.update(zip([w for w, _ in group], values, strict=True))
+    while len(known) > _COMPOSITION_SIZE:
+        known.pop(next(iter(known)))
+    while len(_COMPOSITION_ANCHORS) > 4 * _COMPOSITION_SIZE:
+        _COMPOSITION_ANCHORS.pop(next(iter(_COMPOSITION_ANCHORS)))
+    return np.stack([rows[w] for w in column])
 
 
 def gene_values(table, names: list[str], source) -> np.ndarray:
@@ -242,15 +351,16 @@ class WideTrees:
 
     @classmethod
     def load(cls, model_dir, blend: dict) -> WideTrees:
-        import lightgbm
-
+        """The blend's boosters read by :mod:`florabert.lgbmtext` (lightgbm itself where that reader does not
+        cover the file)."""
         from florabert.errors import InputError
+        from florabert.lgbmtext import load_booster
 
         boosters = []
         for j in range(int(blend["boosters"])):
             path = Path(model_dir) / LGBM_FILE.format(j)
             try:
-                boosters.append(lightgbm.Booster(model_file=str(path)))
+                boosters.append(load_booster(path))
             except Exception as exc:  # lightgbm raises its own LightGBMError for a missing or corrupt file
                 msg = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
                 raise InputError(path, f"cannot load the blended trees ({msg})") from None
