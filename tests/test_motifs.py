@@ -203,3 +203,17 @@ def test_the_wide_path_scans_the_tss_windows_unless_told(matrices):
     assert features.model_motifs(FloraBertConfig(wide_motifs=True)) is True
     assert features.model_motifs(FloraBertConfig(wide_motifs=True, wide_motif_windows=[0, 1])) == [0, 1]
     assert features.model_motifs(FloraBertConfig(wide_motifs=False, wide_motif_windows=[0])) is False
+
+
+def test_the_medoids_read_in_three_queries_equal_pyjaspars_own_fetch(matrices):
+    """florabert reads the medoids straight from pyjaspar's tables; pyjaspar's fetch_motif_by_id is the oracle."""
+    from pyjaspar import jaspardb
+
+    from florabert.motifs.jaspar import _matrix
+
+    db = jaspardb()
+    for m in matrices:
+        want = _matrix(db.fetch_motif_by_id(m.matrix_id))
+        assert (m.matrix_id, m.name, m.family, m.tf_class) == (want.matrix_id, want.name, want.family,
+                                                               want.tf_class)
+        np.testing.assert_array_equal(m.counts, want.counts)
