@@ -146,6 +146,9 @@ def main() -> None:
                 tsv = args.out / tag.replace(" ", "_") / "ism" / "ism.tsv"
                 mutants = len(tsv.read_text().splitlines()) - 1
                 extra = f"{mutants:,} mutants, {mutants / wall:,.0f} per s"
+                s = json.loads((tsv.parent / "ism_summary.json").read_text())
+                if "mutants_per_second" in s:  # the run's own rate once started (scoring, tables and figures)
+                    extra += f" ({s['mutants_per_second']:,} per s after start-up)"
             if row.startswith("explain positional"):
                 s = json.loads((args.out / tag.replace(" ", "_") / "positional" / "summary.json").read_text())
                 extra = f"{s['mutants']:,} mutants, {s['mutants'] / wall:,.0f} per s"

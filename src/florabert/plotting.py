@@ -44,13 +44,20 @@ def file_stem(gene_id: str) -> str:
     return f"{safe.lstrip('.')}-{hashlib.blake2b(gene_id.encode(), digest_size=4).hexdigest()}"
 
 
-def save_figure(fig, out: Path, stem: str) -> list[Path]:
-    """PNG (150 dpi) + SVG, then close the figure."""
+def save_figure(fig, out: Path, stem: str, *, tight: bool = True) -> list[Path]:
+    """PNG (150 dpi) + SVG, then close the figure. ``tight``: cropped to what is drawn (one more layout and draw
+    per file); a figure laid out by hand or with constrained layout (done once here, for both files) does
+    without."""
     plt = pyplot()
 
     paths = [out / f"{stem}.png", out / f"{stem}.svg"]
-    savefig(fig, paths[0], dpi=150, bbox_inches="tight")
-    savefig(fig, paths[1], bbox_inches="tight")
+    if fig.get_layout_engine() is not None:
+        fig.get_layout_engine().execute(fig)
+        fig.set_layout_engine("none")
+        tight = False
+    tight = {"bbox_inches": "tight"} if tight else {}
+    savefig(fig, paths[0], dpi=150, **tight)
+    savefig(fig, paths[1], **tight)
     plt.close(fig)
     return paths
 

@@ -75,6 +75,8 @@ def explain_ism(
     for gid, g in s["genes"].items():
         console.print(f"{gid}: {g['positions']} positions, largest |Δ| {g['max_abs_delta']:.4f}, "
                       f"strongest position {g['peak_position']}", highlight=False)
+    console.print(f"{s['mutants']:,} mutants scored and drawn in {s['seconds']:.1f} s "
+                  f"({s['mutants_per_second']:,} per s, after start-up)", highlight=False)
     console.print(f"-> {out}/ism.tsv")
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +72,7 @@ def saturation_mutagenesis(model_dir: str | Path, promoters: str | Path, out: st
                     *(f"delta_{t}" for t in names), "delta_mean"])
         fixed = gene_inputs(predictor, promoters, [p[0] for p in plans], log)
         peaks = []
+        t0, n_mutants = time.perf_counter(), 0
         for k, (gid, seq, sites) in enumerate(plans):
             ref = scores(predictor, [seq], config, _repeat(fixed, k, 1))[0]
             mutants, alts = [], []
@@ -85,6 +87,7 @@ def saturation_mutagenesis(model_dir: str | Path, promoters: str | Path, out: st
                 batch = mutants[s:s + step]
                 delta[s:s + step] = scores(predictor, batch, config, _repeat(fixed, k, len(batch))) - ref
                 advance(len(mutants[s:s + step]))
+            n_mutants += len(mutants)
             where = {i: (j, p) for j, p, i in sites}
             for (i, b), d in zip(alts, delta, strict=True):
                 j, p = where[i]
@@ -102,6 +105,8 @@ def saturation_mutagenesis(model_dir: str | Path, promoters: str | Path, out: st
                                      "max_abs_delta": float(np.abs(delta).max()),
                                      "peaks": [{k: v for k, v in x.items() if k != "cells"} for x in named]}
             _figure(tmp, gid, seq, sites, matrix, config)
+        seconds = time.perf_counter() - t0
+        summary.update(mutants=n_mutants, seconds=round(seconds, 2), mutants_per_second=round(n_mutants / seconds))
         from florabert.motifs.annotate import PEAK_COLUMNS
 
         with open(tmp / "ism_peaks.tsv", "w", newline="") as ph:
@@ -160,9 +165,6 @@ LOGO_COLOURS = ("green", "blue", "orange", "red")  # A, C, G, T: logomaker's cla
 
 def _figure(out: Path, gid: str, seq: str, sites, matrix: np.ndarray, config) -> None:
     """Per window: a logo of the reference bases scaled by their effect, above a heatmap of all four."""
-    import logomaker
-    import pandas as pd
-
     plt = pyplot()
     layout = config.layout
     windows = sorted({j for j, _, _ in sites})
@@ -170,9 +172,15 @@ def _figure(out: Path, gid: str, seq: str, sites, matrix: np.ndarray, config) ->
     lim = float(np.abs(matrix).max()) or 1.0
     longest = max(sum(1 for jj, _, _ in sites if jj == j) for j in windows)
     width = min(max(6.0, 0.06 * longest), 16.0)  # readable at 100 %: long windows are compressed
-    # constrained layout: each window's title clears the previous window's heatmap and its axis label
-    fig, axes = plt.subplots(2 * len(windows), 1, figsize=(width, 4.4 * len(windows)), squeeze=False,
-                             gridspec_kw={"height_ratios": [1.3, 1] * len(windows)}, layout="constrained")
+    # a fixed layout in inches (constrained layout took a third of the figure's time): per window a title, the
+    # logo, tick labels, the heatmap and its axis label; one colour bar for all (one scale)
+    height = 4.4 * len(windows)
+    fig = plt.figure(figsize=(width, height))
+    outer = fig.add_gridspec(len(windows), 2, width_ratios=[1, 0.012], left=1.0 / width, right=1 - 0.75 / width,
+                             top=1 - 0.3 / height, bottom=0.5 / height, hspace=0.95 / 3.6, wspace=0.15 / width * 2)
+    axes = np.array([[fig.add_subplot(g)] for w in range(len(windows))
+                     for g in outer[w, 0].subgridspec(2, 1, height_ratios=[1.3, 1], hspace=0.3)])
+    bar = fig.add_subplot(outer[:, 1])
     for n, j in enumerate(windows):
         rows = [r for r, (jj, _, _) in enumerate(sites) if jj == j]
         positions = np.array([sites[r][1] for r in rows])
@@ -183,10 +191,13 @@ def _figure(out: Path, gid: str, seq: str, sites, matrix: np.ndarray, config) ->
             ref[k, b] = m[k, b]
         ax1, ax2 = axes[2 * n, 0], axes[2 * n + 1, 0]
         if len(rows) <= LOGO_MAX:
+            import logomaker  # with pandas, 0.6 s of start-up: only for windows drawn as letters
+            import pandas as pd
+
             logomaker.Logo(pd.DataFrame(ref, columns=list(BASES), index=positions), ax=ax1, color_scheme="classic")
         else:  # letters this narrow are unreadable (and take a minute to draw): one bar per base, its colour
             for b, colour in zip(BASES, LOGO_COLOURS, strict=True):
-                ax1.vlines(positions, 0, ref[:, BASES.index(b)], color=colour, lw=0.8, label=b)
+                ax1.vlines(positions, 0, ref[:, BASES.index(b)], color=colour, lw=0.8, label=b, rasterized=True)
             ax1.legend(ncols=4, fontsize=7, loc="upper right", frameon=False, handlelength=1)
         ax1.axhline(0, color="black", lw=0.5)
         ax1.set_ylabel(f"reference base\n{unit} vs mean base", fontsize=8)
@@ -197,5 +208,5 @@ def _figure(out: Path, gid: str, seq: str, sites, matrix: np.ndarray, config) ->
         ax2.set_yticks(range(4), list(BASES))
         ax2.set_xlabel(position_label(layout, j), fontsize=8)
         ax1.set_xlim(ax2.get_xlim())
-        fig.colorbar(im, ax=[ax1, ax2], label=unit, pad=0.01, fraction=0.03)
-    save_figure(fig, out, "ism_" + file_stem(gid))
+    fig.colorbar(im, cax=bar, label=unit)
+    save_figure(fig, out, "ism_" + file_stem(gid), tight=False)
