@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-_CODE = np.full(256, -1, dtype=np.int64)
+_CODE = np.full(256, -1, dtype=np.int8)
 for _i, _b in enumerate(b"ACGT"):
     _CODE[_b] = _i
     _CODE[_b + 32] = _i
@@ -92,14 +92,24 @@ def window_features(sequences: list[str], ks: list[int], layout=None) -> np.ndar
 class _Counts:
     """A window's composition as counts (what an edited copy is updated from)."""
 
-    def __init__(self, window: str, ks: tuple, coding: bool):
-        self.pad = max(ks, default=1) - 1  # -1 codes either side: k-mers reaching past the window are skipped
-        codes = _codes(window)
-        self.codes = np.concatenate([np.full(self.pad, -1), codes, np.full(self.pad, -1)])
-        self.kmers = [_kmer_counts(codes[None], k) for k in ks]
-        self.frame = len(window) - len(window) % 3  # bases read as codons
-        self.codons = _codon_counts(codes[None, :self.frame]) if coding else None
-        self.row = self.features(self.kmers, self.codons)[0]
+    def __init__(self, codes: np.ndarray, pad: int, frame: int, kmers: list, codons, row: np.ndarray):
+        self.codes, self.pad, self.frame = codes, pad, frame  # codes with ``pad`` -1 either side; bases in codons
+        self.kmers, self.codons, self.row = kmers, codons, row  # per k (counts, valid); (counts, valid); features
+
+    @classmethod
+    def batch(cls, windows: list[str], ks: tuple, coding: bool) -> list[_Counts]:
+        """The counts of windows of one length, computed together."""
+        m, n = len(windows), len(windows[0])
+        codes = _codes("".join(windows)).reshape(m, n)
+        pad = max(ks, default=1) - 1  # k-mers reaching past the window (an edit's stretch) are skipped
+        kmers = [_kmer_counts(codes, k) for k in ks]
+        frame = n - n % 3
+        codons = _codon_counts(codes[:, :frame]) if coding else None
+        rows = cls.features(kmers, codons).astype(np.float32)
+        padded = np.pad(codes, ((0, 0), (pad, pad)), constant_values=-1)
+        return [cls(padded[i], pad, frame, [(c[i:i + 1], v[i:i + 1]) for c, v in kmers],
+                    None if codons is None else (codons[0][i:i + 1], codons[1][i:i + 1]), rows[i])
+                for i in range(m)]
 
     @staticmethod
     def features(kmers, codons) -> np.ndarray:
@@ -138,7 +148,8 @@ class _Counts:
 
 _COMPOSITION: dict = {}  # (ks, coding) -> {window: its _Counts} of windows computed whole (the most recent)
 _COMPOSITION_ANCHORS: dict = {}  # (ks, coding, anchor key) -> such a window: where an edited copy finds it
-_COMPOSITION_SIZE = 8192  # windows kept (about 6 kB each for a 3 kb window and k = 1..4)
+_COMPOSITION_SIZE = 2048  # windows kept (about 7 kB each for a 3 kb window and k = 1..4): the references of
+# the mutants in flight (explain ism, positional and variants score a reference before or beside its mutants)
 
 
 def _composition_rows(column: list[str], ks: tuple, coding: bool) -> np.ndarray:
@@ -146,22 +157,28 @@ def _composition_rows(column: list[str], ks: tuple, coding: bool) -> np.ndarray:
     known = _COMPOSITION.setdefault((ks, coding), {})
     rows: dict[str, np.ndarray] = {}
     edits: dict[str, list[tuple[str, int, int]]] = {}  # original -> its edited copies (window, lo, hi)
+    whole: dict[int, list[str]] = {}  # windows computed whole, by length (together)
+    pending: set[str] = set()
     for w in dict.fromkeys(column):
         if w in known:
             rows[w] = known[w].row
             continue
         for key in _anchor_keys(w):
             ref = _COMPOSITION_ANCHORS.get((ks, coding, *key))
-            span = _edit_span(ref, w) if ref is not None and ref in known else None
+            span = _edit_span(ref, w) if ref is not None and (ref in known or ref in pending) else None
             if span:
                 edits.setdefault(ref, []).append((w, *span))
                 break
         else:
-            counts = known[w] = _Counts(w, ks, coding)
-            rows[w] = counts.row
+            whole.setdefault(len(w), []).append(w)
+            pending.add(w)
             for key in _anchor_keys(w):
                 _COMPOSITION_ANCHORS.pop((ks, coding, *key), None)
                 _COMPOSITION_ANCHORS[(ks, coding, *key)] = w
+    for group in whole.values():
+        for w, counts in zip(group, _Counts.batch(group, ks, coding), strict=True):
+            known[w] = counts
+            rows[w] = counts.row
     for ref, copies in edits.items():
         by_width: dict[int, list] = {}
         for w, lo, hi in copies:
