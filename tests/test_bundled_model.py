@@ -66,3 +66,55 @@ def test_a_model_with_truncated_trees_is_a_one_line_error(run_cli, tmp_path):
     code, _, err = run_cli("predict", "--model", folder, "--fasta", fasta, "--out", tmp_path / "p.tsv")
     assert code == 1 and "wide_lgbm_0.txt" in err and "truncated" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.realdata
+@requires_bundled
+def test_ism_of_the_bundled_model_equals_each_mutant_predicted_alone(run_cli, tmp_path):
+    """explain ism's fast path (windows encoded once, composition and motif scores updated from the reference's)
+    against the straightforward computation: every mutant predicted on its own with every cache emptied, on
+    positions of a TSS window, a TTS window and a coding window (k-mers, codons and motif sites all change)."""
+    import pyarrow.parquet as pq
+
+    from florabert import features
+    from florabert.explain.inputs import WindowMap, gene_inputs
+    from florabert.genome.cresschrom import bundled_genomes
+    from florabert.genome.promoters import extract_promoters, write_promoters
+    from florabert.layout import Layout
+    from florabert.predict import Predictor
+
+    model = resolve_model("arabidopsis-leaf")
+    config = json.loads((model / "config.json").read_text())
+    at = next(g for g in bundled_genomes() if "thaliana" in g.species)
+    table = extract_promoters(at.fasta, at.gff, layout=Layout.from_dict(config["promoter_window"])).table
+    promoters = tmp_path / "p.parquet"
+    write_promoters(table.slice(0, 2), promoters)
+    gene = table.column("gene_id")[0].as_py()
+    out = tmp_path / "ism"
+    rows = []
+    for region in ("-12:0", "tts:-3:+3", "cds:0:+6"):
+        code, _, err = run_cli("explain", "ism", "--model", "arabidopsis-leaf", "--promoters", promoters,
+                               "--genes", gene, "--region", region, "--out", out, "--force")
+        assert code == 0, err
+        text = (out / "ism.tsv").read_text().splitlines()
+        rows += [dict(zip(text[0].split("\t"), line.split("\t"), strict=True)) for line in text[1:]]
+    assert len(rows) == 3 * (12 + 6 + 6)
+    predictor = Predictor(model)
+    seq = pq.read_table(promoters).column("sequence")[0].as_py()
+    genes = gene_inputs(predictor, promoters, [gene])
+    where = WindowMap(seq, predictor.config.layout)
+
+    def alone(sequence: str) -> np.ndarray:
+        for cache in (features._COMPOSITION, features._COMPOSITION_ANCHORS, features._WINDOW_CACHE,
+                      features._ANCHORS, features._REFERENCES):
+            cache.clear()
+        return predictor.predict([sequence], genes=genes)[0]
+
+    ref = alone(seq)
+    names = list(predictor.config.targets)
+    for r in rows[::5]:
+        i = where.index(predictor.config.layout.names.index(r["window"]), int(r["position"]))
+        assert seq[i] == r["ref"]
+        want = alone(seq[:i] + r["alt"] + seq[i + 1:]) - ref
+        got = np.array([float(r[f"delta_{t}"]) for t in names])
+        np.testing.assert_allclose(got, want, atol=2e-4)
