@@ -123,3 +123,22 @@ def planted_model(planted, tmp_path_factory):
         "optimizer": "adamw", "wide_kmers": [], "wide_motifs": False})
     finetune(planted / "pre", planted / "data", out, cfg, log=lambda m: None)
     return out
+
+
+def text_overlaps(fig) -> list[tuple[str, str]]:
+    """Pairs of a figure's visible, non-empty texts (titles, axis and tick labels, legends, colour bar labels)
+    whose drawn boxes intersect: what makes a figure unreadable at 100 % zoom."""
+    from matplotlib.text import Text
+
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    ticks, drawn = set(), set()  # tick labels exist beyond the view limits too, but only those inside are drawn
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            ticks.update(id(t.label1) for t in axis.get_major_ticks() + axis.get_minor_ticks())
+            ticks.update(id(t.label2) for t in axis.get_major_ticks() + axis.get_minor_ticks())
+            drawn.update(id(label) for t in axis._update_ticks() for label in (t.label1, t.label2))
+    boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in fig.findobj(Text)
+             if t.get_visible() and t.get_text().strip() and (id(t) not in ticks or id(t) in drawn)]
+    return [(a, b) for i, (a, box_a) in enumerate(boxes) for b, box_b in boxes[i + 1:]
+            if box_a.overlaps(box_b) and box_a.width * box_a.height and box_b.width * box_b.height]

@@ -118,3 +118,28 @@ def test_ism_of_the_bundled_model_equals_each_mutant_predicted_alone(run_cli, tm
         want = alone(seq[:i] + r["alt"] + seq[i + 1:]) - ref
         got = np.array([float(r[f"delta_{t}"]) for t in names])
         np.testing.assert_allclose(got, want, atol=2e-4)
+
+
+@pytest.mark.parametrize("region", [None, (-40, 0)])
+def test_the_ism_figure_of_a_whole_gene_has_no_overlapping_text(region):
+    """The bundled model's four windows drawn whole (bars) and a 40-base region (letters): no title, label, tick
+    label or legend over another, one colour bar, and a size readable at 100 % zoom."""
+    from conftest import text_overlaps
+    from florabert.explain.inputs import WindowMap, window_regions
+    from florabert.explain.ism import figure
+    from florabert.modeling import FloraBertConfig
+
+    config = FloraBertConfig.from_pretrained(resolve_model("arabidopsis-leaf"))
+    layout = config.layout
+    rng = np.random.default_rng(0)
+    seq = "|".join("".join(rng.choice(list("ACGT"), w.end - w.start)) for w in layout.windows)
+    wmap = WindowMap(seq, layout)
+    spans = [(wmap.positions(j).start, wmap.positions(j).stop) for j in range(len(layout))]
+    regions = window_regions(layout, [hi - lo for lo, hi in spans], None if region is None else (None, *region))
+    sites = [(j, p, wmap.index(j, p)) for j, r in enumerate(regions) if r is not None for p in range(*r)]
+    matrix = rng.normal(0, 0.05, (len(sites), 4))
+    fig = figure("AT1G01070", seq, sites, matrix, config)
+    assert text_overlaps(fig) == []
+    width, height = fig.get_size_inches() * 150  # pixels of the PNG
+    assert width <= 2600 and height <= 4000
+    assert len(fig.axes) == 2 * len({j for j, _, _ in sites}) + 1  # a logo and a heatmap per window, one bar

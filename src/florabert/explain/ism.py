@@ -104,7 +104,7 @@ def saturation_mutagenesis(model_dir: str | Path, promoters: str | Path, out: st
                                      "peak_position": f"{layout.windows[j].landmark}:{p:+d}" if multi else int(p),
                                      "max_abs_delta": float(np.abs(delta).max()),
                                      "peaks": [{k: v for k, v in x.items() if k != "cells"} for x in named]}
-            _figure(tmp, gid, seq, sites, matrix, config)
+            save_figure(figure(gid, seq, sites, matrix, config), tmp, "ism_" + file_stem(gid), tight=False)
         seconds = time.perf_counter() - t0
         summary.update(mutants=n_mutants, seconds=round(seconds, 2), mutants_per_second=round(n_mutants / seconds))
         from florabert.motifs.annotate import PEAK_COLUMNS
@@ -163,8 +163,9 @@ LOGO_MAX = 400  # windows with more positions than this get bars instead of lett
 LOGO_COLOURS = ("green", "blue", "orange", "red")  # A, C, G, T: logomaker's classic scheme
 
 
-def _figure(out: Path, gid: str, seq: str, sites, matrix: np.ndarray, config) -> None:
-    """Per window: a logo of the reference bases scaled by their effect, above a heatmap of all four."""
+def figure(gid: str, seq: str, sites, matrix: np.ndarray, config):
+    """Per window: a logo of the reference bases scaled by their effect, above a heatmap of all four (a
+    matplotlib figure)."""
     plt = pyplot()
     layout = config.layout
     windows = sorted({j for j, _, _ in sites})
@@ -209,4 +210,4 @@ def _figure(out: Path, gid: str, seq: str, sites, matrix: np.ndarray, config) ->
         ax2.set_xlabel(position_label(layout, j), fontsize=8)
         ax1.set_xlim(ax2.get_xlim())
     fig.colorbar(im, cax=bar, label=unit)
-    save_figure(fig, out, "ism_" + file_stem(gid), tight=False)
+    return fig
