@@ -156,13 +156,13 @@ def main() -> None:
                                                 "note": extra}
             print(f"{tag:16s} {row:40s} {wall:7.1f} s  peak {max(r[1] for r in runs):.2f} GiB  {extra}",
                   flush=True)
-    lines = ["| command | this release | peak memory | previous release | peak memory | ratio |",
-             "|---|---:|---:|---:|---:|---:|"]
+    lines = ["| command | this release | peak memory | previous release | peak memory | speed-up | note |",
+             "|---|---:|---:|---:|---:|---:|---|"]
     for row, by in results.items():
         a, b = by["this release"], by.get("previous release")
         prev = (f"{b['seconds']:.1f} s | {b['peak_gib']:.2f} GiB | {b['seconds'] / a['seconds']:.1f}x" if b
-                else "| | ")
-        lines.append(f"| {row} | {a['seconds']:.1f} s {a['note']} | {a['peak_gib']:.2f} GiB | {prev} |")
+                else " | | ")
+        lines.append(f"| {row} | {a['seconds']:.1f} s | {a['peak_gib']:.2f} GiB | {prev} | {a['note']} |")
     (args.out / "results.md").write_text("\n".join(lines) + "\n")
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
     print("\n".join(lines))
