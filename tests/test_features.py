@@ -119,3 +119,23 @@ def test_trees_read_from_lightgbms_text_equal_lightgbms_predictions(tmp_path):
     (tmp_path / "t.txt").write_text(path.read_text()[:len(path.read_text()) // 2])
     with pytest.raises(ValueError, match="truncated"):
         load_booster(tmp_path / "t.txt")
+
+
+def test_copies_of_many_references_in_one_call_equal_their_features_computed_whole():
+    """explain variants: references of different lengths and one edited copy of each, side by side in one call
+    (the references first, as variants orders them), coding windows included."""
+    rng = np.random.default_rng(4)
+    layout = Layout.parse("tss:-60:+20,cds:0:+90")
+    refs, mutants = [], []
+    for n in range(12):
+        a, b = random_window(rng, 80 - n), random_window(rng, 90 - 2 * n)
+        i, j = int(rng.integers(0, len(a))), int(rng.integers(0, len(b) - 2))
+        refs.append(f"{a}|{b}")
+        mutants.append(f"{a[:i]}{'ACGT'[n % 4]}{a[i + 1:]}|{b[:j]}{'TTG'[:2]}{b[j + 2:]}")
+    got = features.window_features(refs + mutants, [1, 2, 3], layout)
+    computed_whole = features._COMPOSITION[((1, 2, 3), False)]
+    assert not any(m.split("|")[0] in computed_whole for m in mutants)  # updated from their references
+    for row, s in zip(got, refs + mutants, strict=True):
+        a, b = s.split("|")
+        want = np.concatenate([straight(a, [1, 2, 3], False), straight(b, [1, 2, 3], True)])
+        np.testing.assert_allclose(row, want, rtol=1e-6, atol=1e-7)

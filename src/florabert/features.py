@@ -118,32 +118,45 @@ class _Counts:
             parts.append(codons[0] / np.maximum(codons[1], 1)[:, None])
         return np.concatenate(parts, axis=1)
 
-    def edited(self, pieces: list[str], lo: np.ndarray, ks: tuple) -> np.ndarray:
-        """Feature rows of copies of this window with bases [lo, lo + width) replaced by ``pieces`` (one width)."""
-        width = len(pieces[0])
+    @classmethod
+    def edited(cls, refs: list[_Counts], which: np.ndarray, pieces: list[str], lo: np.ndarray,
+               ks: tuple) -> np.ndarray:
+        """Feature rows of copies of ``refs[which[i]]`` with bases [lo[i], lo[i] + width) replaced by
+        ``pieces[i]`` (one width): the references' counts minus the k-mers and codons the stretch touched, plus
+        the new ones, for all copies at once (one reference, the mutants of explain ism; many, explain
+        variants)."""
+        width, pad = len(pieces[0]), refs[0].pad
         new = _codes("".join(pieces)).reshape(len(pieces), width)
+        codes = np.full((len(refs), max(len(r.codes) for r in refs)), -1, dtype=np.int8)
+        for i, r in enumerate(refs):  # the references side by side (padded with -1: no base)
+            codes[i, :len(r.codes)] = r.codes
+        rows = which[:, None]
         kmers = []
-        for k, (counts, valid) in zip(ks, self.kmers, strict=True):
-            at = lo[:, None] + (self.pad - k + 1) + np.arange(width + 2 * k - 2)  # bases of the touched k-mers
-            before = self.codes[at]
+        for j, k in enumerate(ks):
+            at = lo[:, None] + (pad - k + 1) + np.arange(width + 2 * k - 2)  # bases of the touched k-mers
+            before = codes[rows, at]
             after = before.copy()
             after[:, k - 1:k - 1 + width] = new
             (c0, v0), (c1, v1) = _kmer_counts(before, k), _kmer_counts(after, k)
+            counts = np.concatenate([r.kmers[j][0] for r in refs])[which]
+            valid = np.concatenate([r.kmers[j][1] for r in refs])[which]
             kmers.append((counts - c0 + c1, valid - v0 + v1))
         codons = None
-        if self.codons is not None:
+        if refs[0].codons is not None:
             first = lo // 3 * 3  # the touched codons' bases: [first, first + span)
             span = (width + 2) // 3 * 3 + 3
             at = first[:, None] + np.arange(span)
-            inside = at < self.frame
-            before = np.where(inside, self.codes[np.minimum(at, len(self.codes) - 1 - self.pad) + self.pad], -1)
+            inside = at < np.array([r.frame for r in refs])[which][:, None]
+            before = np.where(inside, codes[rows, np.minimum(at + pad, codes.shape[1] - 1)], -1)
             after = before.copy()
-            rows = np.arange(len(pieces))[:, None]
             cols = (lo - first)[:, None] + np.arange(width)
-            after[rows, cols] = np.where(inside[rows, cols], new, -1)
+            step = np.arange(len(pieces))[:, None]
+            after[step, cols] = np.where(inside[step, cols], new, -1)
             (c0, v0), (c1, v1) = _codon_counts(before), _codon_counts(after)
-            codons = (self.codons[0] - c0 + c1, self.codons[1] - v0 + v1)
-        return self.features(kmers, codons)
+            counts = np.concatenate([r.codons[0] for r in refs])[which]
+            valid = np.concatenate([r.codons[1] for r in refs])[which]
+            codons = (counts - c0 + c1, valid - v0 + v1)
+        return cls.features(kmers, codons)
 
 
 _COMPOSITION: dict = {}  # (ks, coding) -> {window: its _Counts} of windows computed whole (the most recent)
@@ -179,14 +192,16 @@ def _composition_rows(column: list[str], ks: tuple, coding: bool) -> np.ndarray:
         for w, counts in zip(group, _Counts.batch(group, ks, coding), strict=True):
             known[w] = counts
             rows[w] = counts.row
+    by_width: dict[int, list[tuple[str, str, int]]] = {}  # edited copies (window, original, lo) by width
     for ref, copies in edits.items():
-        by_width: dict[int, list] = {}
         for w, lo, hi in copies:
-            by_width.setdefault(hi - lo, []).append((w, lo))
-        for width, group in by_width.items():
-            lo = np.array([x[1] for x in group])
-            values = known[ref].edited([w[a:a + width] for w, a in group], lo, ks)
-            rows.update(zip([w for w, _ in group], values, strict=True))
+            by_width.setdefault(hi - lo, []).append((w, ref, lo))
+    for width, group in by_width.items():
+        refs = list(dict.fromkeys(ref for _, ref, _ in group))
+        index = {ref: i for i, ref in enumerate(refs)}
+        values = _Counts.edited([known[r] for r in refs], np.array([index[r] for _, r, _ in group]),
+                                [w[a:a + width] for w, _, a in group], np.array([a for _, _, a in group]), ks)
+        rows.update(zip([w for w, _, _ in group], values, strict=True))
     while len(known) > _COMPOSITION_SIZE:
         known.pop(next(iter(known)))
     while len(_COMPOSITION_ANCHORS) > 4 * _COMPOSITION_SIZE:
