@@ -25,23 +25,6 @@ def n_features(ks: list[int], layout) -> int:
     return sum(sum(4 ** k for k in ks) + (64 if w.landmark == "cds" else 0) for w in layout.windows)
 
 
-def codon_usage(seq: str) -> np.ndarray:
-    """Frequencies of the 64 codons read in frame from the first base (codons with non-ACGT bases skipped)."""
-    counts, valid = _codon_counts(_codes(seq)[None, :len(seq) - len(seq) % 3])
-    return counts[0] / max(int(valid[0]), 1)
-
-
-def kmer_frequencies(seq: str, ks: list[int]) -> np.ndarray:
-    """k-mer frequencies of one sequence for each k in ``ks``, concatenated (k-mers in lexicographic order
-    of A<C<G<T)."""
-    codes = _codes(seq)[None]
-    out = []
-    for k in ks:
-        counts, valid = _kmer_counts(codes, k)
-        out.append(counts[0] / max(int(valid[0]), 1))
-    return np.concatenate(out)
-
-
 def _codes(seq: str) -> np.ndarray:
     """Base codes of ``seq``: 0-3 for A/C/G/T (either case), -1 for anything else."""
     return _CODE[np.frombuffer(seq.encode("ascii", "replace"), dtype=np.uint8)]
@@ -74,8 +57,8 @@ def _codon_counts(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def window_features(sequences: list[str], ks: list[int], layout=None) -> np.ndarray:
-    """(genes, :func:`n_features`) float32: :func:`kmer_frequencies` of each window (``|``-joined) side by
-    side, each coding window (``layout``) followed by its :func:`codon_usage`.
+    """(genes, :func:`n_features`) float32: the k-mer frequencies of each window (``|``-joined) side by side,
+    each coding window (``layout``) followed by its codon usage (the module doc defines both).
 
     A window that differs from one computed whole in a recent call in one stretch of at most EDIT_MAX bases
     (the mutants of explain ism, positional and variants) is updated from that window's counts by the k-mers
@@ -169,7 +152,7 @@ def _composition_rows(column: list[str], ks: tuple, coding: bool) -> np.ndarray:
     """:func:`window_features` of one window of each gene."""
     known = _COMPOSITION.setdefault((ks, coding), {})
     rows: dict[str, np.ndarray] = {}
-    edits: dict[str, list[tuple[str, int, int]]] = {}  # original -> its edited copies (window, lo, hi)
+    edits: dict[int, list[tuple[str, str, int]]] = {}  # edited copies (window, original, lo) by edit width
     whole: dict[int, list[str]] = {}  # windows computed whole, by length (together)
     pending: set[str] = set()
     for w in dict.fromkeys(column):
@@ -180,7 +163,7 @@ def _composition_rows(column: list[str], ks: tuple, coding: bool) -> np.ndarray:
             ref = _COMPOSITION_ANCHORS.get((ks, coding, *key))
             span = _edit_span(ref, w) if ref is not None and (ref in known or ref in pending) else None
             if span:
-                edits.setdefault(ref, []).append((w, *span))
+                edits.setdefault(span[1] - span[0], []).append((w, ref, span[0]))
                 break
         else:
             whole.setdefault(len(w), []).append(w)
@@ -192,11 +175,7 @@ def _composition_rows(column: list[str], ks: tuple, coding: bool) -> np.ndarray:
         for w, counts in zip(group, _Counts.batch(group, ks, coding), strict=True):
             known[w] = counts
             rows[w] = counts.row
-    by_width: dict[int, list[tuple[str, str, int]]] = {}  # edited copies (window, original, lo) by width
-    for ref, copies in edits.items():
-        for w, lo, hi in copies:
-            by_width.setdefault(hi - lo, []).append((w, ref, lo))
-    for width, group in by_width.items():
+    for width, group in edits.items():
         refs = list(dict.fromkeys(ref for _, ref, _ in group))
         index = {ref: i for i, ref in enumerate(refs)}
         values = _Counts.edited([known[r] for r in refs], np.array([index[r] for _, r, _ in group]),

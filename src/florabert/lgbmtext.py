@@ -52,7 +52,7 @@ class TextTrees:
         self.feature = np.zeros((T, D), dtype=np.int64)  # padding splits: feature 0, never on a path
         self.threshold = np.zeros((T, D))
         decision = np.zeros((T, D), dtype=np.int64)
-        self.paths = np.zeros((T, D, L), dtype=np.float32)
+        paths = np.zeros((T, D, L), dtype=np.float32)
         self.length = np.full((T, L), -1.0, dtype=np.float32)  # padding leaves: no row reaches them
         self.leaf_value = np.zeros((T, L))
         for t, (tree, n) in enumerate(zip(trees, n_leaves, strict=True)):
@@ -73,15 +73,13 @@ class TextTrees:
                         continue
                     leaf = -int(child) - 1  # a leaf is ~child
                     for split, sign in [*way, (node, side)]:
-                        self.paths[t, split, leaf] = sign
+                        paths[t, split, leaf] = sign
                     self.length[t, leaf] = len(way) + 1
-        if (decision & 1).any():
-            raise UnsupportedModel(f"{path}: categorical splits")
         self.default_left = (decision & 2) > 0
         self.missing = (decision >> 2) & 3  # 0: none (NaN read as 0), 1: zero, 2: NaN
         # a leaf's count of right decisions = sum(paths * left) + (its right turns): left = 0 there counts too
-        self.rights = (self.paths < 0).sum(1).astype(np.float32)
-        self.paths_t = np.ascontiguousarray(self.paths.transpose(0, 2, 1))  # (trees, leaves, splits)
+        self.rights = (paths < 0).sum(1).astype(np.float32)
+        self.paths_t = np.ascontiguousarray(paths.transpose(0, 2, 1))  # (trees, leaves, splits)
 
     def num_trees(self) -> int:
         return len(self.leaf_value)

@@ -55,9 +55,9 @@ def save_figure(fig, out: Path, stem: str, *, tight: bool = True) -> list[Path]:
         fig.get_layout_engine().execute(fig)
         fig.set_layout_engine("none")
         tight = False
-    tight = {"bbox_inches": "tight"} if tight else {}
-    savefig(fig, paths[0], dpi=150, **tight)
-    savefig(fig, paths[1], **tight)
+    crop = {"bbox_inches": "tight"} if tight else {}
+    savefig(fig, paths[0], dpi=150, **crop)
+    savefig(fig, paths[1], **crop)
     plt.close(fig)
     return paths
 

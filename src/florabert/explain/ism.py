@@ -179,8 +179,8 @@ def figure(gid: str, seq: str, sites, matrix: np.ndarray, config):
     fig = plt.figure(figsize=(width, height))
     outer = fig.add_gridspec(len(windows), 2, width_ratios=[1, 0.012], left=1.0 / width, right=1 - 0.75 / width,
                              top=1 - 0.3 / height, bottom=0.5 / height, hspace=0.95 / 3.6, wspace=0.15 / width * 2)
-    axes = np.array([[fig.add_subplot(g)] for w in range(len(windows))
-                     for g in outer[w, 0].subgridspec(2, 1, height_ratios=[1.3, 1], hspace=0.3)])
+    axes = [fig.add_subplot(g) for w in range(len(windows))  # per window: logo, heatmap
+            for g in outer[w, 0].subgridspec(2, 1, height_ratios=[1.3, 1], hspace=0.3)]
     bar = fig.add_subplot(outer[:, 1])
     for n, j in enumerate(windows):
         rows = [r for r, (jj, _, _) in enumerate(sites) if jj == j]
@@ -190,7 +190,7 @@ def figure(gid: str, seq: str, sites, matrix: np.ndarray, config):
         for k, r in enumerate(rows):
             b = BASES.index(seq[sites[r][2]])
             ref[k, b] = m[k, b]
-        ax1, ax2 = axes[2 * n, 0], axes[2 * n + 1, 0]
+        ax1, ax2 = axes[2 * n], axes[2 * n + 1]
         if len(rows) <= LOGO_MAX:
             import logomaker  # with pandas, 0.6 s of start-up: only for windows drawn as letters
             import pandas as pd
