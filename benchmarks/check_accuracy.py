@@ -8,7 +8,7 @@ bootstrap CI of the R² difference on the average of the seeds' predictions). Fi
 pre-trained stem model and its recipe (600 steps of 32 genes) unless a row says otherwise. Rows:
 
 - baselines on the same windows: ridge on k-mer counts, ridge on the wide path's groups, LightGBM on the wide
-  features, the ``cnn`` baseline (3 seeds);
+  features, the ``cnn`` baseline (3 seeds), and the cnn with ReLU, its earlier activation (``--only ReLU``);
 - the deep path alone (``configs/deep_alone.yaml``), the wide path alone (``configs/wide_alone.yaml``), the full
   model (the demo's), and the comparisons the deep-path issue asks for;
 - the diagnosis: the deep path alone with the earlier head (the encoder's states pooled over all windows, RoBERTa's
@@ -252,7 +252,7 @@ def baselines(table: Table, data_dir: Path, which: list[str], seeds: range, out:
     from florabert.evaluation.evaluate import _dataset_genes
 
     ds = load_expression_dataset(data_dir)
-    tr, te = ds.part("train"), ds.part("test")
+    tr, te, va = ds.part("train"), ds.part("test"), ds.part("validation")
     s_tr, s_te, y_tr = tr.column("sequence").to_pylist(), te.column("sequence").to_pylist(), ds.labels("train")
     g_tr, g_te = _dataset_genes(ds, tr), _dataset_genes(ds, te)
     for base in which:
@@ -264,12 +264,42 @@ def baselines(table: Table, data_dir: Path, which: list[str], seeds: range, out:
             t0 = time.perf_counter()
             b = make_baseline(base, seed=s, layout=ds.layout)
             kw = ({"genes": g_tr}, {"genes": g_te}) if getattr(b, "needs_genes", False) else ({}, {})
+            if getattr(b, "uses_validation", False):  # the cnn: the validation genes pick its epoch
+                kw[0]["validation"] = (va.column("sequence").to_pylist(), ds.labels("validation"))
             preds.append(b.fit(s_tr, y_tr, **kw[0]).predict(s_te, **kw[1]))
             secs.append(time.perf_counter() - t0)
             history.append(getattr(b, "history_", None))
         table.report(label, preds, secs)
         if base == "cnn":
             (out / "cnn_history.json").write_text(json.dumps(history))
+            np.save(out / "cnn_predictions.npy", np.stack(preds))  # per seed: for paired comparisons later
+
+
+def cnn_activation(table: Table, data_dir: Path, seeds: range) -> None:
+    """The cnn baseline with ReLU (its activation before this release) instead of GELU, same recipe: the
+    defect that kept it near the constant mean."""
+    from florabert.data.dataset import load_expression_dataset
+    from florabert.evaluation.cnn import OneHotCNN
+
+    name = "baseline: cnn baseline with ReLU instead of GELU (the earlier activation)"
+    if table.done(name):
+        return
+    ds = load_expression_dataset(data_dir)
+    seqs = {p: ds.part(p).column("sequence").to_pylist() for p in ("train", "validation", "test")}
+    preds, secs = [], []
+    for s in seeds:
+        t0 = time.perf_counter()
+        cnn = OneHotCNN(seed=s, layout=ds.layout, activation="relu")
+        cnn.fit(seqs["train"], ds.labels("train"), validation=(seqs["validation"], ds.labels("validation")))
+        preds.append(cnn.predict(seqs["test"]))
+        secs.append(time.perf_counter() - t0)
+        print(f"  seed {s}: validation R² per epoch "
+              + ", ".join(f"{h['validation_r2']:.2f}" for h in cnn.history_), flush=True)
+    table.report(name, preds, secs)
+    cnn_file = table.path.parent / "cnn_predictions.npy"
+    if cnn_file.exists():
+        table.preds.setdefault("baseline: cnn baseline (plain CNN, one-hot)", np.load(cnn_file).mean(0))
+    table.compare("baseline: cnn baseline (plain CNN, one-hot)", name)
 
 
 def models(table: Table, variants: list[tuple], seeds: range, out: Path, only: str, curve: bool = False,
@@ -341,6 +371,10 @@ def residual_data(data_dir: Path, out: Path) -> Path:
 
 def main_rows(table: Table, args, gene_data: Path, stem: Path, seeds: range) -> None:
     only = args.only
+    if not only or "ReLU" in only:
+        cnn_activation(table, gene_data, seeds)
+    if only and "ReLU" in only:
+        return
     if not only or "baseline" in only:
         baselines(table, gene_data, ["kmer_linear", f"kmer_linear@{PROMOTER_LAYOUT}", "composition", "gene_model",
                                      "wide", "wide_lgbm", "motifs", "wide_motifs", "wide_lgbm_motifs",

@@ -7,7 +7,10 @@ demo's paralog-family split (checked against the model's ``test_genes.txt``), an
 ``(1 - w) x full + w x deep`` for w in steps of 0.025 on the validation genes (where the blend is chosen) and
 the test genes, with paired bootstrap intervals of the gain over w = 0 on the test genes.
 
-    python benchmarks/check_blend.py [--out bench_out/blend]
+    python benchmarks/check_blend.py [--out bench_out/blend] [--cnn bench_out/accuracy]
+
+``--cnn DIR``: also mix the ``cnn`` baseline's predictions on the test genes (``DIR/cnn_predictions.npy``, the
+seeds of ``check_accuracy.py --only "cnn baseline"``, averaged) into the full model's.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ def main() -> None:
     parser.add_argument("--full", default="arabidopsis-leaf")
     parser.add_argument("--deep", default="arabidopsis-leaf-deep")
     parser.add_argument("--out", type=Path, default=Path("bench_out/blend"))
+    parser.add_argument("--cnn", type=Path, help="check_accuracy.py's --out, after its cnn baseline rows")
     args = parser.parse_args()
 
     from florabert.bundled import path, resolve_model
@@ -74,6 +78,27 @@ def main() -> None:
     for w in (0.05, 0.1, 0.2):
         p = paired_r2(y, (1 - w) * f + w * d, f)
         print(f"test gain of w = {w}: {p['difference']:+.4f} (95 % CI {p['lo']:+.4f} to {p['hi']:+.4f})")
+    if args.cnn:
+        mix_cnn(args.cnn, full, cols_f, measured)
+
+
+def mix_cnn(acc: Path, full: dict, cols: list[int], measured: dict) -> None:
+    """The cnn baseline's seeds, averaged, mixed into the full model on check_accuracy's test genes (the same
+    family split)."""
+    from florabert.data.dataset import load_expression_dataset
+    from florabert.evaluation.metrics import paired_r2, r2
+
+    ds = load_expression_dataset(acc / "gene_structure" / "data")
+    ids = ds.part("test").column("gene_id").to_pylist()
+    y = np.array([measured[x] for x in ids])
+    f = np.array([[float(full[x][c]) for c in cols] for x in ids])
+    c = np.load(acc / "cnn_predictions.npy").mean(0)
+    print(f"\ncnn baseline, {len(np.load(acc / 'cnn_predictions.npy'))} seeds averaged: R² {r2(y, c):.4f}; "
+          f"full {r2(y, f):.4f}")
+    for w in (0.05, 0.1, 0.15, 0.2, 0.3):
+        p = paired_r2(y, (1 - w) * f + w * c, f)
+        print(f"  w = {w}: R² {r2(y, (1 - w) * f + w * c):.4f}, gain {p['difference']:+.4f} "
+              f"(95 % CI {p['lo']:+.4f} to {p['hi']:+.4f})")
 
 
 if __name__ == "__main__":

@@ -83,6 +83,24 @@ def test_cnn_baseline_finds_the_motif(run_cli, dataset, tmp_path):
     assert BASELINES["cnn"].seeded  # refitted per seed by --seeds (the seeds test below uses LightGBM: faster)
 
 
+def test_cnn_keeps_the_epoch_the_validation_genes_choose(dataset):
+    """Given validation genes, the cnn trains on every training gene and keeps the epoch with their lowest loss
+    (and stops once it has not improved for ``patience`` epochs): what it predicts for them is its best epoch's."""
+    from florabert.evaluation.cnn import OneHotCNN
+    from florabert.evaluation.metrics import r2
+
+    data = load_expression_dataset(dataset)
+    seqs = {p: data.part(p).column("sequence").to_pylist() for p in ("train", "validation")}
+    y = {p: data.labels(p) for p in ("train", "validation")}
+    cnn = OneHotCNN(epochs=8, min_steps=0, patience=2).fit(seqs["train"], y["train"],
+                                                           validation=(seqs["validation"], y["validation"]))
+    scores = [h["validation_r2"] for h in cnn.history_]
+    assert r2(y["validation"], cnn.predict(seqs["validation"])) == pytest.approx(max(scores), abs=1e-6)
+    assert np.allclose(cnn.mu_, y["train"].mean(0))  # standardized on all training genes: none held out
+    best = int(np.argmax(scores))
+    assert len(scores) == 8 or len(scores) - 1 - best == 2  # ran every epoch, or stopped 2 after the best
+
+
 def test_seeds_mean_sd(run_cli, dataset, tmp_path):
     out = tmp_path / "seeds"
     code, _, err = run_cli("evaluate", "--data", dataset, "--out", out, "--baselines", "const_mean,motif_lgbm",

@@ -120,10 +120,10 @@ def run_demo(out: str | Path = "demo_out", *, quick: bool = False, force: bool =
 
     stage1, stage2 = out / "pretrain" / "stage1", out / "pretrain" / "stage2"
     for name, title, stage_dir, steps, extra, kwargs in (
-        ("stage1", "2a. MLM pre-training, stage 1: both species", stage1, 20 if quick else DEMO_PRETRAIN_STEPS[0],
+        ("stage1", "2a. MLM pre-training, stage 1: both species", stage1, 10 if quick else DEMO_PRETRAIN_STEPS[0],
          {}, {}),
         ("stage2", f"2b. MLM pre-training, stage 2: {A_THALIANA} only", stage2,
-         10 if quick else DEMO_PRETRAIN_STEPS[1],
+         5 if quick else DEMO_PRETRAIN_STEPS[1],
          {"learning_rate": 5e-4, "warmup_steps": 10}, {"init_from": stage1, "species": [A_THALIANA]}),
     ):
         cfg = load_config(PretrainConfig, preset="tiny", overrides={
@@ -136,10 +136,10 @@ def run_demo(out: str | Path = "demo_out", *, quick: bool = False, force: bool =
 
     def expression() -> dict:
         tpm = bundled.path("arabidopsis_leaf_tpm_train.tsv")
-        if quick:  # the first 800 genes of the table: every later stage on a sixth of the genes
+        if quick:  # the first 500 genes of the table: every later stage on a tenth of the genes
             lines = tpm.read_text().splitlines(keepends=True)
             tpm = out / "tpm_quick.tsv"
-            tpm.write_text("".join(lines[:801]))
+            tpm.write_text("".join(lines[:501]))
         info = build_expression_dataset(
             tpm, corpus_files(corpus_dir, [A_THALIANA])[0], data_dir,
             families=bundled.path("arabidopsis_chr1_families.tsv"), log=say)
@@ -149,7 +149,7 @@ def run_demo(out: str | Path = "demo_out", *, quick: bool = False, force: bool =
                                        "split", data_dir, force, expression)
     say(f"  split: {audit['counts']}; families in train and test: {audit['families_in_train_and_test']}")
 
-    steps = 40 if quick else DEMO_FINETUNE_STEPS
+    steps = 20 if quick else DEMO_FINETUNE_STEPS
     ft_cfg = load_config(FinetuneConfig, overrides={
         "max_steps": steps, "eval_steps": max(steps // 12, 10), "warmup_steps": max(steps // 12, 10),
         "batch_size": DEMO_FINETUNE_BATCH, "early_stopping_min_steps": 0})

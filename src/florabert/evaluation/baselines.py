@@ -318,7 +318,13 @@ class Windowed:
     def needs_genes(self) -> bool:
         return getattr(self.inner, "needs_genes", False)
 
-    def fit(self, seqs, y, **genes):
+    @property
+    def uses_validation(self) -> bool:
+        return getattr(self.inner, "uses_validation", False)
+
+    def fit(self, seqs, y, validation=None, **genes):
+        if validation is not None:
+            genes["validation"] = (self._cut(validation[0]), validation[1])
         self.inner.fit(self._cut(seqs), y, **genes)
         return self
 

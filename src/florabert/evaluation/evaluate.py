@@ -70,11 +70,14 @@ def evaluate(data_dir, out, *, models=(), baselines=DEFAULT_BASELINES, bootstrap
     preds: dict[str, np.ndarray] = {}
     extra: dict[str, list[np.ndarray]] = {}  # predictions of the seeds after the first
     genes_tr, genes_te = _dataset_genes(data, train), _dataset_genes(data, test)
+    val = data.part("validation")
     for name in baselines:
         log(f"baseline {name}: fitting on {len(seqs_tr):,} training genes")
         first = make_baseline(name, seed=seed, layout=data.layout)
         needs = getattr(first, "needs_genes", False)
         g_tr, g_te = ({"genes": genes_tr}, {"genes": genes_te}) if needs else ({}, {})
+        if getattr(first, "uses_validation", False) and val.num_rows:  # its epoch is chosen on these genes
+            g_tr["validation"] = (val.column("sequence").to_pylist(), data.labels("validation"))
         preds[name] = first.fit(seqs_tr, y_tr, **g_tr).predict(seqs_te, **g_te)
         if seeds > 1 and getattr(first, "seeded", False):
             log(f"baseline {name}: {seeds - 1} more fits (seeds {seed + 1}..{seed + seeds - 1})")
