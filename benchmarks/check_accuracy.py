@@ -51,6 +51,11 @@ RECIPE = {"max_steps": demo.DEMO_FINETUNE_STEPS, "eval_steps": 50, "warmup_steps
           "batch_size": demo.DEMO_FINETUNE_BATCH, "early_stopping_min_steps": 0}
 
 
+def chosen(only: str, name: str) -> bool:
+    """``--only`` selects the rows whose name has its text, or one of its texts separated by ``|``."""
+    return not only or any(part in name for part in only.split("|"))
+
+
 def build_data(out: Path, layout: str) -> Path:
     """Corpus (both annotated genomes, gene-model columns) and the expression dataset of one layout (cached)."""
     from florabert import bundled
@@ -257,7 +262,7 @@ def baselines(table: Table, data_dir: Path, which: list[str], seeds: range, out:
     g_tr, g_te = _dataset_genes(ds, tr), _dataset_genes(ds, te)
     for base in which:
         label = f"baseline: {BASELINE_LABELS.get(base, base)}"
-        if only not in label or table.done(label):
+        if not chosen(only, label) or table.done(label):
             continue
         preds, secs, history = [], [], []
         for s in seeds if base in ("cnn", "wide_lgbm", "wide_lgbm_motifs") else [0]:
@@ -309,7 +314,7 @@ def models(table: Table, variants: list[tuple], seeds: range, out: Path, only: s
     from florabert.config import FinetuneConfig
 
     for name, model, data_dir, overrides in variants:
-        if only not in name or table.done(name):
+        if not chosen(only, name) or table.done(name):
             continue
         preds, secs, dirs = [], [], []
         for s in seeds if overrides.get("_seeds", True) else [0]:
@@ -491,15 +496,17 @@ def pretrain_curve(table: Table, args, gene_data: Path, stem: Path, seeds: range
     from florabert.demo import write_demo_manifest
     from florabert.genome.corpus import build_corpus
 
-    corpus = args.out / "corpus_all"
-    if not (corpus / "manifest.json").exists():
-        build_corpus(write_demo_manifest(args.out / "genomes_all.yaml", unannotated=True), corpus, workers=2,
-                     layout=GENE_LAYOUT, log=QUIET)
-    long = pretrained(args.out / "pre_all_3000", corpus, (3000, 0), extra={"save_steps": 500})
-    rand = random_init(stem, args.out / "random_init")
     names = {"random": "pre-training: deep path alone from random weights",
              "demo": "pre-training: deep path alone from the demo's pre-training (150 steps)",
              "long": "pre-training: deep path alone from 3,000 steps on 4 assemblies"}
+    long = None  # its corpus and 3,000 pre-training steps only when its row is chosen (--only "random|demo's")
+    if chosen(args.only, names["long"]) and not table.done(names["long"]):
+        corpus = args.out / "corpus_all"
+        if not (corpus / "manifest.json").exists():
+            build_corpus(write_demo_manifest(args.out / "genomes_all.yaml", unannotated=True), corpus, workers=2,
+                         layout=GENE_LAYOUT, log=QUIET)
+        long = pretrained(args.out / "pre_all_3000", corpus, (3000, 0), extra={"save_steps": 500})
+    rand = random_init(stem, args.out / "random_init")
     models(table, [(names["random"], rand, gene_data, DEEP_ONLY), (names["demo"], stem, gene_data, DEEP_ONLY),
                    (names["long"], long, gene_data, DEEP_ONLY)], seeds, args.out, args.only)
     table.compare(names["demo"], names["random"])
@@ -538,7 +545,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("bench_out/accuracy"))
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--only", default="", help="run only the rows whose name has this text")
+    parser.add_argument("--only", default="",
+                        help="run only the rows whose name has this text (or one of several, separated by |)")
     parser.add_argument("--curves", action="store_true", help="learning curves (deep path alone, cnn)")
     parser.add_argument("--pretrain-curve", action="store_true", help="random init vs pre-training rows")
     parser.add_argument("--scaling", action="store_true", help="fewer training genes, other widths")
