@@ -18,10 +18,12 @@ pre-trained stem model and its recipe (600 steps of 32 genes) unless a row says 
   1,500 steps) and per epoch of the cnn baseline, as ``curves.csv`` and ``curves.png``;
 - ``--pretrain-curve``: the deep path alone from random weights, from the demo's pre-training, and from 3,000
   steps on both annotated genomes plus the tiled unannotated assemblies (3 seeds each, paired CIs);
-- ``--scaling``: the deep path alone on 25 / 50 / 100 % of the training genes and at half and double width.
+- ``--scaling``: the deep path alone on 25 / 50 / 100 % of the training genes and at half and double width;
+- ``--averaging``: the deep path alone with the weights of its last K checkpoints averaged (K chosen on the
+  validation genes) against its best checkpoint (3 seeds, paired CI).
 
     python benchmarks/check_accuracy.py --out bench_out/accuracy [--seeds 3] [--only TEXT] [--redo]
-    python benchmarks/check_accuracy.py --out bench_out/accuracy --curves | --pretrain-curve | --scaling
+    python benchmarks/check_accuracy.py --out bench_out/accuracy --curves|--pretrain-curve|--scaling|--averaging
 
 Stages are cached in ``--out`` (corpora, pre-trained models, fine-tuned runs' predictions); rows already in
 ``results.json`` are kept unless ``--redo``.
@@ -457,6 +459,72 @@ def curves(table: Table, args, gene_data: Path, stem: Path, seeds: range) -> Non
         write_curves(rows, args.out)
 
 
+def averaging(table: Table, args, gene_data: Path, stem: Path, seeds: range) -> None:
+    """The deep path alone (the demo recipe) with the weights of its last K evaluated checkpoints averaged, K
+    chosen on the validation genes, against the single best checkpoint of the same runs."""
+    import torch
+    from transformers import TrainerCallback
+
+    from florabert.config import FinetuneConfig, load_config
+    from florabert.data.dataset import load_expression_dataset
+    from florabert.evaluation.metrics import r2
+    from florabert.predict import Predictor
+    from florabert.training.finetune import finetune
+
+    plain, averaged = ("averaging: deep path alone, the best checkpoint (demo recipe)",
+                       "averaging: deep path alone, the last K checkpoints averaged, K chosen on validation genes")
+    if not chosen(args.only, "averaging") or (table.done(plain) and table.done(averaged)):
+        return
+    data = load_expression_dataset(gene_data)
+    val, test = data.part("validation"), data.part("test")
+    y_val = np.asarray(data.labels("validation"))
+    got: dict[str, list] = {plain: [], averaged: []}
+    secs = []
+    for s in seeds:
+        out = args.out / "averaging" / f"seed_{s}"
+        if not (out / "averaged.npy").exists():
+            snaps: list[tuple[int, dict]] = []
+
+            class Snapshots(TrainerCallback):
+                def __init__(self, into: list):
+                    self.into = into
+
+                def on_evaluate(self, args_, state, control, metrics=None, model=None, **kwargs):
+                    if "eval_r2_all" in (metrics or {}):
+                        self.into.append((state.global_step, {k: v.detach().clone() for k, v in
+                                                              model.state_dict().items()}))
+
+            shutil.rmtree(out, ignore_errors=True)
+            cfg = load_config(FinetuneConfig, overrides={**RECIPE, "seed": s, **DEEP_ONLY})
+            t0 = time.perf_counter()
+            finetune(stem, gene_data, out / "model", cfg, log=QUIET, callbacks=[Snapshots(snaps)])
+            (out / "seconds.txt").write_text(f"{time.perf_counter() - t0:.1f}\n")
+            pred = Predictor(out / "model")
+            np.save(out / "plain.npy", pred.predict(test.column("sequence").to_pylist()))
+            choices = []
+            for k in (1, 2, 3, 4, 6, 8):
+                if k > len(snaps):
+                    break
+                last = [sd for _, sd in snaps[-k:]]
+                avg = {n: (torch.stack([sd[n].float() for sd in last]).mean(0).to(t.dtype)
+                           if t.is_floating_point() else t) for n, t in last[-1].items()}
+                pred.model.load_state_dict(avg)
+                choices.append((r2(y_val, pred.predict(val.column("sequence").to_pylist())), k, avg))
+            v, k, avg = max(choices, key=lambda c: c[0])
+            pred.model.load_state_dict(avg)
+            np.save(out / "averaged.npy", pred.predict(test.column("sequence").to_pylist()))
+            (out / "choice.json").write_text(json.dumps({"k": k, "validation_r2": v, "steps": [
+                st for st, _ in snaps[-k:]], "by_k": {c[1]: c[0] for c in choices}}))
+            print(f"seed {s}: K = {k} (validation R² by K: "
+                  f"{', '.join(f'{c[1]}: {c[0]:.4f}' for c in choices)})", flush=True)
+        got[plain].append(np.load(out / "plain.npy"))
+        got[averaged].append(np.load(out / "averaged.npy"))
+        secs.append(float((out / "seconds.txt").read_text()))
+    for name in (plain, averaged):
+        table.report(name, got[name], secs)
+    table.compare(averaged, plain)
+
+
 def write_curves(rows: list[dict], out: Path) -> None:
     """curves.csv and curves.png: training and validation R² against epochs, one panel per model."""
     import csv
@@ -550,6 +618,7 @@ def main() -> None:
     parser.add_argument("--curves", action="store_true", help="learning curves (deep path alone, cnn)")
     parser.add_argument("--pretrain-curve", action="store_true", help="random init vs pre-training rows")
     parser.add_argument("--scaling", action="store_true", help="fewer training genes, other widths")
+    parser.add_argument("--averaging", action="store_true", help="the last checkpoints' weights averaged")
     parser.add_argument("--redo", action="store_true", help="forget results.json")
     args = parser.parse_args()
 
@@ -571,6 +640,8 @@ def main() -> None:
         pretrain_curve(table, args, gene_data, stem, seeds)
     elif args.scaling:
         scaling(table, args, gene_data, stem)
+    elif args.averaging:
+        averaging(table, args, gene_data, stem, seeds)
     else:
         main_rows(table, args, gene_data, stem, seeds)
     md = table.markdown()
