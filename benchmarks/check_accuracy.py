@@ -475,8 +475,20 @@ def averaging(table: Table, args, gene_data: Path, stem: Path, seeds: range) -> 
                        "averaging: deep path alone, the last K checkpoints averaged, K chosen on validation genes")
     if not chosen(args.only, "averaging") or (table.done(plain) and table.done(averaged)):
         return
+
+    class Snapshots(TrainerCallback):
+        """The weights at every evaluation, in ``into``."""
+
+        def __init__(self, into: list):
+            self.into = into
+
+        def on_evaluate(self, args_, state, control, metrics=None, model=None, **kwargs):
+            if "eval_r2_all" in (metrics or {}):
+                weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                self.into.append((state.global_step, weights))
+
     data = load_expression_dataset(gene_data)
-    val, test = data.part("validation"), data.part("test")
+    val_seqs, test_seqs = (data.part(p).column("sequence").to_pylist() for p in ("validation", "test"))
     y_val = np.asarray(data.labels("validation"))
     got: dict[str, list] = {plain: [], averaged: []}
     secs = []
@@ -484,23 +496,13 @@ def averaging(table: Table, args, gene_data: Path, stem: Path, seeds: range) -> 
         out = args.out / "averaging" / f"seed_{s}"
         if not (out / "averaged.npy").exists():
             snaps: list[tuple[int, dict]] = []
-
-            class Snapshots(TrainerCallback):
-                def __init__(self, into: list):
-                    self.into = into
-
-                def on_evaluate(self, args_, state, control, metrics=None, model=None, **kwargs):
-                    if "eval_r2_all" in (metrics or {}):
-                        self.into.append((state.global_step, {k: v.detach().clone() for k, v in
-                                                              model.state_dict().items()}))
-
             shutil.rmtree(out, ignore_errors=True)
             cfg = load_config(FinetuneConfig, overrides={**RECIPE, "seed": s, **DEEP_ONLY})
             t0 = time.perf_counter()
             finetune(stem, gene_data, out / "model", cfg, log=QUIET, callbacks=[Snapshots(snaps)])
             (out / "seconds.txt").write_text(f"{time.perf_counter() - t0:.1f}\n")
             pred = Predictor(out / "model")
-            np.save(out / "plain.npy", pred.predict(test.column("sequence").to_pylist()))
+            np.save(out / "plain.npy", pred.predict(test_seqs))
             choices = []
             for k in (1, 2, 3, 4, 6, 8):
                 if k > len(snaps):
@@ -509,10 +511,10 @@ def averaging(table: Table, args, gene_data: Path, stem: Path, seeds: range) -> 
                 avg = {n: (torch.stack([sd[n].float() for sd in last]).mean(0).to(t.dtype)
                            if t.is_floating_point() else t) for n, t in last[-1].items()}
                 pred.model.load_state_dict(avg)
-                choices.append((r2(y_val, pred.predict(val.column("sequence").to_pylist())), k, avg))
+                choices.append((r2(y_val, pred.predict(val_seqs)), k, avg))
             v, k, avg = max(choices, key=lambda c: c[0])
             pred.model.load_state_dict(avg)
-            np.save(out / "averaged.npy", pred.predict(test.column("sequence").to_pylist()))
+            np.save(out / "averaged.npy", pred.predict(test_seqs))
             (out / "choice.json").write_text(json.dumps({"k": k, "validation_r2": v, "steps": [
                 st for st, _ in snaps[-k:]], "by_k": {c[1]: c[0] for c in choices}}))
             print(f"seed {s}: K = {k} (validation R² by K: "
