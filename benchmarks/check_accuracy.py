@@ -20,10 +20,16 @@ pre-trained stem model and its recipe (600 steps of 32 genes) unless a row says 
   steps on both annotated genomes plus the tiled unannotated assemblies (3 seeds each, paired CIs);
 - ``--scaling``: the deep path alone on 25 / 50 / 100 % of the training genes and at half and double width;
 - ``--averaging``: the deep path alone with the weights of its last K checkpoints averaged (K chosen on the
-  validation genes) against its best checkpoint (3 seeds, paired CI).
+  validation genes) against its best checkpoint (3 seeds, paired CI);
+- ``--augment``: the deep path alone with its training windows shifted by up to 4, 8 or 16 bases at every step
+  (``shift_augment``) against the same recipe without (3 seeds, paired CIs; ``--only "up to 8 bases"`` for one);
+- ``--blend-parts``: what the blend can use beside ridge and LightGBM: the deep path alone, or a two-layer network
+  on the wide features themselves (no bases), weights chosen on the validation genes (paired CIs).
 
     python benchmarks/check_accuracy.py --out bench_out/accuracy [--seeds 3] [--only TEXT] [--redo]
     python benchmarks/check_accuracy.py --out bench_out/accuracy --curves|--pretrain-curve|--scaling|--averaging
+    python benchmarks/check_accuracy.py --out bench_out/accuracy --augment
+    python benchmarks/check_accuracy.py --out bench_out/accuracy --blend-parts
 
 Stages are cached in ``--out`` (corpora, pre-trained models, fine-tuned runs' predictions); rows already in
 ``results.json`` are kept unless ``--redo``.
@@ -309,25 +315,37 @@ def cnn_activation(table: Table, data_dir: Path, seeds: range) -> None:
     table.compare("baseline: cnn baseline (plain CNN, one-hot)", name)
 
 
+def run_key(name: str, settings: dict, model) -> str:
+    """The cache key of a row's fine-tuning runs: stable across invocations (unlike hash()); a change of the row's
+    settings or of finetune's defaults makes a new key (no stale cached predictions). Options added later whose
+    default is off leave the keys of the runs before them as they were."""
+    from florabert.config import FinetuneConfig
+
+    defaults = str(FinetuneConfig()).replace(", shift_augment=0", "")
+    return hashlib.md5(f"{name}|{sorted(settings.items())}|{defaults}|{model}".encode()).hexdigest()[:10]
+
+
 def models(table: Table, variants: list[tuple], seeds: range, out: Path, only: str, curve: bool = False,
            parts: dict | None = None) -> None:
     """Fine-tune each variant (per seed) and report it; ``parts`` = {variant: (deep row, wide row)} reports a
     stacked model's deep and wide parts from the same runs as rows of their own."""
-    from florabert.config import FinetuneConfig
-
     for name, model, data_dir, overrides in variants:
-        if not chosen(only, name) or table.done(name):
+        if not chosen(only, name):
+            continue
+        settings = {k: v for k, v in overrides.items() if not k.startswith("_")}
+        key = run_key(name, settings, model)
+        runs = [out / "ft" / f"{key}_{s}" for s in (seeds if overrides.get("_seeds", True) else [0])]
+        if table.done(name):  # its cached predictions still serve the comparisons
+            if all((d / "predictions.npy").exists() for d in runs):
+                table.preds[name] = np.mean([np.load(d / "predictions.npy") for d in runs], axis=0)
             continue
         preds, secs, dirs = [], [], []
-        for s in seeds if overrides.get("_seeds", True) else [0]:
-            settings = {k: v for k, v in overrides.items() if not k.startswith("_")}
-            # stable across runs (unlike hash()); a change of the row's settings or of finetune's defaults
-            # makes a new key (no stale cached predictions)
-            key = hashlib.md5(f"{name}|{sorted(settings.items())}|{FinetuneConfig()}|{model}".encode()).hexdigest()
-            p, t = run_finetune(model, data_dir, out / "ft" / f"{key[:10]}_{s}", s, settings, curve=curve)
+        for d in runs:
+            s = int(d.name.rsplit("_", 1)[1])
+            p, t = run_finetune(model, data_dir, d, s, settings, curve=curve)
             preds.append(p)
             secs.append(t)
-            dirs.append(out / "ft" / f"{key[:10]}_{s}")
+            dirs.append(d)
         table.report(name, preds, secs)
         for part, row in zip(("deep", "wide"), (parts or {}).get(name, ()), strict=False):
             if row and all((d / f"predictions_{part}.npy").exists() for d in dirs):
@@ -584,6 +602,99 @@ def pretrain_curve(table: Table, args, gene_data: Path, stem: Path, seeds: range
     table.compare(names["long"], names["demo"])
 
 
+def augmentation(table: Table, args, gene_data: Path, stem: Path, seeds: range) -> None:
+    """The deep path alone (demo recipe) with its training windows shifted by up to 4 / 8 / 16 bases at every step
+    (``shift_augment``), against the same runs without (the pre-training rows' runs from the demo's stem)."""
+    plain = "pre-training: deep path alone from the demo's pre-training (150 steps)"
+    rows = [(f"augmentation: deep path alone, training windows shifted by up to {n} bases (shift_augment: {n})",
+             stem, gene_data, {**DEEP_ONLY, "shift_augment": n}) for n in (4, 8, 16)]
+    models(table, [(plain, stem, gene_data, DEEP_ONLY), *rows], seeds, args.out, args.only + "|" + plain
+           if args.only else "")
+    for name, *_ in rows:
+        table.compare(name, plain)
+
+
+def feature_mlp(x: np.ndarray, y: np.ndarray, tr: np.ndarray, va: np.ndarray, seed: int,
+                epochs: int = 60) -> np.ndarray:
+    """A two-layer network (256 GELU units, dropout 0.2 on the inputs and 0.5 on the hidden layer; AdamW 1e-3,
+    weight decay 0.01, batch 64) on the standardized wide features, targets standardized on the training genes;
+    the epoch with the best validation R² is kept. Returns its predictions for every row of ``x``."""
+    import torch
+
+    from florabert.evaluation.metrics import r2
+
+    torch.manual_seed(seed)
+    mu, sd = x[tr].mean(0), x[tr].std(0) + 1e-8
+    xs = torch.tensor((x - mu) / sd, dtype=torch.float32)
+    ym, ys = y[tr].mean(0), y[tr].std(0)
+    yt = torch.tensor((y - ym) / ys, dtype=torch.float32)
+    net = torch.nn.Sequential(torch.nn.Dropout(0.2), torch.nn.Linear(x.shape[1], 256), torch.nn.GELU(),
+                              torch.nn.Dropout(0.5), torch.nn.Linear(256, y.shape[1]))
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=0.01)
+    rng, best = np.random.default_rng(seed), (-np.inf, None)
+    for _ in range(epochs):
+        net.train()
+        order = rng.permutation(tr)
+        for i in range(0, len(order), 64):
+            b = order[i:i + 64]
+            loss = ((net(xs[b]) - yt[b]) ** 2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        net.eval()
+        with torch.no_grad():
+            pred = net(xs).numpy().astype(np.float64) * ys + ym
+        if (v := r2(y[va], pred[va])) > best[0]:
+            best = (v, pred)
+    return best[1]
+
+
+def blend_parts(table: Table, args, gene_data: Path, stem: Path, seeds: range) -> None:
+    """What the blend can use beside the wide path's ridge and LightGBM: the deep path alone (the bases; the
+    demo-recipe runs of the pre-training rows) or a neural network on the wide features themselves (no bases;
+    3 seeds averaged). Weights in steps of 0.05 chosen on the validation genes; rows report the test genes."""
+    import itertools
+
+    from florabert.config import FinetuneConfig
+    from florabert.data.dataset import load_expression_dataset
+    from florabert.evaluation.metrics import r2
+    from florabert.features import gene_values, motif_windows, wide_inputs
+    from florabert.predict import Predictor
+    from florabert.training.finetune import _gene_feature_columns
+    from florabert.training.wide import WideRidge, fit_trees
+
+    deep_runs = "pre-training: deep path alone from the demo's pre-training (150 steps)"
+    models(table, [(deep_runs, stem, gene_data, DEEP_ONLY)], seeds, args.out, deep_runs)  # cached runs
+    d = load_expression_dataset(gene_data)
+    t = d.table
+    seqs = t.column("sequence").to_pylist()
+    genes = gene_values(t, _gene_feature_columns(d, FinetuneConfig()), Path(gene_data) / "dataset.parquet")
+    x = wide_inputs(seqs, [1, 2, 3, 4], d.layout, genes, motifs=motif_windows(d.layout, "tss"))
+    y = np.array(t.column("labels").to_pylist())
+    split = np.array(t.column("split").to_pylist())
+    tr, va, te = (np.flatnonzero(split == k) for k in ("train", "validation", "test"))
+    key = run_key(deep_runs, DEEP_ONLY, stem)
+    parts = {"ridge": WideRidge(x[tr], y[tr]).predict(x), "trees": fit_trees(x[tr], y[tr], 42).offset(x),
+             "deep": np.mean([Predictor(args.out / "ft" / f"{key}_{s}").predict(seqs) for s in seeds], axis=0),
+             "mlp": np.mean([feature_mlp(x, y, tr, va, s) for s in seeds], axis=0)}
+    labels = {("ridge", "trees"): "blend parts: ridge + LightGBM (the wide path)",
+              ("ridge", "trees", "deep"): "blend parts: ridge + LightGBM + the deep path (bases)",
+              ("ridge", "trees", "mlp"): "blend parts: ridge + LightGBM + a network on the wide features",
+              ("ridge", "trees", "mlp", "deep"): "blend parts: ridge + LightGBM + that network + the deep path"}
+    for group, name in labels.items():
+        grid = [dict(zip(group, c, strict=True)) for c in itertools.product(range(21), repeat=len(group))
+                if sum(c) == 20]
+        w = max(grid, key=lambda w, g=group: r2(y[va], sum(w[k] * parts[k][va] for k in g)))
+        weights = {k: w[k] / 20 for k in group}
+        print(f"{name}: weights {weights}", flush=True)
+        table.report(name, [sum(weights[k] * parts[k][te] for k in group)], [0.0], weights=weights,
+                     validation_r2=r2(y[va], sum(weights[k] * parts[k][va] for k in group)))
+        if len(group) > 2:
+            table.compare(name, labels[("ridge", "trees")])
+    table.report("blend parts: a network on the wide features alone (3 seeds averaged)", [parts["mlp"][te]],
+                 [0.0])
+
+
 def scaling(table: Table, args, gene_data: Path, stem: Path) -> None:
     """The deep path alone on fewer training genes (same validation and test genes) and at other widths."""
     import pyarrow as pa
@@ -621,6 +732,9 @@ def main() -> None:
     parser.add_argument("--pretrain-curve", action="store_true", help="random init vs pre-training rows")
     parser.add_argument("--scaling", action="store_true", help="fewer training genes, other widths")
     parser.add_argument("--averaging", action="store_true", help="the last checkpoints' weights averaged")
+    parser.add_argument("--augment", action="store_true", help="training windows shifted (shift_augment)")
+    parser.add_argument("--blend-parts", action="store_true",
+                        help="the deep path vs a network on the wide features, each beside ridge and LightGBM")
     parser.add_argument("--redo", action="store_true", help="forget results.json")
     args = parser.parse_args()
 
@@ -644,6 +758,10 @@ def main() -> None:
         scaling(table, args, gene_data, stem)
     elif args.averaging:
         averaging(table, args, gene_data, stem, seeds)
+    elif args.augment:
+        augmentation(table, args, gene_data, stem, seeds)
+    elif args.blend_parts:
+        blend_parts(table, args, gene_data, stem, seeds)
     else:
         main_rows(table, args, gene_data, stem, seeds)
     md = table.markdown()

@@ -77,3 +77,29 @@ def test_default_recipe_learns_where_the_motif_sits(decoy, tmp_path):
                                     samples=2, max_sequences=16, step=2, show_progress=False)
     peak = int(summary["peak_position"]["4"])
     assert NEAR - 4 <= peak <= NEAR + len(MOTIF), f"importance peaks at {peak}, not on the motif at {NEAR}"
+
+
+def test_shifted_training_windows_reach_the_trainer(decoy, tmp_path):
+    """shift_augment on a stem model: fine-tuning draws its batches from shifted rows. The decoy promoters hold
+    no N, so an N in a training batch is a shifted window's gap."""
+    from transformers import TrainerCallback
+
+    from florabert.config import FinetuneConfig, load_config
+    from florabert.tokenization import DNATokenizer
+    from florabert.training.finetune import finetune
+
+    seen = []
+
+    class Batches(TrainerCallback):
+        def on_step_begin(self, args, state, control, train_dataloader=None, **kwargs):
+            if not seen:
+                seen.append(next(iter(train_dataloader))["input_ids"])
+
+    log = []
+    cfg = load_config(FinetuneConfig, overrides={"max_steps": 4, "eval_steps": 4, "shift_augment": 8,
+                                                 "wide_kmers": [], "wide_motifs": False})
+    metrics = finetune(decoy / "pre", decoy / "data", tmp_path / "ft", cfg, log=log.append, callbacks=[Batches()])
+    assert any("shifted by up to 8 bases" in m for m in log) and metrics["steps"] == 4
+    n_id = DNATokenizer.load(decoy / "pre").hf.get_vocab()["N"]
+    gaps = (seen[0] == n_id).sum(1)
+    assert (gaps > 0).float().mean() > 0.8 and gaps.max() <= 8  # 1 in 17 windows draws shift 0

@@ -92,6 +92,11 @@ def test_cli_finetune_and_errors(run_cli, planted, tmp_path):
                            tmp_path / "c", "--max-steps", 5, "--eval-steps", 5)
     assert code == 1 and "holds a complete model" in err and "--force" in err  # hours of work: never replaced
     assert (tmp_path / "c" / "model.safetensors").read_bytes() == before
+    (tmp_path / "shift.yaml").write_text("shift_augment: 4\n")  # shifts bases: a stem model's option
+    code, _, err = run_cli("finetune", "--model", planted / "pre", "--data", planted / "data", "--out",
+                           tmp_path / "c", "--max-steps", 5, "--force", "--config", tmp_path / "shift.yaml")
+    assert code == 1 and "shift_augment: 4 needs a stem model" in err and "Traceback" not in err
+    assert (tmp_path / "c" / "model.safetensors").read_bytes() == before
     code, _, err = run_cli("finetune", "--model", planted / "pre", "--data", planted / "data", "--out",
                            tmp_path / "c", "--max-steps", 5, "--eval-steps", 5, "--force")
     assert code == 0, err  # asked for: the earlier model is replaced as a whole
@@ -312,3 +317,39 @@ def test_pad_collator_equals_the_transformers_collator():
     for key, value in theirs.items():
         assert ours[key].dtype == value.dtype, key
         assert torch.equal(ours[key], value), key
+
+
+def test_shift_augment_moves_each_window_within_its_own_place():
+    """Shifted rows: the special tokens stay where they were, each window's bases move by its own random shift
+    in [-s, s] (the gap read as N), every shift in that range is drawn, and nothing else in the row changes."""
+    import datasets
+
+    from florabert.layout import Layout
+    from florabert.tokenization import train_tokenizer
+    from florabert.training.batches import Shifted, as_arrays
+
+    tok = train_tokenizer(None, kind="nucleotide")
+    tok.layout = Layout.parse("tss:-20:+10,tts:-8:+8")
+    rng = np.random.default_rng(0)
+    seqs = ["|".join("".join(rng.choice(list("ACGT"), n)) for n in (30, 16)) for _ in range(2)]
+    ids = tok(seqs)["input_ids"]
+    ds = as_arrays(datasets.Dataset.from_dict({"input_ids": ids, "labels": [[1.0], [2.0]]}))
+    n_id, special = tok.hf.get_vocab()["N"], np.asarray(tok.hf.all_special_ids)
+    shifted = Shifted(ds, 3, tok.hf.all_special_ids, n_id, seed=1)
+    seen = set()
+    for _ in range(60):
+        for i in range(2):
+            row, x = shifted[i], np.asarray(ids[i])
+            y = row["input_ids"]
+            assert row["labels"].tolist() == [float(i + 1)] and len(y) == len(x)
+            fixed = np.isin(x, special)
+            assert np.array_equal(np.isin(y, special), fixed) and np.array_equal(y[fixed], x[fixed])
+            edges = np.flatnonzero(np.isin(x, special))
+            for a, b in zip(edges[:-1] + 1, edges[1:], strict=True):  # each window's bases
+                w, v = x[a:b], y[a:b]
+                s = next(s for s in range(-3, 4)
+                         if np.array_equal(v, np.concatenate([[n_id] * s, w[:len(w) - s]]) if s >= 0
+                                           else np.concatenate([w[-s:], [n_id] * -s])))
+                seen.add(s)
+    assert seen == set(range(-3, 4))
+    assert np.array_equal(ds[0]["input_ids"], ids[0])  # the dataset itself is never changed

@@ -166,7 +166,7 @@ RULES: dict[str, object] = {
     "wide_model": ("blend", "ridge"), "wide_motif_windows": ("tss", "noncoding", "all"),
     "attn_implementation": ("sdpa", "eager", "flash_attention_2"),
     "strategy": STRATEGIES, "wide_kmers": (1, 8), "architecture": ARCHITECTURES,
-    "stem_pool": (1, 64), "stem_channels": (1, 4096), "stem_kernel": (1, 101),
+    "stem_pool": (1, 64), "stem_channels": (1, 4096), "stem_kernel": (1, 101), "shift_augment": (0, 64),
 }
 
 
@@ -395,3 +395,7 @@ class FinetuneConfig:
     # with its expression, so length-sorted batches each hold one expression range (docs/accuracy.md)
     group_by_length: bool = False
     bf16: str = "auto"  # auto: bf16 autocast on CUDA devices that support it; fp32 on CPUs (docs/accuracy.md)
+    # augmentation of the training genes (a stem model, which reads single bases): every window's bases are
+    # shifted by a random number of bases up to this many, either way, anew at every step (the bases shifted
+    # out are lost, the gap is read as N); 0: off. Validation and test genes are never shifted
+    shift_augment: int = 0

@@ -42,6 +42,45 @@ class PadCollator:
         return out
 
 
+class Shifted(torch.utils.data.Dataset):
+    """The rows of ``dataset`` (NumPy rows, :func:`as_arrays`) with every window's bases shifted by a random
+    number of bases in [-``shift``, ``shift``] (each window its own, drawn anew at every read): augmentation for
+    a model that reads single bases (``FinetuneConfig.shift_augment``). A window is a run of bases between
+    special tokens (``special_ids``); its length and place stay, the bases shifted out are dropped and the gap
+    filled with ``n_id`` (N), so a window keeps its anchor within ``shift`` bases."""
+
+    def __init__(self, dataset, shift: int, special_ids, n_id: int, seed: int = 0):
+        self.dataset, self.shift, self.n_id = dataset, int(shift), int(n_id)
+        self.special = np.asarray(sorted(special_ids), dtype=np.int64)
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i):
+        row = dict(self.dataset[int(i)])
+        ids = np.asarray(row["input_ids"], dtype=np.int64)
+        if self.shift:
+            row["input_ids"] = shift_windows(ids, self.rng.integers(-self.shift, self.shift + 1, size=len(ids)),
+                                             self.special, self.n_id)
+        return row
+
+
+def shift_windows(ids: np.ndarray, shifts: np.ndarray, special: np.ndarray, n_id: int) -> np.ndarray:
+    """``ids`` (one row) with the k-th run of non-special tokens shifted by ``shifts[k]`` (> 0: towards the end),
+    the vacated places set to ``n_id``."""
+    out = ids.copy()
+    base = ~np.isin(ids, special)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], base.astype(np.int8), [0]])))
+    for k, (a, b) in enumerate(zip(edges[::2], edges[1::2], strict=True)):
+        s = int(np.clip(shifts[k], -(b - a), b - a))
+        if s > 0:
+            out[a + s:b], out[a:a + s] = ids[a:b - s], n_id
+        elif s < 0:
+            out[a:b + s], out[b + s:b] = ids[a - s:b], n_id
+    return out
+
+
 @torch.no_grad()
 def predict_in_order(model, collator, part, *, deep: bool = False, pooled: bool = False,
                       rows: int | None = None) -> np.ndarray:
@@ -62,4 +101,4 @@ def predict_in_order(model, collator, part, *, deep: bool = False, pooled: bool 
     return np.concatenate(out).astype(np.float64)
 
 
-__all__ = ["PadCollator", "as_arrays", "predict_in_order"]
+__all__ = ["PadCollator", "Shifted", "as_arrays", "predict_in_order", "shift_windows"]

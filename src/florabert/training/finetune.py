@@ -24,7 +24,7 @@ import torch
 from florabert.config import FinetuneConfig, dump_config
 from florabert.errors import FloraBertError
 from florabert.outputs import finish_run
-from florabert.training.batches import PadCollator, as_arrays
+from florabert.training.batches import PadCollator, Shifted, as_arrays
 from florabert.training.callbacks import CSVLogger, plot_loss_curve
 from florabert.training.head import keep_better_start, start_head, weights
 from florabert.training.runs import (
@@ -378,6 +378,15 @@ def _finetune(model_dir, data_dir, out: Path, config: FinetuneConfig, *, tracks,
             "default recipe")
     scheduler = get_linear_schedule_with_warmup(optimizer, config.warmup_steps, config.max_steps)
     train_ds, val_ds, test_ds = parts["train"], parts["validation"], parts["test"]
+    read_train = train_ds  # what the Trainer draws batches from (train_ds itself stays as it is: backfit, blend)
+    if config.shift_augment and config.deep_path:
+        if layout or model.config.architecture != "stem":
+            raise FloraBertError(f"shift_augment: {config.shift_augment} needs a stem model without tracks (it "
+                                 f"shifts single bases); {model_dir} is a {model.config.architecture} model"
+                                 + (" with tracks" if layout else ""))
+        read_train = Shifted(train_ds, config.shift_augment, tok.hf.all_special_ids,
+                             tok.hf.get_vocab()["N"], seed=config.seed)
+        log(f"augmentation: every training window shifted by up to {config.shift_augment} bases either way")
     args = TrainingArguments(
         output_dir=str(out / "checkpoints"), max_steps=config.max_steps,
         per_device_train_batch_size=config.batch_size, per_device_eval_batch_size=2 * config.batch_size,
@@ -404,7 +413,7 @@ def _finetune(model_dir, data_dir, out: Path, config: FinetuneConfig, *, tracks,
     extra = [backfit_callback(model, train_ds, collator)] if backfit else []
     with tensorboard_dir(out / "logs" / "tensorboard"):
         trainer = resumable_trainer()(
-            model=model, args=args, train_dataset=train_ds, eval_dataset=val_ds, data_collator=collator,
+            model=model, args=args, train_dataset=read_train, eval_dataset=val_ds, data_collator=collator,
             optimizers=(optimizer, scheduler),
             compute_metrics=regression_metrics,
             callbacks=[CSVLogger(out / "logs" / "log.csv"), _unfreeze_callback(model, stages, log),
