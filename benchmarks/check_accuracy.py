@@ -682,10 +682,9 @@ def blend_parts(table: Table, args, gene_data: Path, stem: Path, seeds: range) -
               ("ridge", "trees", "mlp"): "blend parts: ridge + LightGBM + a network on the wide features",
               ("ridge", "trees", "mlp", "deep"): "blend parts: ridge + LightGBM + that network + the deep path"}
     for group, name in labels.items():
-        grid = [dict(zip(group, c, strict=True)) for c in itertools.product(range(21), repeat=len(group))
-                if sum(c) == 20]
-        w = max(grid, key=lambda w, g=group: r2(y[va], sum(w[k] * parts[k][va] for k in g)))
-        weights = {k: w[k] / 20 for k in group}
+        grid = [{k: n / 20 for k, n in zip(group, c, strict=True)}
+                for c in itertools.product(range(21), repeat=len(group)) if sum(c) == 20]
+        weights = max(grid, key=lambda w, g=group: r2(y[va], sum(w[k] * parts[k][va] for k in g)))
         print(f"{name}: weights {weights}", flush=True)
         table.report(name, [sum(weights[k] * parts[k][te] for k in group)], [0.0], weights=weights,
                      validation_r2=r2(y[va], sum(weights[k] * parts[k][va] for k in group)))
