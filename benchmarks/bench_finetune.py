@@ -1,6 +1,7 @@
 """Fine-tuning throughput: seconds per step and epochs per minute of the deep path alone on the demo's dataset,
 florabert's default recipe against the HF Trainer's default batch and the settings the deep-path issue asks
-about (batch size, torch threads, bf16 autocast on the CPU, ``torch.compile``).
+about (batch size, torch threads, bf16 autocast on the CPU, ``torch.compile``) and dropout on the attention
+weights (with it the CPU cannot use PyTorch's fused attention kernel).
 
 Every setting fine-tunes ``configs/deep_alone.yaml`` from the same pre-trained stem on the same training genes
 (HF Trainer, random batches, the whole model trainable from the first step) for ``--warmup`` + ``--steps``
@@ -12,6 +13,10 @@ setting's genes per second to the HF default's (batch 8) measured in the same ru
     python benchmarks/check_accuracy.py --out bench_out/accuracy --only none   # builds the data and stem once
     python benchmarks/bench_finetune.py [--data bench_out/accuracy/gene_structure/data]
         [--model bench_out/accuracy/gene_structure/pretrain/stage2] [--steps 20] [--repeats 2]
+    python benchmarks/bench_finetune.py --profile [--steps 10]
+
+``--profile``: where the default setting's steps spend their time (``torch.profiler`` over ``--steps`` steps after
+``--warmup``): the share of forward, backward and optimizer, and the operators that take the most time.
 """
 
 from __future__ import annotations
@@ -33,18 +38,25 @@ SETTINGS = [
     ("batch 32, 1 thread", {}, 1, False),
     ("batch 32, bf16 autocast on the CPU", {"bf16": "on"}, 2, False),
     ("batch 32, torch.compile (inductor)", {}, 2, True),
+    ("batch 32, attention dropout 0.1 (the pre-trained model's)", {"attention_dropout": 0.1}, 2, False),
+    ("batch 32, no attention dropout (fused attention kernel)", {"attention_dropout": 0.0}, 2, False),
 ]
 
 
 def step_times(model: Path, data: Path, overrides: dict, threads: int, compile_: bool, warmup: int,
-               steps: int) -> list[float]:
-    """Seconds of each step after ``warmup`` steps of one fine-tuning run."""
+               steps: int, profile: bool = False) -> list[float]:
+    """Seconds of each step after ``warmup`` steps of one fine-tuning run; with ``profile``, print where the
+    timed steps spend it."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as profiler
     from transformers import TrainerCallback
 
     from florabert.config import FinetuneConfig, load_config
     from florabert.training.finetune import finetune
 
     marks: list[float] = []
+
+    prof = profiler(activities=[ProfilerActivity.CPU]) if profile else None
 
     class Clock(TrainerCallback):
         def on_train_begin(self, args, state, control, model=None, **kwargs):
@@ -53,6 +65,10 @@ def step_times(model: Path, data: Path, overrides: dict, threads: int, compile_:
 
         def on_step_end(self, args, state, control, **kwargs):
             marks.append(time.perf_counter())
+            if prof is not None and len(marks) == warmup:
+                prof.__enter__()
+            if prof is not None and len(marks) == warmup + steps:
+                prof.__exit__(None, None, None)
 
     n = warmup + steps
     cfg = load_config(FinetuneConfig, file="deep_alone", overrides={
@@ -61,7 +77,24 @@ def step_times(model: Path, data: Path, overrides: dict, threads: int, compile_:
     torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory() as tmp:
         finetune(model, data, Path(tmp) / "run", cfg, log=lambda m: None, callbacks=[Clock()])
+    if prof is not None:
+        report_profile(prof, steps, marks[-1] - marks[warmup - 1])
     return [b - a for a, b in zip(marks[warmup - 1:-1], marks[warmup:], strict=True)]
+
+
+def report_profile(prof, steps: int, seconds: float) -> None:
+    """The profiled steps' time: forward / backward / optimizer shares and the top operators by own time."""
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events) or 1.0
+    backward = sum(e.self_cpu_time_total for e in events if "Backward" in e.key or "backward" in e.key)
+    optim = next((e.cpu_time_total for e in events if e.key.startswith("Optimizer.step")), 0.0)
+    print(f"\nprofile: {steps} steps, {seconds / steps:.3f} s / step; own time of backward operators "
+          f"{100 * backward / total:.0f} %, optimizer step {100 * optim / total:.0f} % (inclusive), the rest "
+          "forward, data and the Trainer\n")
+    print("| operator | own time (% of all) | calls / step |")
+    print("|---|---:|---:|")
+    for e in sorted(events, key=lambda e: -e.self_cpu_time_total)[:15]:
+        print(f"| `{e.key}` | {100 * e.self_cpu_time_total / total:.1f} | {e.count / steps:.0f} |")
 
 
 def main() -> None:
@@ -72,7 +105,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps first (compilation, caches)")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--only", default="", help="settings whose name has this text (the HF default always)")
+    parser.add_argument("--profile", action="store_true", help="where the default setting's steps spend time")
     args = parser.parse_args()
+    if args.profile:
+        t = step_times(args.model, args.data, {}, 2, False, args.warmup, args.steps, profile=True)
+        print(f"\nmedian {statistics.median(t):.3f} s / step unprofiled-equivalent (profiler overhead included)")
+        return
 
     from florabert.data.dataset import load_expression_dataset
 

@@ -21,14 +21,15 @@ pre-trained stem model and its recipe (600 steps of 32 genes) unless a row says 
 - ``--scaling``: the deep path alone on 25 / 50 / 100 % of the training genes and at half and double width;
 - ``--averaging``: the deep path alone with the weights of its last K checkpoints averaged (K chosen on the
   validation genes) against its best checkpoint (3 seeds, paired CI);
-- ``--augment``: the deep path alone with its training windows shifted by up to 4, 8 or 16 bases at every step
-  (``shift_augment``) against the same recipe without (3 seeds, paired CIs; ``--only "up to 8 bases"`` for one);
+- ``--variants``: the deep path alone with its training windows shifted by up to 4, 8 or 16 bases at every step
+  (``shift_augment``), and without dropout on the attention weights (``attention_dropout: 0``), each against the
+  same recipe without (3 seeds, paired CIs; ``--only "up to 8 bases"`` for one);
 - ``--blend-parts``: what the blend can use beside ridge and LightGBM: the deep path alone, or a two-layer network
   on the wide features themselves (no bases), weights chosen on the validation genes (paired CIs).
 
     python benchmarks/check_accuracy.py --out bench_out/accuracy [--seeds 3] [--only TEXT] [--redo]
     python benchmarks/check_accuracy.py --out bench_out/accuracy --curves|--pretrain-curve|--scaling|--averaging
-    python benchmarks/check_accuracy.py --out bench_out/accuracy --augment
+    python benchmarks/check_accuracy.py --out bench_out/accuracy --variants
     python benchmarks/check_accuracy.py --out bench_out/accuracy --blend-parts
 
 Stages are cached in ``--out`` (corpora, pre-trained models, fine-tuned runs' predictions); rows already in
@@ -602,12 +603,16 @@ def pretrain_curve(table: Table, args, gene_data: Path, stem: Path, seeds: range
     table.compare(names["long"], names["demo"])
 
 
-def augmentation(table: Table, args, gene_data: Path, stem: Path, seeds: range) -> None:
-    """The deep path alone (demo recipe) with its training windows shifted by up to 4 / 8 / 16 bases at every step
-    (``shift_augment``), against the same runs without (the pre-training rows' runs from the demo's stem)."""
+def recipe_variants(table: Table, args, gene_data: Path, stem: Path, seeds: range) -> None:
+    """Changes to the deep path's recipe, each against the same runs without it (the pre-training rows' runs from
+    the demo's stem, demo recipe): its training windows shifted by up to 4 / 8 / 16 bases at every step
+    (``shift_augment``), and no dropout on the attention weights (``attention_dropout: 0``, which lets the fused
+    attention kernel run on the CPU)."""
     plain = "pre-training: deep path alone from the demo's pre-training (150 steps)"
     rows = [(f"augmentation: deep path alone, training windows shifted by up to {n} bases (shift_augment: {n})",
              stem, gene_data, {**DEEP_ONLY, "shift_augment": n}) for n in (4, 8, 16)]
+    rows.append(("recipe: deep path alone, no dropout on the attention weights (attention_dropout: 0)", stem,
+                 gene_data, {**DEEP_ONLY, "attention_dropout": 0.0}))
     models(table, [(plain, stem, gene_data, DEEP_ONLY), *rows], seeds, args.out, args.only + "|" + plain
            if args.only else "")
     for name, *_ in rows:
@@ -663,8 +668,7 @@ def blend_parts(table: Table, args, gene_data: Path, stem: Path, seeds: range) -
     from florabert.training.finetune import _gene_feature_columns
     from florabert.training.wide import WideRidge, fit_trees
 
-    deep_runs = "pre-training: deep path alone from the demo's pre-training (150 steps)"
-    models(table, [(deep_runs, stem, gene_data, DEEP_ONLY)], seeds, args.out, deep_runs)  # cached runs
+    deep_runs = "pre-training: deep path alone from the demo's pre-training (150 steps)"  # its runs (cached)
     d = load_expression_dataset(gene_data)
     t = d.table
     seqs = t.column("sequence").to_pylist()
@@ -673,9 +677,11 @@ def blend_parts(table: Table, args, gene_data: Path, stem: Path, seeds: range) -
     y = np.array(t.column("labels").to_pylist())
     split = np.array(t.column("split").to_pylist())
     tr, va, te = (np.flatnonzero(split == k) for k in ("train", "validation", "test"))
-    key = run_key(deep_runs, DEEP_ONLY, stem)
+    deep_dirs = [args.out / "ft" / f"{run_key(deep_runs, DEEP_ONLY, stem)}_{s}" for s in seeds]
+    for s, run in zip(seeds, deep_dirs, strict=True):
+        run_finetune(stem, gene_data, run, s, DEEP_ONLY)  # cached
     parts = {"ridge": WideRidge(x[tr], y[tr]).predict(x), "trees": fit_trees(x[tr], y[tr], 42).offset(x),
-             "deep": np.mean([Predictor(args.out / "ft" / f"{key}_{s}").predict(seqs) for s in seeds], axis=0),
+             "deep": np.mean([Predictor(run).predict(seqs) for run in deep_dirs], axis=0),
              "mlp": np.mean([feature_mlp(x, y, tr, va, s) for s in seeds], axis=0)}
     labels = {("ridge", "trees"): "blend parts: ridge + LightGBM (the wide path)",
               ("ridge", "trees", "deep"): "blend parts: ridge + LightGBM + the deep path (bases)",
@@ -731,7 +737,8 @@ def main() -> None:
     parser.add_argument("--pretrain-curve", action="store_true", help="random init vs pre-training rows")
     parser.add_argument("--scaling", action="store_true", help="fewer training genes, other widths")
     parser.add_argument("--averaging", action="store_true", help="the last checkpoints' weights averaged")
-    parser.add_argument("--augment", action="store_true", help="training windows shifted (shift_augment)")
+    parser.add_argument("--variants", action="store_true",
+                        help="recipe changes vs the same runs without: shift_augment, attention_dropout")
     parser.add_argument("--blend-parts", action="store_true",
                         help="the deep path vs a network on the wide features, each beside ridge and LightGBM")
     parser.add_argument("--redo", action="store_true", help="forget results.json")
@@ -757,8 +764,8 @@ def main() -> None:
         scaling(table, args, gene_data, stem)
     elif args.averaging:
         averaging(table, args, gene_data, stem, seeds)
-    elif args.augment:
-        augmentation(table, args, gene_data, stem, seeds)
+    elif args.variants:
+        recipe_variants(table, args, gene_data, stem, seeds)
     elif args.blend_parts:
         blend_parts(table, args, gene_data, stem, seeds)
     else:

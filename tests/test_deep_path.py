@@ -81,7 +81,8 @@ def test_default_recipe_learns_where_the_motif_sits(decoy, tmp_path):
 
 def test_shifted_training_windows_reach_the_trainer(decoy, tmp_path):
     """shift_augment on a stem model: fine-tuning draws its batches from shifted rows. The decoy promoters hold
-    no N, so an N in a training batch is a shifted window's gap."""
+    no N, so an N in a training batch is a shifted window's gap. attention_dropout replaces the pre-trained
+    model's dropout on the attention weights."""
     from transformers import TrainerCallback
 
     from florabert.config import FinetuneConfig, load_config
@@ -97,9 +98,12 @@ def test_shifted_training_windows_reach_the_trainer(decoy, tmp_path):
 
     log = []
     cfg = load_config(FinetuneConfig, overrides={"max_steps": 4, "eval_steps": 4, "shift_augment": 8,
-                                                 "wide_kmers": [], "wide_motifs": False})
+                                                 "attention_dropout": 0.0, "wide_kmers": [], "wide_motifs": False})
     metrics = finetune(decoy / "pre", decoy / "data", tmp_path / "ft", cfg, log=log.append, callbacks=[Batches()])
     assert any("shifted by up to 8 bases" in m for m in log) and metrics["steps"] == 4
+    pre = json.loads((decoy / "pre" / "config.json").read_text())["attention_probs_dropout_prob"]
+    tuned = json.loads((tmp_path / "ft" / "config.json").read_text())["attention_probs_dropout_prob"]
+    assert (pre, tuned) == (0.1, 0.0)  # attention_dropout reached the model
     n_id = DNATokenizer.load(decoy / "pre").hf.get_vocab()["N"]
     gaps = (seen[0] == n_id).sum(1)
     assert (gaps > 0).float().mean() > 0.8 and gaps.max() <= 8  # 1 in 17 windows draws shift 0

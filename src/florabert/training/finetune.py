@@ -329,6 +329,8 @@ def _finetune(model_dir, data_dir, out: Path, config: FinetuneConfig, *, tracks,
             gene_features=gene_features, head_pooling=config.head_pooling,
             head_standardize=config.head_standardize, head_windows=config.head_windows,
             head_stem=config.head_stem, wide_motifs=motifs, wide_motif_windows=scanned if motifs else None,
+            **({} if config.attention_dropout is None else
+               {"attention_probs_dropout_prob": config.attention_dropout}),
             output_loading_info=True,
             **_class_names(data.classes, n_labels) if classification else {})
     if data.promoter_window:
