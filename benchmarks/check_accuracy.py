@@ -606,13 +606,16 @@ def pretrain_curve(table: Table, args, gene_data: Path, stem: Path, seeds: range
 def recipe_variants(table: Table, args, gene_data: Path, stem: Path, seeds: range) -> None:
     """Changes to the deep path's recipe, each against the same runs without it (the pre-training rows' runs from
     the demo's stem, demo recipe): its training windows shifted by up to 4 / 8 / 16 bases at every step
-    (``shift_augment``), and no dropout on the attention weights (``attention_dropout: 0``, which lets the fused
-    attention kernel run on the CPU)."""
+    (``shift_augment``), no dropout on the attention weights (``attention_dropout: 0``, which lets the fused
+    attention kernel run on the CPU), and this release's default options instead of the demo recipe."""
     plain = "pre-training: deep path alone from the demo's pre-training (150 steps)"
     rows = [(f"augmentation: deep path alone, training windows shifted by up to {n} bases (shift_augment: {n})",
              stem, gene_data, {**DEEP_ONLY, "shift_augment": n}) for n in (4, 8, 16)]
     rows.append(("recipe: deep path alone, no dropout on the attention weights (attention_dropout: 0)", stem,
                  gene_data, {**DEEP_ONLY, "attention_dropout": 0.0}))
+    # what `florabert finetune --config configs/deep_alone.yaml` trains: this release's defaults, no demo recipe
+    rows.append(("recipe: deep path alone, default options of this release (configs/deep_alone.yaml: up to "
+                 "3,000 steps, early stopping)", stem, gene_data, {**DEEP_ONLY, **{k: None for k in RECIPE}}))
     models(table, [(plain, stem, gene_data, DEEP_ONLY), *rows], seeds, args.out, args.only + "|" + plain
            if args.only else "")
     for name, *_ in rows:
