@@ -206,7 +206,8 @@ def test_prediction_reads_the_window_the_model_was_fine_tuned_on(planted, tmp_pa
     far = "".join(rng.choice(list("ACGT"), 84)) + seq[84:]  # differs only 5' of the window
     near = seq[:100] + "".join(rng.choice(list("ACGT"), 20))  # differs inside it
     a, b, c = p.predict([seq, far, near])
-    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    # the same window in one batch: equal up to float rounding (rows of a batch may round differently)
+    assert np.abs(a - b).max() < 1e-5 and np.abs(a - c).max() > 1e-3
     with pytest.raises(FloraBertError, match="longer than"):
         finetune(planted / "pre", planted / "data", tmp_path / "x", cfg(max_length=100), log=lambda m: None)
 
