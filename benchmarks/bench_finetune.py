@@ -55,7 +55,6 @@ def step_times(model: Path, data: Path, overrides: dict, threads: int, compile_:
     from florabert.training.finetune import finetune
 
     marks: list[float] = []
-
     prof = profiler(activities=[ProfilerActivity.CPU]) if profile else None
 
     class Clock(TrainerCallback):
@@ -66,9 +65,9 @@ def step_times(model: Path, data: Path, overrides: dict, threads: int, compile_:
         def on_step_end(self, args, state, control, **kwargs):
             marks.append(time.perf_counter())
             if prof is not None and len(marks) == warmup:
-                prof.__enter__()
+                prof.start()
             if prof is not None and len(marks) == warmup + steps:
-                prof.__exit__(None, None, None)
+                prof.stop()
 
     n = warmup + steps
     cfg = load_config(FinetuneConfig, file="deep_alone", overrides={

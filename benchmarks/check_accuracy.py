@@ -353,6 +353,20 @@ def models(table: Table, variants: list[tuple], seeds: range, out: Path, only: s
                 table.report(row, [np.load(d / f"predictions_{part}.npy") for d in dirs], secs)
 
 
+def wide_matrix(data_dir: Path, motifs: bool):
+    """(the expression dataset, its genes' wide features as fine-tuning builds them: composition of k = 1..4 and
+    the gene model, and with ``motifs`` the JASPAR motifs of the TSS windows)."""
+    from florabert.config import FinetuneConfig
+    from florabert.data.dataset import load_expression_dataset
+    from florabert.features import gene_values, motif_windows, wide_inputs
+    from florabert.training.finetune import _gene_feature_columns
+
+    d = load_expression_dataset(data_dir)
+    genes = gene_values(d.table, _gene_feature_columns(d, FinetuneConfig()), Path(data_dir) / "dataset.parquet")
+    return d, wide_inputs(d.table.column("sequence").to_pylist(), [1, 2, 3, 4], d.layout, genes,
+                          motifs=motif_windows(d.layout, "tss") if motifs else False)
+
+
 def residual_data(data_dir: Path, out: Path) -> Path:
     """The dataset with every target replaced by what the wide path (0.3 x ridge + 0.7 x LightGBM, the demo's
     blend) leaves unexplained: out of fold on the training genes (5 folds by family), fitted on all training
@@ -361,18 +375,12 @@ def residual_data(data_dir: Path, out: Path) -> Path:
     import pyarrow.parquet as pq
     from sklearn.model_selection import GroupKFold
 
-    from florabert.config import FinetuneConfig
-    from florabert.data.dataset import load_expression_dataset
-    from florabert.features import gene_values, wide_inputs
-    from florabert.training.finetune import _gene_feature_columns
     from florabert.training.wide import WideRidge, fit_trees
 
     if (out / "dataset.parquet").exists():
         return out
-    d = load_expression_dataset(data_dir)
+    d, x = wide_matrix(data_dir, motifs=False)
     t = d.table
-    x = wide_inputs(t.column("sequence").to_pylist(), [1, 2, 3, 4], d.layout,
-                    gene_values(t, _gene_feature_columns(d, FinetuneConfig()), Path(data_dir) / "dataset.parquet"))
     y = np.array(t.column("labels").to_pylist())
     split, family = np.array(t.column("split").to_pylist()), np.array(t.column("family").to_pylist())
     tr = np.where(split == "train")[0]
@@ -661,22 +669,13 @@ def blend_parts(table: Table, args, gene_data: Path, stem: Path, seeds: range) -
     """What the blend can use beside the wide path's ridge and LightGBM: the deep path alone (the bases; the
     demo-recipe runs of the pre-training rows) or a neural network on the wide features themselves (no bases;
     3 seeds averaged). Weights in steps of 0.05 chosen on the validation genes; rows report the test genes."""
-    import itertools
-
-    from florabert.config import FinetuneConfig
-    from florabert.data.dataset import load_expression_dataset
-    from florabert.evaluation.metrics import r2
-    from florabert.features import gene_values, motif_windows, wide_inputs
     from florabert.predict import Predictor
-    from florabert.training.finetune import _gene_feature_columns
-    from florabert.training.wide import WideRidge, fit_trees
+    from florabert.training.wide import WideRidge, _best, fit_trees
 
     deep_runs = "pre-training: deep path alone from the demo's pre-training (150 steps)"  # its runs (cached)
-    d = load_expression_dataset(gene_data)
+    d, x = wide_matrix(gene_data, motifs=True)
     t = d.table
     seqs = t.column("sequence").to_pylist()
-    genes = gene_values(t, _gene_feature_columns(d, FinetuneConfig()), Path(gene_data) / "dataset.parquet")
-    x = wide_inputs(seqs, [1, 2, 3, 4], d.layout, genes, motifs=motif_windows(d.layout, "tss"))
     y = np.array(t.column("labels").to_pylist())
     split = np.array(t.column("split").to_pylist())
     tr, va, te = (np.flatnonzero(split == k) for k in ("train", "validation", "test"))
@@ -691,12 +690,10 @@ def blend_parts(table: Table, args, gene_data: Path, stem: Path, seeds: range) -
               ("ridge", "trees", "mlp"): "blend parts: ridge + LightGBM + a network on the wide features",
               ("ridge", "trees", "mlp", "deep"): "blend parts: ridge + LightGBM + that network + the deep path"}
     for group, name in labels.items():
-        grid = [{k: n / 20 for k, n in zip(group, c, strict=True)}
-                for c in itertools.product(range(21), repeat=len(group)) if sum(c) == 20]
-        weights = max(grid, key=lambda w, g=group: r2(y[va], sum(w[k] * parts[k][va] for k in g)))
+        weights, validation = _best({k: parts[k][va] for k in group}, y[va], list(group), step=0.05)
         print(f"{name}: weights {weights}", flush=True)
         table.report(name, [sum(weights[k] * parts[k][te] for k in group)], [0.0], weights=weights,
-                     validation_r2=r2(y[va], sum(weights[k] * parts[k][va] for k in group)))
+                     validation_r2=validation)
         if len(group) > 2:
             table.compare(name, labels[("ridge", "trees")])
     table.report("blend parts: a network on the wide features alone (3 seeds averaged)", [parts["mlp"][te]],

@@ -157,10 +157,10 @@ def _simplex(names: list[str], step: float = 0.1) -> list[dict]:
             for counts in itertools.product(range(n + 1), repeat=len(names)) if sum(counts) == n]
 
 
-def _best(val: dict, yv: np.ndarray, names: list[str]) -> tuple[dict, float]:
-    """The weighting of the parts ``names`` (steps of 0.1, summing to 1) with the best validation R²."""
+def _best(val: dict, yv: np.ndarray, names: list[str], step: float = 0.1) -> tuple[dict, float]:
+    """The weighting of the parts ``names`` (steps of ``step``, summing to 1) with the best validation R²."""
     score = lambda w: r2(yv, sum(w[k] * val[k] for k in names))  # noqa: E731
-    best = max(_simplex(names), key=score)
+    best = max(_simplex(names, step), key=score)
     return best, score(best)
 
 
