@@ -322,7 +322,8 @@ def run_key(name: str, settings: dict, model) -> str:
     default is off leave the keys of the runs before them as they were."""
     from florabert.config import FinetuneConfig
 
-    defaults = str(FinetuneConfig()).replace(", shift_augment=0", "")
+    defaults = str(FinetuneConfig()).replace(", shift_augment=0", "").replace(", head_wide=False", "").replace(
+        ", cooldown_steps=0", "")
     return hashlib.md5(f"{name}|{sorted(settings.items())}|{defaults}|{model}".encode()).hexdigest()[:10]
 
 
@@ -624,10 +625,32 @@ def recipe_variants(table: Table, args, gene_data: Path, stem: Path, seeds: rang
     # what `florabert finetune --config configs/deep_alone.yaml` trains: this release's defaults, no demo recipe
     rows.append(("recipe: deep path alone, default options of this release (configs/deep_alone.yaml: up to "
                  "3,000 steps, early stopping)", stem, gene_data, {**DEEP_ONLY, **{k: None for k in RECIPE}}))
-    models(table, [(plain, stem, gene_data, DEEP_ONLY), *rows], seeds, args.out, args.only + "|" + plain
-           if args.only else "")
+    defaults = rows[-1][0]
+    cool = ("recipe: deep path alone, default options + a cool-down from the best checkpoint (cooldown_steps: "
+            "300)", stem, gene_data, {**DEEP_ONLY, **{k: None for k in RECIPE}, "cooldown_steps": 300})
+    models(table, [(plain, stem, gene_data, DEEP_ONLY), *rows, cool], seeds, args.out,
+           args.only + "|" + plain + "|" + defaults if args.only else "")
     for name, *_ in rows:
         table.compare(name, plain)
+    table.compare(cool[0], defaults)
+    table.compare(cool[0], plain)
+
+
+def wide_deep(table: Table, args, gene_data: Path, stem: Path, seeds: range) -> None:
+    """The full model (demo recipe, this release's defaults) against the same model whose deep path's head also
+    reads the wide features (``head_wide: true``; Wide & Deep): each with its parts, the deep path alone and the
+    wide path alone (3 seeds, paired CIs)."""
+    full, full_hw = ("wide & deep: full model, this release's defaults [demo recipe]",
+                     "wide & deep: full model, the deep path's head reads the wide features (head_wide: true)")
+    deep, deep_hw = ("wide & deep: its deep path alone (the bases)",
+                     "wide & deep: its deep path alone (the bases and, through the head, the wide features)")
+    wide = "wide & deep: the wide path alone (ridge + LightGBM)"
+    models(table, [(full, stem, gene_data, {}), (full_hw, stem, gene_data, {"head_wide": True})], seeds, args.out,
+           args.only, parts={full: (deep, wide), full_hw: (deep_hw, None)})
+    table.compare(full, wide)
+    table.compare(full_hw, wide)
+    table.compare(full_hw, full)
+    table.compare(deep_hw, deep)
 
 
 def feature_mlp(x: np.ndarray, y: np.ndarray, tr: np.ndarray, va: np.ndarray, seed: int,
@@ -741,6 +764,8 @@ def main() -> None:
                         help="recipe changes vs the same runs without: shift_augment, attention_dropout")
     parser.add_argument("--blend-parts", action="store_true",
                         help="the deep path vs a network on the wide features, each beside ridge and LightGBM")
+    parser.add_argument("--wide-deep", action="store_true",
+                        help="the full model with and without the wide features in the deep path's head")
     parser.add_argument("--redo", action="store_true", help="forget results.json")
     args = parser.parse_args()
 
@@ -768,6 +793,8 @@ def main() -> None:
         recipe_variants(table, args, gene_data, stem, seeds)
     elif args.blend_parts:
         blend_parts(table, args, gene_data, stem, seeds)
+    elif args.wide_deep:
+        wide_deep(table, args, gene_data, stem, seeds)
     else:
         main_rows(table, args, gene_data, stem, seeds)
     md = table.markdown()

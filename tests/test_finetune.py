@@ -1,5 +1,6 @@
 """Fine-tuning on a planted-motif synthetic set: it must be learned; the unfreezing schedule is exact."""
 
+import itertools
 import json
 
 import numpy as np
@@ -354,3 +355,56 @@ def test_shift_augment_moves_each_window_within_its_own_place():
                 seen.add(s)
     assert seen == set(range(-3, 4))
     assert np.array_equal(ds[0]["input_ids"], ids[0])  # the dataset itself is never changed
+
+
+def test_cooldown_goes_back_to_the_best_checkpoint_and_anneals_to_zero(planted, tmp_path):
+    lrs, said = {}, []
+
+    class Rate(TrainerCallback):
+        def on_step_begin(self, args, state, control, optimizer=None, **kwargs):
+            lrs[state.global_step] = optimizer.param_groups[0]["lr"]
+
+    # a rate so large that the validation loss soon stops improving: early stopping's patience runs out
+    metrics = finetune(planted / "pre", planted / "data", tmp_path / "c",
+                       cfg(max_steps=400, eval_steps=5, early_stopping_patience=2, early_stopping_min_steps=0,
+                           cooldown_steps=20, unfreeze_every=0, optimizer="adamw", learning_rate=0.05),
+                       log=said.append, callbacks=[Rate()])
+    line = next(m for m in said if "back to the best checkpoint" in m)
+    start, best = int(line.split()[1].rstrip(":")), int(line.split("(step ")[1].split(")")[0])
+    assert best < start and metrics["steps"] == start + 20 < 400  # the run ends when the cool-down does
+    cool = [lrs[s] for s in range(start, start + 20)]
+    assert all(a > b for a, b in itertools.pairwise(cool)) and cool[-1] < 0.06 * cool[0]
+    assert cool[0] <= lrs[start - 1] + 1e-12  # it falls from where the rate was, never jumps up
+
+
+def test_a_head_that_reads_the_wide_features_too(planted, tmp_path):
+    """head_wide: the deep path's head reads the standardized wide features beside the pooled states; its deep
+    part, saved on its own, keeps them as inputs (the ridge and trees at weight 0) and predicts what the full
+    model's deep path does."""
+    from florabert.data.dataset import load_expression_dataset
+    from florabert.features import wide_inputs
+    from florabert.predict import Predictor
+    from florabert.training.wide import save_part
+
+    metrics = finetune(planted / "pre", planted / "data", tmp_path / "ft",
+                       cfg(wide_kmers=[1, 2], max_steps=10, eval_steps=10, unfreeze_every=0, optimizer="adamw",
+                           head_wide=True), log=lambda m: None)
+    model = Predictor(tmp_path / "ft").model
+    n_wide = model.config.wide_features
+    assert model.config.head_wide and n_wide == metrics["wide"]["features"] == 4 + 16
+    assert model.head[0].in_features == FloraBertForExpression.pooled_size(model.config) > n_wide
+    data = load_expression_dataset(planted / "data")
+    seqs = data.part("test").column("sequence").to_pylist()[:8]
+    tok = Predictor(tmp_path / "ft").tok
+    batch = tok(seqs, padding=True, return_tensors="pt")
+    batch["wide_features"] = torch.from_numpy(wide_inputs(seqs, [1, 2], data.layout, None)).float()
+    with torch.no_grad():
+        deep = model.deep(**batch)
+        shifted = model.deep(**{**batch, "wide_features": batch["wide_features"] * 1.5})
+    assert not torch.allclose(deep, shifted)  # the deep path reads them
+    part = save_part(tmp_path / "ft", tmp_path / "deep_alone", "deep")
+    alone = Predictor(part)
+    assert alone.model.config.part_weights == (1.0, 0.0) and "wide features" in (part / "README.md").read_text()
+    got = alone.predict(seqs)
+    want = deep.numpy()
+    assert np.allclose(got, want, atol=1e-4)

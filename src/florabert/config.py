@@ -152,7 +152,7 @@ RULES: dict[str, object] = {
     "warmup_steps": (0, None), "max_eval_sequences": (1, None), "seed": (0, 2**32 - 1),
     "dataloader_num_workers": (0, 256), "unfreeze_every": (0, None), "unfreeze_layers": (1, None),
     "early_stopping_patience": (1, None), "early_stopping_min_steps": (0, None), "learning_rate": ">0",
-    "eps": ">0", "weight_decay": (0, None),
+    "cooldown_steps": (0, None), "eps": ">0", "weight_decay": (0, None),
     "beta1": (0, 0.999999), "beta2": (0, 0.999999999), "layer_lr_factor": (0, None), "wide_lr_factor": (0, None),
     "head_dropout": (0, 0.99),
     "eval_fraction": (1e-9, 0.9), "head_hidden_size": (1, 1 << 16), "max_length": (8, 1 << 17),
@@ -333,6 +333,9 @@ class FinetuneConfig:
     # real genes"). FloraBERT's head reads the encoder alone, all positions together (--recipe florabert).
     head_windows: bool = True
     head_stem: bool = True
+    # the head also reads the wide path's features (standardized) beside the pooled states: the deep path is then
+    # one network on the bases and the composition, motifs and gene model together (Wide & Deep)
+    head_wide: bool = False
     # false: the deep path's output is held at zero and nothing is fine-tuned: the model is its wide path alone
     # (ridge, and the LightGBM blend), saved and used as any other model (configs/wide_alone.yaml)
     deep_path: bool = True
@@ -360,6 +363,9 @@ class FinetuneConfig:
     early_stopping_patience: int = 5  # evaluations without a better validation loss
     early_stopping_min_steps: int = 1000  # never stop before this step (a motif can appear abruptly after a few
     # hundred flat steps: README "Why fine-tuning learned no sequence")
+    # > 0: when early stopping would end the run, go back to its best checkpoint instead and let the learning
+    # rate fall linearly to 0 over this many steps (a cool-down from the best point; then the run ends). 0: stop
+    cooldown_steps: int = 0
     # the wide path: k-mer frequencies (these k) of every window, and codon usage of coding windows, go
     # through a linear layer fitted by ridge regression on the training genes (penalty by cross-validation)
     # and added to the transformer's output, which then learns what the composition does not explain.

@@ -412,7 +412,8 @@ class FloraBertForExpression(RobertaPreTrainedModel):
         per = 2 * config.hidden_size if meanmax else config.hidden_size
         sources = 2 if getattr(config, "head_stem", False) and config.stem else 1
         windows = len(config.layout) if getattr(config, "head_windows", False) else 1
-        return per * sources * windows
+        wide = config.wide_features if getattr(config, "head_wide", False) else 0
+        return per * sources * windows + wide
 
     def read_out(self, enc: Encoded) -> torch.Tensor:
         """(batch, :meth:`pooled_size`): the encoder's final states pooled (:meth:`pool`), and with
@@ -443,14 +444,24 @@ class FloraBertForExpression(RobertaPreTrainedModel):
         weights = torch.nan_to_num(torch.softmax(score, -1), nan=0.0).to(hidden.dtype)
         return (hidden * weights.unsqueeze(-1)).sum(1)
 
+    def wide_inputs(self, wide_features: torch.Tensor | None) -> torch.Tensor:
+        """The wide features standardized with the training genes' mean and sd (what the ridge reads)."""
+        if wide_features is None:
+            raise ValueError("this model has a wide path: pass wide_features (florabert.features."
+                             "window_features of the same sequences)")
+        return (wide_features.to(self.wide_std.dtype) - self.wide_mean) / self.wide_std
+
     def pooled(self, input_ids=None, attention_mask=None, position_ids=None, track_values=None,
-               track_states=None, token_type_ids=None, **kwargs) -> torch.Tensor:
-        """What the head reads (batch, pooled): the pooled hidden states, standardized with the training genes'
-        mean and sd when the model has them (``config.head_standardize``)."""
+               track_states=None, token_type_ids=None, wide_features=None, **kwargs) -> torch.Tensor:
+        """What the head reads (batch, pooled): the pooled hidden states (with ``config.head_wide`` and the
+        standardized wide features beside them), standardized with the training genes' mean and sd when the
+        model has them (``config.head_standardize``)."""
         enc = encode(self.roberta, self.roberta, self.config, input_ids=input_ids, attention_mask=attention_mask,
                      token_type_ids=token_type_ids, position_ids=position_ids, track_values=track_values,
                      track_states=track_states, **kwargs)
         pooled = self.read_out(enc)
+        if getattr(self.config, "head_wide", False):
+            pooled = torch.cat([pooled, self.wide_inputs(wide_features).to(pooled.dtype)], -1)
         if hasattr(self, "pool_mean"):
             pooled = (pooled - self.pool_mean.to(pooled.dtype)) / self.pool_std.to(pooled.dtype)
         return pooled
@@ -468,12 +479,9 @@ class FloraBertForExpression(RobertaPreTrainedModel):
         if a:  # a wide-path-only model (deep_path false, configs/wide_alone.yaml) reads no bases
             logits = a * self.deep(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
                                    track_values=track_values, track_states=track_states,
-                                   token_type_ids=token_type_ids, **kwargs)
+                                   token_type_ids=token_type_ids, wide_features=wide_features, **kwargs)
         if hasattr(self, "wide"):
-            if wide_features is None:
-                raise ValueError("this model has a wide path: pass wide_features (florabert.features."
-                                 "window_features of the same sequences)")
-            z = (wide_features.to(self.wide_std.dtype) - self.wide_mean) / self.wide_std
+            z = self.wide_inputs(wide_features)
             logits = logits + b * self.wide(z.to(self.wide.weight.dtype)).float()
         if (getattr(self.config, "wide_blend", None) or {}).get("boosters"):  # + c x LightGBM (WideTrees.offset)
             if wide_offset is None:

@@ -90,7 +90,9 @@ def predict_in_order(model, collator, part, *, deep: bool = False, pooled: bool 
     device = next(model.parameters()).device
     out = []
     inner = deep or pooled
-    drop = ("labels", "length", "wide_features", "wide_offset") if inner else ("labels", "length")
+    drop = ("labels", "length", "wide_offset") if inner else ("labels", "length")
+    if inner and not getattr(model.config, "head_wide", False):
+        drop += ("wide_features",)
     n = len(part) if rows is None else min(rows, len(part))
     for start in range(0, n, 64):
         batch = collator([{k: v for k, v in part[i].items() if k not in drop}

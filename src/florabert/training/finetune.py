@@ -214,17 +214,65 @@ def _warn_about_input(tok, max_length: int, data, model_dir, log) -> None:
             "their bases); a stem model (pretrain --architecture stem) reads every base")
 
 
-def _early_stopping(config: FinetuneConfig):
+class Schedule:
+    """The learning rate's factor by step (a ``LambdaLR`` lambda, saved with the scheduler's state, so ``--resume``
+    keeps it): linear warm-up, then linear decay to 0 at ``max_steps``; once :meth:`cool` is called, a linear
+    cool-down from the factor of that step to 0 over ``cooldown_steps``."""
+
+    def __init__(self, warmup: int, total: int):
+        self.warmup, self.total = warmup, total
+        self.cool_from, self.cool_factor, self.cool_steps = None, 0.0, 0
+
+    def __call__(self, step: int) -> float:
+        if self.cool_from is not None:
+            return self.cool_factor * max(0.0, 1.0 - (step - self.cool_from) / self.cool_steps)
+        if step < self.warmup:
+            return step / max(1, self.warmup)
+        return max(0.0, (self.total - step) / max(1, self.total - self.warmup))
+
+    def cool(self, step: int, steps: int) -> None:
+        self.cool_factor, self.cool_from, self.cool_steps = self(step), step, steps
+
+
+def _early_stopping(config: FinetuneConfig, schedule: Schedule | None = None, log=print):
     """HF's early stopping (``early_stopping_patience`` evaluations without a better validation loss) that
     never stops a run before ``early_stopping_min_steps``: a motif detector can form abruptly after a few
-    hundred flat steps (README "Why fine-tuning learned no sequence")."""
+    hundred flat steps (README "Why fine-tuning learned no sequence"). With ``config.cooldown_steps`` and the
+    run's :class:`Schedule`, the first time it would stop, the run instead goes back to its best checkpoint and
+    anneals from there: the learning rate falls linearly to 0 over ``cooldown_steps`` (Adam's moments reset),
+    and the run ends then; the best checkpoint of the whole run is kept, as before."""
+    from safetensors.torch import load_file
     from transformers import EarlyStoppingCallback
 
     class EarlyStopping(EarlyStoppingCallback):
         def on_evaluate(self, args, state, control, metrics, **kwargs):
+            ending = control.should_training_stop  # max_steps reached: nothing here may undo that
             super().on_evaluate(args, state, control, metrics, **kwargs)
+            patience_out = control.should_training_stop and not ending
+            control.should_training_stop = ending
+            if schedule is not None and schedule.cool_from is not None:  # cooling down: until it ends
+                self.early_stopping_patience_counter = 0
+                if state.global_step >= schedule.cool_from + schedule.cool_steps:
+                    control.should_training_stop = True
+                return
             if state.global_step < config.early_stopping_min_steps:  # track the best, do not count patience yet
                 self.early_stopping_patience_counter = 0
+                return
+            best = state.best_model_checkpoint
+            if not patience_out:
+                return
+            if not (config.cooldown_steps and schedule is not None and best
+                    and (Path(best) / "model.safetensors").exists()):
+                control.should_training_stop = True
+                return
+            self.early_stopping_patience_counter = 0
+            kwargs["model"].load_state_dict(load_file(Path(best) / "model.safetensors"))
+            kwargs["optimizer"].state.clear()
+            schedule.cool(state.global_step, config.cooldown_steps)
+            if state.is_world_process_zero:
+                log(f"step {state.global_step}: no better validation loss for {config.early_stopping_patience}"
+                    f" evaluations: back to the best checkpoint (step {best.rsplit('-', 1)[1]}), learning rate"
+                    f" x{schedule.cool_factor:.2f} falling to 0 over {config.cooldown_steps} steps")
 
     return EarlyStopping(early_stopping_patience=config.early_stopping_patience)
 
@@ -273,7 +321,7 @@ def finetune(model_dir: str | Path, data_dir: str | Path, out: str | Path, confi
 # parts are split out.
 def _finetune(model_dir, data_dir, out: Path, config: FinetuneConfig, *, tracks, last, log, callbacks) -> dict:
     """The run itself, in ``out`` (the run's work folder)."""
-    from transformers import TrainingArguments, get_linear_schedule_with_warmup
+    from transformers import TrainingArguments
 
     from florabert.data.dataset import load_expression_dataset
     from florabert.modeling import FloraBertForExpression, adopt_layout, loading
@@ -328,7 +376,8 @@ def _finetune(model_dir, data_dir, out: Path, config: FinetuneConfig, *, tracks,
             input_length=max_length, wide_kmers=wide_kmers, wide_features=n_wide, wide_groups=groups,
             gene_features=gene_features, head_pooling=config.head_pooling,
             head_standardize=config.head_standardize, head_windows=config.head_windows,
-            head_stem=config.head_stem, wide_motifs=motifs, wide_motif_windows=scanned if motifs else None,
+            head_stem=config.head_stem, head_wide=config.head_wide, wide_motifs=motifs,
+            wide_motif_windows=scanned if motifs else None,
             **({} if config.attention_dropout is None else
                {"attention_probs_dropout_prob": config.attention_dropout}),
             output_loading_info=True,
@@ -378,7 +427,8 @@ def _finetune(model_dir, data_dir, out: Path, config: FinetuneConfig, *, tracks,
         log(f"warning: the encoder stays frozen for all {config.max_steps} steps (the first unfreezing stage "
             f"is at step {config.unfreeze_every}): only the head learns; lower --unfreeze-every or use the "
             "default recipe")
-    scheduler = get_linear_schedule_with_warmup(optimizer, config.warmup_steps, config.max_steps)
+    schedule = Schedule(config.warmup_steps, config.max_steps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     train_ds, val_ds, test_ds = parts["train"], parts["validation"], parts["test"]
     read_train = train_ds  # what the Trainer draws batches from (train_ds itself stays as it is: backfit, blend)
     if config.shift_augment and config.deep_path:
@@ -410,7 +460,7 @@ def _finetune(model_dir, data_dir, out: Path, config: FinetuneConfig, *, tracks,
         what = f"examples, {n_labels} classes" if classification else f"genes x {n_labels} targets"
         log(f"fine-tuning {n_params / 1e6:.2f} M parameters on {train_t.num_rows:,} {what}; validation "
             f"{val_t.num_rows:,}, test {test_t.num_rows:,}")
-    stopper = _early_stopping(config)
+    stopper = _early_stopping(config, schedule, log)
     backfit = n_wide and not config.wide_stack and config.wide_backfit
     extra = [backfit_callback(model, train_ds, collator)] if backfit else []
     with tensorboard_dir(out / "logs" / "tensorboard"):

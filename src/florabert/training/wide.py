@@ -235,7 +235,10 @@ def save_part(model_dir, out, part: str) -> Path:
     config = model.config
     tmp = out.with_name(f".{out.name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
-    if part == "deep":
+    if part == "deep" and config.head_wide:  # its head reads the wide features: they stay, the ridge weighs 0
+        config.wide_blend = {"weights": {"deep": 1.0, "ridge": 0.0, "trees": 0.0}}
+        model.save_pretrained(tmp)
+    elif part == "deep":
         config.wide_blend, config.wide_features, config.wide_kmers, config.gene_features = {}, 0, [], []
         config.wide_groups = {}
         lean = FloraBertForExpression(config)
@@ -253,7 +256,8 @@ def save_part(model_dir, out, part: str) -> Path:
     else:
         raise FloraBertError(f"part must be deep or wide, not {part!r}")
     DNATokenizer.load(model_dir).write_files(tmp)
-    what = {"deep": "the deep path alone (it reads the bases of its windows and nothing else)",
+    what = {"deep": "the deep path alone (it reads the bases of its windows"
+                    + (" and, through its head, the wide features)" if config.head_wide else " and nothing else)"),
             "wide": "the wide path alone (ridge and LightGBM on the windows' composition and gene model)"}[part]
     (tmp / "README.md").write_text(f"# FloraBERT expression model: a part\n\n{what.capitalize()}, taken from "
                                    f"the stacked model `{model_dir}` (florabert.training.wide.save_part).\n")
