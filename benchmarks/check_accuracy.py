@@ -57,7 +57,8 @@ WIDE_ONLY = {"deep_path": False}  # = configs/wide_alone.yaml
 # the head before this release: the encoder's final states pooled over all windows together, RoBERTa's init
 EARLIER_HEAD = {"head_windows": False, "head_stem": False, "head_init": "random"}
 RECIPE = {"max_steps": demo.DEMO_FINETUNE_STEPS, "eval_steps": 50, "warmup_steps": 50,
-          "batch_size": demo.DEMO_FINETUNE_BATCH, "early_stopping_min_steps": 0}
+          "batch_size": demo.DEMO_FINETUNE_BATCH, "early_stopping_min_steps": 0, "cooldown_steps": 0}
+DEFAULTS = {k: None for k in RECIPE}  # a row with these settings trains with finetune's defaults instead
 
 
 def chosen(only: str, name: str) -> bool:
@@ -323,7 +324,7 @@ def run_key(name: str, settings: dict, model) -> str:
     from florabert.config import FinetuneConfig
 
     defaults = str(FinetuneConfig()).replace(", shift_augment=0", "").replace(", head_wide=False", "").replace(
-        ", cooldown_steps=0", "")
+        ", cooldown_steps=300", "")
     return hashlib.md5(f"{name}|{sorted(settings.items())}|{defaults}|{model}".encode()).hexdigest()[:10]
 
 
@@ -441,7 +442,7 @@ def main_rows(table: Table, args, gene_data: Path, stem: Path, seeds: range) -> 
         ("full model, the earlier joining: ridge from the first step, backfitted (wide_stack: false)", stem,
          gene_data, {"wide_stack": False, "_seeds": False}),
         ("deep path alone, default options (configs/deep_alone.yaml, 3,000 steps, early stopping)", stem,
-         gene_data, {**DEEP_ONLY, **{k: None for k in RECIPE}, "_seeds": False}),
+         gene_data, {**DEEP_ONLY, **DEFAULTS, "_seeds": False}),
     ]
     models(table, variants[:2], seeds, args.out, only, curve=True, parts=parts)
     models(table, variants[2:], seeds, args.out, only)
@@ -623,11 +624,12 @@ def recipe_variants(table: Table, args, gene_data: Path, stem: Path, seeds: rang
     rows.append(("recipe: deep path alone, no dropout on the attention weights (attention_dropout: 0)", stem,
                  gene_data, {**DEEP_ONLY, "attention_dropout": 0.0}))
     # what `florabert finetune --config configs/deep_alone.yaml` trains: this release's defaults, no demo recipe
-    rows.append(("recipe: deep path alone, default options of this release (configs/deep_alone.yaml: up to "
-                 "3,000 steps, early stopping)", stem, gene_data, {**DEEP_ONLY, **{k: None for k in RECIPE}}))
+    rows.append(("recipe: deep path alone, default options without the cool-down (cooldown_steps: 0; up to 3,000 "
+                 "steps, early stopping)", stem, gene_data, {**DEEP_ONLY, **DEFAULTS, "cooldown_steps": 0}))
     defaults = rows[-1][0]
-    cool = ("recipe: deep path alone, default options + a cool-down from the best checkpoint (cooldown_steps: "
-            "300)", stem, gene_data, {**DEEP_ONLY, **{k: None for k in RECIPE}, "cooldown_steps": 300})
+    cool = ("recipe: deep path alone, default options of this release (configs/deep_alone.yaml: up to 3,000 "
+            "steps, early stopping, then a 300-step cool-down from the best checkpoint)", stem, gene_data,
+            {**DEEP_ONLY, **DEFAULTS})
     models(table, [(plain, stem, gene_data, DEEP_ONLY), *rows, cool], seeds, args.out,
            args.only + "|" + plain + "|" + defaults if args.only else "")
     for name, *_ in rows:

@@ -152,7 +152,8 @@ def run_demo(out: str | Path = "demo_out", *, quick: bool = False, force: bool =
     steps = 20 if quick else DEMO_FINETUNE_STEPS
     ft_cfg = load_config(FinetuneConfig, overrides={
         "max_steps": steps, "eval_steps": max(steps // 12, 10), "warmup_steps": max(steps // 12, 10),
-        "batch_size": DEMO_FINETUNE_BATCH, "early_stopping_min_steps": 0})
+        "batch_size": DEMO_FINETUNE_BATCH, "early_stopping_min_steps": 0,
+        "cooldown_steps": 0})  # the rate already falls to 0 by the last step
 
     def fine_tune() -> dict:
         metrics = finetune(stage2, data_dir, ft_dir, ft_cfg, log=say)
