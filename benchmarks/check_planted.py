@@ -129,7 +129,7 @@ def run_chain(root: Path, kind: str, wide: bool, *, pretrain_args: str = "", fin
                                   "--out", run / "pre", log=log)
     extra = []
     if not wide:
-        (run / "deep_only.yaml").write_text("wide_kmers: []\nwide_gene_model: false\n")
+        (run / "deep_only.yaml").write_text("wide_kmers: []\nwide_gene_model: false\nwide_motifs: false\n")
         extra = ["--config", run / "deep_only.yaml"]
     times["finetune"] = florabert("finetune", "--model", run / "pre", "--data", root / "data", "--out", run / "ft",
                                   *extra, *shlex.split(finetune_args), log=log)

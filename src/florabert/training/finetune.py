@@ -258,9 +258,9 @@ def _early_stopping(config: FinetuneConfig, schedule: Schedule | None = None, lo
             if state.global_step < config.early_stopping_min_steps:  # track the best, do not count patience yet
                 self.early_stopping_patience_counter = 0
                 return
-            best = state.best_model_checkpoint
             if not patience_out:
                 return
+            best = state.best_model_checkpoint
             if not (config.cooldown_steps and schedule is not None and best
                     and (Path(best) / "model.safetensors").exists()):
                 control.should_training_stop = True
