@@ -630,11 +630,14 @@ def recipe_variants(table: Table, args, gene_data: Path, stem: Path, seeds: rang
     cool = ("recipe: deep path alone, default options of this release (configs/deep_alone.yaml: up to 3,000 "
             "steps, early stopping, then a 300-step cool-down from the best checkpoint)", stem, gene_data,
             {**DEEP_ONLY, **DEFAULTS})
-    models(table, [(plain, stem, gene_data, DEEP_ONLY), *rows, cool], seeds, args.out,
-           args.only + "|" + plain + "|" + defaults if args.only else "")
+    longer = ("recipe: deep path alone, default options with a 600-step cool-down (cooldown_steps: 600)", stem,
+              gene_data, {**DEEP_ONLY, **DEFAULTS, "cooldown_steps": 600})
+    models(table, [(plain, stem, gene_data, DEEP_ONLY), *rows, cool, longer], seeds, args.out,
+           args.only + "|" + plain + "|" + defaults + "|" + cool[0] if args.only else "")
     for name, *_ in rows:
         table.compare(name, plain)
     table.compare(cool[0], defaults)
+    table.compare(longer[0], cool[0])
     table.compare(cool[0], plain)
 
 
