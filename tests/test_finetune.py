@@ -408,3 +408,21 @@ def test_a_head_that_reads_the_wide_features_too(planted, tmp_path):
     got = alone.predict(seqs)
     want = deep.numpy()
     assert np.allclose(got, want, atol=1e-4)
+
+
+def test_the_schedule_and_its_cool_down_survive_a_resume():
+    """The learning-rate schedule is a LambdaLR lambda object: the scheduler's saved state (what --resume loads)
+    carries a cool-down that has begun."""
+    from florabert.training.finetune import Schedule
+
+    def scheduler(schedule):
+        opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        return torch.optim.lr_scheduler.LambdaLR(opt, schedule), schedule
+
+    first, schedule = scheduler(Schedule(10, 1000))
+    assert schedule(5) == 0.5 and schedule(10) == 1.0 and schedule(1000) == 0.0
+    schedule.cool(505, 100)  # from the factor at step 505 (0.5) to 0 over 100 steps
+    assert schedule(555) == pytest.approx(0.25) and schedule(605) == 0.0
+    again, fresh = scheduler(Schedule(10, 1000))
+    again.load_state_dict(first.state_dict())
+    assert fresh.cool_from == 505 and fresh(555) == pytest.approx(0.25)
