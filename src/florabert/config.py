@@ -369,7 +369,8 @@ class FinetuneConfig:
     # rate fall linearly to 0 over this many steps (a cool-down from the best point; then the run ends; the best
     # checkpoint of the whole run is kept). 0: stop there. On the demo's genes with default options the deep path
     # alone scored 0.3113 ± 0.0172 with 300 against 0.3063 ± 0.0065 without (3 seeds; paired +0.014, CI +0.006 to
-    # +0.021): the validation genes peak near step 500 while the rate is still high (docs/accuracy.md)
+    # +0.021; 600 steps: 0.2985, worse): the validation genes peak near step 500 while the rate is still high
+    # (docs/accuracy.md)
     cooldown_steps: int = 300
     # the wide path: k-mer frequencies (these k) of every window, and codon usage of coding windows, go
     # through a linear layer fitted by ridge regression on the training genes (penalty by cross-validation)
