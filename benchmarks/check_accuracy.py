@@ -23,14 +23,17 @@ pre-trained stem model and its recipe (600 steps of 32 genes) unless a row says 
   validation genes) against its best checkpoint (3 seeds, paired CI);
 - ``--variants``: the deep path alone with its training windows shifted by up to 4, 8 or 16 bases at every step
   (``shift_augment``), and without dropout on the attention weights (``attention_dropout: 0``), each against the
-  same recipe without (3 seeds, paired CIs; ``--only "up to 8 bases"`` for one);
+  same recipe without (3 seeds, paired CIs; ``--only "up to 8 bases"`` for one); with default options, with and
+  without the cool-down from the best checkpoint (``cooldown_steps`` 0 / 300 / 600);
+- ``--wide-deep``: the full model against the same model whose deep path's head also reads the wide features
+  (``head_wide: true``), each with its deep and wide parts (3 seeds, paired CIs);
 - ``--blend-parts``: what the blend can use beside ridge and LightGBM: the deep path alone, or a two-layer network
   on the wide features themselves (no bases), weights chosen on the validation genes (paired CIs).
 
     python benchmarks/check_accuracy.py --out bench_out/accuracy [--seeds 3] [--only TEXT] [--redo]
     python benchmarks/check_accuracy.py --out bench_out/accuracy --curves|--pretrain-curve|--scaling|--averaging
     python benchmarks/check_accuracy.py --out bench_out/accuracy --variants
-    python benchmarks/check_accuracy.py --out bench_out/accuracy --blend-parts
+    python benchmarks/check_accuracy.py --out bench_out/accuracy --blend-parts|--wide-deep
 
 Stages are cached in ``--out`` (corpora, pre-trained models, fine-tuned runs' predictions); rows already in
 ``results.json`` are kept unless ``--redo``.
