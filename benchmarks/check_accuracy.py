@@ -320,14 +320,22 @@ def cnn_activation(table: Table, data_dir: Path, seeds: range) -> None:
     table.compare("baseline: cnn baseline (plain CNN, one-hot)", name)
 
 
+# fine-tuning options added after the cached runs began: they enter a run's key only through a row's own settings
+# (RECIPE sets cooldown_steps: 0 for every demo-recipe row; DEFAULTS rows name it): older runs keep their keys
+LATER_OPTIONS = ("shift_augment", "head_wide", "cooldown_steps")
+
+
 def run_key(name: str, settings: dict, model) -> str:
     """The cache key of a row's fine-tuning runs: stable across invocations (unlike hash()); a change of the row's
-    settings or of finetune's defaults makes a new key (no stale cached predictions). Options added later whose
-    default is off leave the keys of the runs before them as they were."""
+    settings or of finetune's defaults (but those of :data:`LATER_OPTIONS`) makes a new key (no stale cached
+    predictions)."""
+    import dataclasses
+
     from florabert.config import FinetuneConfig
 
-    defaults = str(FinetuneConfig()).replace(", shift_augment=0", "").replace(", head_wide=False", "").replace(
-        ", cooldown_steps=300", "")
+    d = FinetuneConfig()
+    defaults = "FinetuneConfig(" + ", ".join(f"{f.name}={getattr(d, f.name)!r}" for f in dataclasses.fields(d)
+                                             if f.repr and f.name not in LATER_OPTIONS) + ")"
     return hashlib.md5(f"{name}|{sorted(settings.items())}|{defaults}|{model}".encode()).hexdigest()[:10]
 
 

@@ -234,13 +234,13 @@ class Schedule:
         self.cool_factor, self.cool_from, self.cool_steps = self(step), step, steps
 
 
-def _early_stopping(config: FinetuneConfig, schedule: Schedule | None = None, log=print):
+def _early_stopping(config: FinetuneConfig, schedule: Schedule, log=print):
     """HF's early stopping (``early_stopping_patience`` evaluations without a better validation loss) that
     never stops a run before ``early_stopping_min_steps``: a motif detector can form abruptly after a few
-    hundred flat steps (README "Why fine-tuning learned no sequence"). With ``config.cooldown_steps`` and the
-    run's :class:`Schedule`, the first time it would stop, the run instead goes back to its best checkpoint and
-    anneals from there: the learning rate falls linearly to 0 over ``cooldown_steps`` (Adam's moments reset),
-    and the run ends then; the best checkpoint of the whole run is kept, as before."""
+    hundred flat steps (README "Why fine-tuning learned no sequence"). With ``config.cooldown_steps``, the first
+    time it would stop, the run instead goes back to its best checkpoint and anneals from there: ``schedule`` (the
+    run's :class:`Schedule`) lets the learning rate fall linearly to 0 over ``cooldown_steps`` (Adam's moments
+    reset), and the run ends then; the best checkpoint of the whole run is kept, as before."""
     from safetensors.torch import load_file
     from transformers import EarlyStoppingCallback
 
@@ -250,7 +250,7 @@ def _early_stopping(config: FinetuneConfig, schedule: Schedule | None = None, lo
             super().on_evaluate(args, state, control, metrics, **kwargs)
             patience_out = control.should_training_stop and not ending
             control.should_training_stop = ending
-            if schedule is not None and schedule.cool_from is not None:  # cooling down: until it ends
+            if schedule.cool_from is not None:  # cooling down: until it ends
                 self.early_stopping_patience_counter = 0
                 if state.global_step >= schedule.cool_from + schedule.cool_steps:
                     control.should_training_stop = True
@@ -261,8 +261,7 @@ def _early_stopping(config: FinetuneConfig, schedule: Schedule | None = None, lo
             if not patience_out:
                 return
             best = state.best_model_checkpoint
-            if not (config.cooldown_steps and schedule is not None and best
-                    and (Path(best) / "model.safetensors").exists()):
+            if not (config.cooldown_steps and best and (Path(best) / "model.safetensors").exists()):
                 control.should_training_stop = True
                 return
             self.early_stopping_patience_counter = 0
