@@ -24,7 +24,11 @@ pre-trained stem model and its recipe (600 steps of 32 genes) unless a row says 
 - ``--variants``: the deep path alone with its training windows shifted by up to 4, 8 or 16 bases at every step
   (``shift_augment``), and without dropout on the attention weights (``attention_dropout: 0``), each against the
   same recipe without (3 seeds, paired CIs; ``--only "up to 8 bases"`` for one); with default options, with and
-  without the cool-down from the best checkpoint (``cooldown_steps`` 0 / 300 / 600);
+  without the cool-down from the best checkpoint (``cooldown_steps`` 0 / 300 / 600), at half the learning rate,
+  and the head with RoBERTa's init (``head_init: random``);
+- ``--lr-cv``: the default options' learning rate (1e-3 or 5e-4) chosen by 3-fold cross-validation over the
+  training genes' paralog families (validation R² of each run's kept checkpoint, pooled over the folds; the test
+  genes left out), as ``lr_cv.json``;
 - ``--wide-deep``: the full model against the same model whose deep path's head also reads the wide features
   (``head_wide: true``), each with its deep and wide parts (3 seeds, paired CIs);
 - ``--blend-parts``: what the blend can use beside ridge and LightGBM: the deep path alone, or a two-layer network
@@ -33,7 +37,7 @@ pre-trained stem model and its recipe (600 steps of 32 genes) unless a row says 
     python benchmarks/check_accuracy.py --out bench_out/accuracy [--seeds 3] [--only TEXT] [--redo]
     python benchmarks/check_accuracy.py --out bench_out/accuracy --curves|--pretrain-curve|--scaling|--averaging
     python benchmarks/check_accuracy.py --out bench_out/accuracy --variants
-    python benchmarks/check_accuracy.py --out bench_out/accuracy --blend-parts|--wide-deep
+    python benchmarks/check_accuracy.py --out bench_out/accuracy --blend-parts|--wide-deep|--lr-cv
 
 Stages are cached in ``--out`` (corpora, pre-trained models, fine-tuned runs' predictions); rows already in
 ``results.json`` are kept unless ``--redo``.
@@ -42,6 +46,7 @@ Stages are cached in ``--out`` (corpora, pre-trained models, fine-tuned runs' pr
 from __future__ import annotations
 
 import argparse
+import collections
 import hashlib
 import json
 import shutil
@@ -777,6 +782,81 @@ def scaling(table: Table, args, gene_data: Path, stem: Path) -> None:
     models(table, [(n, m, d, {**o, "_seeds": False}) for n, m, d, o in variants], range(1), args.out, args.only)
 
 
+def lr_cv(args, gene_data: Path, stem: Path, rates=(1e-3, 5e-4), folds: int = 3) -> None:
+    """Which learning rate of the default options, chosen by cross-validation over the training genes' paralog
+    families (never the test genes): each fold's families are the validation genes of a run trained on the
+    others (the test genes left out of its dataset), one run per fold and rate (seed = fold); reported: the
+    validation R² of each run's kept checkpoint, per fold and pooled over the folds' genes. ``lr_cv.json``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from florabert.config import FinetuneConfig, load_config
+    from florabert.data.dataset import load_expression_dataset
+    from florabert.evaluation.metrics import r2
+    from florabert.predict import Predictor
+
+    t = load_expression_dataset(gene_data).table
+    split = np.array(t.column("split").to_pylist())
+    families = np.array(t.column("family").to_pylist())
+    # the largest families first, each into the fold with the fewest genes so far (folds of about equal size)
+    sizes = collections.Counter(families[split == "train"])
+    fold_of, filled = {}, [0] * folds
+    for fam, n in sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0])):
+        fold_of[fam] = int(np.argmin(filled))
+        filled[fold_of[fam]] += n
+    results = []
+    for k in range(folds):
+        d = args.out / "lr_cv" / f"fold{k}"
+        if not (d / "dataset.parquet").exists():
+            shutil.copytree(gene_data, d, dirs_exist_ok=True)
+            held = np.array([split[i] == "train" and fold_of[families[i]] == k for i in range(len(split))])
+            keep = split == "train"
+            new_split = np.where(held, "validation", "train")
+            sub = t.set_column(t.column_names.index("split"), "split", pa.array(new_split.tolist()))
+            pq.write_table(sub.filter(pa.array(keep.tolist())), d / "dataset.parquet")
+        data = load_expression_dataset(d)
+        val = data.part("validation")
+        y = np.asarray(val.column("labels").to_pylist(), dtype=np.float64)
+        for rate in rates:
+            out = args.out / "lr_cv" / f"fold{k}_lr{rate:g}"
+            if not (out / "validation.npy").exists():
+                cfg = load_config(FinetuneConfig, overrides={**DEEP_ONLY, "seed": k, "learning_rate": rate})
+                t0 = time.perf_counter()
+                finetune_quiet(stem, d, out, cfg)
+                (out / "seconds.txt").write_text(f"{time.perf_counter() - t0:.1f}\n")
+                np.save(out / "validation.npy", Predictor(out).predict(val.column("sequence").to_pylist()))
+            pred = np.load(out / "validation.npy").reshape(y.shape)
+            results.append({"fold": k, "learning_rate": rate, "genes": len(y), "validation_r2": r2(y, pred),
+                            "seconds": float((out / "seconds.txt").read_text()), "y": y, "pred": pred})
+            print(f"fold {k} ({len(y):,} validation genes), learning rate {rate:g}: validation R² "
+                  f"{results[-1]['validation_r2']:.4f} ({results[-1]['seconds']:.0f} s)", flush=True)
+    summary = []
+    for rate in rates:
+        mine = [r for r in results if r["learning_rate"] == rate]
+        pooled = r2(np.concatenate([r["y"] for r in mine]), np.concatenate([r["pred"] for r in mine]))
+        summary.append({"learning_rate": rate, "per_fold": [r["validation_r2"] for r in mine],
+                        "pooled": pooled, "seconds": [r["seconds"] for r in mine]})
+        print(f"learning rate {rate:g}: per fold {', '.join(f'{v:.4f}' for v in summary[-1]['per_fold'])}; "
+              f"pooled over {sum(r['genes'] for r in mine):,} genes {pooled:.4f}", flush=True)
+    if len(rates) == 2:
+        from florabert.evaluation.metrics import paired_r2
+
+        a, b = ([r for r in results if r["learning_rate"] == rate] for rate in rates)
+        d = paired_r2(np.concatenate([r["y"] for r in a]), np.concatenate([r["pred"] for r in b]),
+                      np.concatenate([r["pred"] for r in a]), bootstrap=1000)
+        summary.append({"difference": f"{rates[1]:g} - {rates[0]:g}", **d})
+        print(f"pooled, {rates[1]:g} - {rates[0]:g}: {d['difference']:+.4f} (paired 95 % CI {d['lo']:+.4f} to "
+              f"{d['hi']:+.4f})", flush=True)
+    (args.out / "lr_cv.json").write_text(json.dumps(summary, indent=2))
+
+
+def finetune_quiet(model_dir: Path, data_dir: Path, out: Path, cfg) -> None:
+    from florabert.training.finetune import finetune
+
+    shutil.rmtree(out, ignore_errors=True)
+    finetune(model_dir, data_dir, out, cfg, log=QUIET)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("bench_out/accuracy"))
@@ -793,6 +873,8 @@ def main() -> None:
                         help="the deep path vs a network on the wide features, each beside ridge and LightGBM")
     parser.add_argument("--wide-deep", action="store_true",
                         help="the full model with and without the wide features in the deep path's head")
+    parser.add_argument("--lr-cv", action="store_true",
+                        help="the default options' learning rate, chosen by cross-validation on training genes")
     parser.add_argument("--redo", action="store_true", help="forget results.json")
     args = parser.parse_args()
 
@@ -822,6 +904,9 @@ def main() -> None:
         blend_parts(table, args, gene_data, stem, seeds)
     elif args.wide_deep:
         wide_deep(table, args, gene_data, stem, seeds)
+    elif args.lr_cv:
+        lr_cv(args, gene_data, stem)
+        return
     else:
         main_rows(table, args, gene_data, stem, seeds)
     md = table.markdown()
