@@ -786,7 +786,8 @@ def lr_cv(args, gene_data: Path, stem: Path, rates=(1e-3, 5e-4), folds: int = 3)
     """Which learning rate of the default options, chosen by cross-validation over the training genes' paralog
     families (never the test genes): each fold's families are the validation genes of a run trained on the
     others (the test genes left out of its dataset), one run per fold and rate (seed = fold); reported: the
-    validation R² of each run's kept checkpoint, per fold and pooled over the folds' genes. ``lr_cv.json``."""
+    validation R² of each run's kept checkpoint, per fold and pooled over the folds' genes. ``lr_cv.json``; the
+    runs are cached by fold and rate (``lr_cv/fold{k}_lr{rate}``: delete them after a change of the defaults)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -794,6 +795,7 @@ def lr_cv(args, gene_data: Path, stem: Path, rates=(1e-3, 5e-4), folds: int = 3)
     from florabert.data.dataset import load_expression_dataset
     from florabert.evaluation.metrics import r2
     from florabert.predict import Predictor
+    from florabert.training.finetune import finetune
 
     t = load_expression_dataset(gene_data).table
     split = np.array(t.column("split").to_pylist())
@@ -806,15 +808,15 @@ def lr_cv(args, gene_data: Path, stem: Path, rates=(1e-3, 5e-4), folds: int = 3)
         filled[fold_of[fam]] += n
     results = []
     for k in range(folds):
-        d = args.out / "lr_cv" / f"fold{k}"
-        if not (d / "dataset.parquet").exists():
-            shutil.copytree(gene_data, d, dirs_exist_ok=True)
+        fold_dir = args.out / "lr_cv" / f"fold{k}"
+        if not (fold_dir / "dataset.parquet").exists():
+            shutil.copytree(gene_data, fold_dir, dirs_exist_ok=True)
             held = np.array([split[i] == "train" and fold_of[families[i]] == k for i in range(len(split))])
             keep = split == "train"
             new_split = np.where(held, "validation", "train")
             sub = t.set_column(t.column_names.index("split"), "split", pa.array(new_split.tolist()))
-            pq.write_table(sub.filter(pa.array(keep.tolist())), d / "dataset.parquet")
-        data = load_expression_dataset(d)
+            pq.write_table(sub.filter(pa.array(keep.tolist())), fold_dir / "dataset.parquet")
+        data = load_expression_dataset(fold_dir)
         val = data.part("validation")
         y = np.asarray(val.column("labels").to_pylist(), dtype=np.float64)
         for rate in rates:
@@ -822,7 +824,8 @@ def lr_cv(args, gene_data: Path, stem: Path, rates=(1e-3, 5e-4), folds: int = 3)
             if not (out / "validation.npy").exists():
                 cfg = load_config(FinetuneConfig, overrides={**DEEP_ONLY, "seed": k, "learning_rate": rate})
                 t0 = time.perf_counter()
-                finetune_quiet(stem, d, out, cfg)
+                shutil.rmtree(out, ignore_errors=True)
+                finetune(stem, fold_dir, out, cfg, log=QUIET)
                 (out / "seconds.txt").write_text(f"{time.perf_counter() - t0:.1f}\n")
                 np.save(out / "validation.npy", Predictor(out).predict(val.column("sequence").to_pylist()))
             pred = np.load(out / "validation.npy").reshape(y.shape)
@@ -841,20 +844,13 @@ def lr_cv(args, gene_data: Path, stem: Path, rates=(1e-3, 5e-4), folds: int = 3)
     if len(rates) == 2:
         from florabert.evaluation.metrics import paired_r2
 
-        a, b = ([r for r in results if r["learning_rate"] == rate] for rate in rates)
-        d = paired_r2(np.concatenate([r["y"] for r in a]), np.concatenate([r["pred"] for r in b]),
-                      np.concatenate([r["pred"] for r in a]), bootstrap=1000)
+        first, second = ([r for r in results if r["learning_rate"] == rate] for rate in rates)
+        d = paired_r2(np.concatenate([r["y"] for r in first]), np.concatenate([r["pred"] for r in second]),
+                      np.concatenate([r["pred"] for r in first]), bootstrap=1000)
         summary.append({"difference": f"{rates[1]:g} - {rates[0]:g}", **d})
         print(f"pooled, {rates[1]:g} - {rates[0]:g}: {d['difference']:+.4f} (paired 95 % CI {d['lo']:+.4f} to "
               f"{d['hi']:+.4f})", flush=True)
     (args.out / "lr_cv.json").write_text(json.dumps(summary, indent=2))
-
-
-def finetune_quiet(model_dir: Path, data_dir: Path, out: Path, cfg) -> None:
-    from florabert.training.finetune import finetune
-
-    shutil.rmtree(out, ignore_errors=True)
-    finetune(model_dir, data_dir, out, cfg, log=QUIET)
 
 
 def main() -> None:
