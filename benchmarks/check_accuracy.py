@@ -758,20 +758,16 @@ def blend_parts(table: Table, args, gene_data: Path, stem: Path, seeds: range) -
 def scaling(table: Table, args, gene_data: Path, stem: Path) -> None:
     """The deep path alone on fewer training genes (same validation and test genes) and at other widths."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    from florabert.data.dataset import load_expression_dataset
 
     variants = []
     for share in (25, 50):
-        d = args.out / f"genes_{share}"
-        if not (d / "dataset.parquet").exists():
-            shutil.copytree(gene_data, d, dirs_exist_ok=True)
-            t = load_expression_dataset(gene_data).table
-            rng = np.random.default_rng(0)
+        def fewer(t, share=share):
             train = np.array(t.column("split").to_pylist()) == "train"
-            drop = train & (rng.random(len(train)) > share / 100)
-            pq.write_table(t.filter(pa.array((~drop).tolist())), d / "dataset.parquet")
+            drop = train & (np.random.default_rng(0).random(len(train)) > share / 100)
+            return t.filter(pa.array((~drop).tolist()))
+
+        d = derived_data(gene_data, args.out / f"genes_{share}", fewer)
         variants.append((f"scaling: deep path alone on {share} % of the training genes", stem, d, DEEP_ONLY))
     for width in (32, 128):
         m = random_init(stem, args.out / f"random_width_{width}", hidden_size=width, intermediate_size=2 * width,
@@ -782,6 +778,18 @@ def scaling(table: Table, args, gene_data: Path, stem: Path) -> None:
     models(table, [(n, m, d, {**o, "_seeds": False}) for n, m, d, o in variants], range(1), args.out, args.only)
 
 
+def derived_data(gene_data: Path, out: Path, change) -> Path:
+    """A copy of the dataset folder ``gene_data`` in ``out`` whose table is ``change(table)`` (cached)."""
+    import pyarrow.parquet as pq
+
+    from florabert.data.dataset import load_expression_dataset
+
+    if not (out / "dataset.parquet").exists():
+        shutil.copytree(gene_data, out, dirs_exist_ok=True)
+        pq.write_table(change(load_expression_dataset(gene_data).table), out / "dataset.parquet")
+    return out
+
+
 def lr_cv(args, gene_data: Path, stem: Path, rates=(1e-3, 5e-4), folds: int = 3) -> None:
     """Which learning rate of the default options, chosen by cross-validation over the training genes' paralog
     families (never the test genes): each fold's families are the validation genes of a run trained on the
@@ -789,7 +797,6 @@ def lr_cv(args, gene_data: Path, stem: Path, rates=(1e-3, 5e-4), folds: int = 3)
     validation R² of each run's kept checkpoint, per fold and pooled over the folds' genes. ``lr_cv.json``; the
     runs are cached by fold and rate (``lr_cv/fold{k}_lr{rate}``: delete them after a change of the defaults)."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     from florabert.config import FinetuneConfig, load_config
     from florabert.data.dataset import load_expression_dataset
@@ -806,16 +813,16 @@ def lr_cv(args, gene_data: Path, stem: Path, rates=(1e-3, 5e-4), folds: int = 3)
     for fam, n in sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0])):
         fold_of[fam] = int(np.argmin(filled))
         filled[fold_of[fam]] += n
+    fold = np.array([fold_of.get(f, -1) for f in families])  # -1: a family without training genes
+
+    def fold_table(t, k):  # the training genes only: fold k's families validate, the others train
+        new_split = np.where(fold == k, "validation", "train")
+        sub = t.set_column(t.column_names.index("split"), "split", pa.array(new_split.tolist()))
+        return sub.filter(pa.array((split == "train").tolist()))
+
     results = []
     for k in range(folds):
-        fold_dir = args.out / "lr_cv" / f"fold{k}"
-        if not (fold_dir / "dataset.parquet").exists():
-            shutil.copytree(gene_data, fold_dir, dirs_exist_ok=True)
-            held = np.array([split[i] == "train" and fold_of[families[i]] == k for i in range(len(split))])
-            keep = split == "train"
-            new_split = np.where(held, "validation", "train")
-            sub = t.set_column(t.column_names.index("split"), "split", pa.array(new_split.tolist()))
-            pq.write_table(sub.filter(pa.array(keep.tolist())), fold_dir / "dataset.parquet")
+        fold_dir = derived_data(gene_data, args.out / "lr_cv" / f"fold{k}", lambda t, k=k: fold_table(t, k))
         data = load_expression_dataset(fold_dir)
         val = data.part("validation")
         y = np.asarray(val.column("labels").to_pylist(), dtype=np.float64)
