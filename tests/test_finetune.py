@@ -426,3 +426,14 @@ def test_the_schedule_and_its_cool_down_survive_a_resume():
     again, fresh = scheduler(Schedule(10, 1000))
     again.load_state_dict(first.state_dict())
     assert fresh.cool_from == 505 and fresh(555) == pytest.approx(0.25)
+
+
+def test_head_wide_without_wide_features_trains_on_the_bases(planted, tmp_path):
+    """head_wide asks the head to read the wide features; with none (configs/deep_alone.yaml, or a dataset
+    without them) the deep path trains on the bases alone instead of failing for want of features."""
+    from florabert.predict import Predictor
+
+    metrics = finetune(planted / "pre", planted / "data", tmp_path / "ft",
+                       cfg(max_steps=4, eval_steps=4, head_wide=True), log=lambda m: None)
+    model = Predictor(tmp_path / "ft").model
+    assert metrics["steps"] == 4 and model.config.wide_features == 0 and not model.config.head_wide

@@ -375,7 +375,8 @@ def _finetune(model_dir, data_dir, out: Path, config: FinetuneConfig, *, tracks,
             input_length=max_length, wide_kmers=wide_kmers, wide_features=n_wide, wide_groups=groups,
             gene_features=gene_features, head_pooling=config.head_pooling,
             head_standardize=config.head_standardize, head_windows=config.head_windows,
-            head_stem=config.head_stem, head_wide=config.head_wide, wide_motifs=motifs,
+            # (from_pretrained sets these after the config's __init__, past its own check for features)
+            head_stem=config.head_stem, head_wide=config.head_wide and n_wide > 0, wide_motifs=motifs,
             wide_motif_windows=scanned if motifs else None,
             **({} if config.attention_dropout is None else
                {"attention_probs_dropout_prob": config.attention_dropout}),
