@@ -30,9 +30,11 @@ pre-trained stem model and its recipe (600 steps of 32 genes) unless a row says 
   training genes' paralog families (validation R² of each run's kept checkpoint, pooled over the folds; the test
   genes left out), as ``lr_cv.json``;
 - ``--wide-deep``: the full model against the same model whose deep path's head also reads the wide features
-  (``head_wide: true``), each with its deep and wide parts (3 seeds, paired CIs);
+  (``head_wide: true``, also with ``head_wide_dropout: 0.5``; ``head_wide_after: true``: only after the deep path
+  has fine-tuned), each with its deep and wide parts (3 seeds, paired CIs);
 - ``--blend-parts``: what the blend can use beside ridge and LightGBM: the deep path alone, or a two-layer network
-  on the wide features themselves (no bases), weights chosen on the validation genes (paired CIs).
+  on the wide features themselves (no bases), weights chosen on the validation genes (paired CIs); and an upper
+  bound: every cached bases-only run averaged, its weight beside the wide path chosen on the test genes.
 
     python benchmarks/check_accuracy.py --out bench_out/accuracy [--seeds 3] [--only TEXT] [--redo]
     python benchmarks/check_accuracy.py --out bench_out/accuracy --curves|--pretrain-curve|--scaling|--averaging
@@ -330,7 +332,7 @@ def cnn_activation(table: Table, data_dir: Path, seeds: range) -> None:
 
 # fine-tuning options added after the cached runs began: they enter a run's key only through a row's own settings
 # (RECIPE sets cooldown_steps: 0 for every demo-recipe row; DEFAULTS rows name it): older runs keep their keys
-LATER_OPTIONS = ("shift_augment", "head_wide", "cooldown_steps")
+LATER_OPTIONS = ("shift_augment", "head_wide", "cooldown_steps", "head_wide_dropout", "head_wide_after")
 
 
 def run_key(name: str, settings: dict, model) -> str:
@@ -357,9 +359,11 @@ def models(table: Table, variants: list[tuple], seeds: range, out: Path, only: s
         settings = {k: v for k, v in overrides.items() if not k.startswith("_")}
         key = run_key(name, settings, model)
         runs = [out / "ft" / f"{key}_{s}" for s in (seeds if overrides.get("_seeds", True) else [0])]
-        if table.done(name):  # its cached predictions still serve the comparisons
-            if all((d / "predictions.npy").exists() for d in runs):
-                table.preds[name] = np.mean([np.load(d / "predictions.npy") for d in runs], axis=0)
+        if table.done(name):  # its cached predictions (and its parts') still serve the comparisons
+            files = zip((parts or {}).get(name, ()), ("predictions_deep", "predictions_wide"), strict=False)
+            for row, file in ((name, "predictions"), *files):
+                if row and all((d / f"{file}.npy").exists() for d in runs):
+                    table.preds[row] = np.mean([np.load(d / f"{file}.npy") for d in runs], axis=0)
             continue
         preds, secs, dirs = [], [], []
         for d in runs:
@@ -670,19 +674,32 @@ def recipe_variants(table: Table, args, gene_data: Path, stem: Path, seeds: rang
 
 def wide_deep(table: Table, args, gene_data: Path, stem: Path, seeds: range) -> None:
     """The full model (demo recipe, this release's defaults) against the same model whose deep path's head also
-    reads the wide features (``head_wide: true``; Wide & Deep): each with its parts, the deep path alone and the
-    wide path alone (3 seeds, paired CIs)."""
+    reads the wide features (``head_wide: true``; Wide & Deep; also with dropout 0.5 on them), and against the
+    same model whose head learns to read them after the deep path has fine-tuned (``head_wide_after: true``):
+    each with its parts, the deep path alone and the wide path alone (3 seeds, paired CIs)."""
     full, full_hw = ("wide & deep: full model, this release's defaults [demo recipe]",
                      "wide & deep: full model, the deep path's head reads the wide features (head_wide: true)")
     deep, deep_hw = ("wide & deep: its deep path alone (the bases)",
                      "wide & deep: its deep path alone (the bases and, through the head, the wide features)")
     wide = "wide & deep: the wide path alone (ridge + LightGBM)"
-    models(table, [(full, stem, gene_data, {}), (full_hw, stem, gene_data, {"head_wide": True})], seeds, args.out,
-           args.only, parts={full: (deep, wide), full_hw: (deep_hw, None)})
+    drop = ("wide & deep: full model, head_wide: true, dropout 0.5 on the features the head reads "
+            "(head_wide_dropout: 0.5)", "wide & deep: its deep path alone (head_wide_dropout: 0.5)")
+    after = ("wide & deep: full model, the head reads the wide features after the deep path has fine-tuned "
+             "(head_wide_after: true)",
+             "wide & deep: its deep path (the bases, then through the head the wide features)")
+    models(table, [(full, stem, gene_data, {}), (full_hw, stem, gene_data, {"head_wide": True}),
+                   (drop[0], stem, gene_data, {"head_wide": True, "head_wide_dropout": 0.5}),
+                   (after[0], stem, gene_data, {"head_wide_after": True})], seeds, args.out, args.only,
+           parts={full: (deep, wide), full_hw: (deep_hw, None), drop[0]: (drop[1], None),
+                  after[0]: (after[1], None)})
     table.compare(full, wide)
     table.compare(full_hw, wide)
     table.compare(full_hw, full)
     table.compare(deep_hw, deep)
+    for variant in (drop[0], after[0]):
+        table.compare(variant, wide)
+        table.compare(variant, full)
+    table.compare(drop[0], full_hw)
 
 
 def feature_mlp(x: np.ndarray, y: np.ndarray, tr: np.ndarray, va: np.ndarray, seed: int,
@@ -744,8 +761,10 @@ def blend_parts(table: Table, args, gene_data: Path, stem: Path, seeds: range) -
               ("ridge", "trees", "deep"): "blend parts: ridge + LightGBM + the deep path (bases)",
               ("ridge", "trees", "mlp"): "blend parts: ridge + LightGBM + a network on the wide features",
               ("ridge", "trees", "mlp", "deep"): "blend parts: ridge + LightGBM + that network + the deep path"}
+    weights_wide = {}
     for group, name in labels.items():
         weights, validation = _best({k: parts[k][va] for k in group}, y[va], list(group), step=0.05)
+        weights_wide = weights_wide or weights  # the first group: ridge and trees
         print(f"{name}: weights {weights}", flush=True)
         table.report(name, [sum(weights[k] * parts[k][te] for k in group)], [0.0], weights=weights,
                      validation_r2=validation)
@@ -753,6 +772,45 @@ def blend_parts(table: Table, args, gene_data: Path, stem: Path, seeds: range) -
             table.compare(name, labels[("ridge", "trees")])
     table.report("blend parts: a network on the wide features alone (3 seeds averaged)", [parts["mlp"][te]],
                  [0.0])
+    deep_ensemble_bound(table, args.out, sum(w * parts[k][te] for k, w in weights_wide.items()))
+
+
+def deep_ensemble_bound(table: Table, out: Path, wide: np.ndarray) -> None:
+    """An upper bound on what the deep path's bases add to the wide path: the test predictions of every cached
+    fine-tuning run of the deep path on the bases alone (any recipe; the deep part of stacked runs without
+    ``head_wide`` or ``head_wide_after``; runs whose kept checkpoint scores validation R² < 0.2 left out,
+    identical runs counted once) averaged into one ensemble, and its weight beside the wide path chosen on the
+    *test* genes (steps of 0.05): more than any blend chosen on validation genes can reach."""
+    import yaml
+
+    from florabert.evaluation.metrics import r2
+
+    y, seen, runs = table.y_te, set(), []
+    for d in sorted((out / "ft").glob("*_*")):
+        config, metrics = d / "config.yaml", d / "metrics.json"
+        if not (config.exists() and metrics.exists() and (d / "predictions.npy").exists()):
+            continue
+        c, m = yaml.safe_load(config.read_text()), json.loads(metrics.read_text())
+        if c.get("head_wide") or c.get("head_wide_after"):  # their deep part reads the wide features too
+            continue
+        stacked = (m.get("wide") or {}).get("validation_r2_deep")
+        if stacked is None and (c.get("wide_kmers") or c.get("wide_gene_model") or c.get("wide_motifs")):
+            continue  # a model with a wide path but no saved deep part
+        validation = stacked if stacked is not None else m["validation"]["validation_r2_mean"]
+        pred = np.load(d / ("predictions_deep.npy" if stacked is not None else "predictions.npy"))
+        if validation < 0.2 or pred.shape != y.shape or (h := hashlib.md5(pred.tobytes()).hexdigest()) in seen:
+            continue
+        seen.add(h)
+        runs.append(pred)
+    ensemble = np.mean(runs, axis=0)
+    table.report("blend parts: the deep path alone, an ensemble of every cached bases-only run", [ensemble], [0.0],
+                 runs=len(runs))
+    curve = {round(float(w), 2): r2(y, (1 - w) * wide + w * ensemble) for w in np.arange(0, 1.0001, 0.05)}
+    w = max(curve, key=curve.get)
+    name = "blend parts: the wide path + that ensemble, its weight chosen on the test genes (upper bound)"
+    print(f"{name}: test R² by the ensemble's weight {curve}", flush=True)
+    table.report(name, [(1 - w) * wide + w * ensemble], [0.0], weight=w, runs=len(runs))
+    table.compare(name, "blend parts: ridge + LightGBM (the wide path)")
 
 
 def scaling(table: Table, args, gene_data: Path, stem: Path) -> None:

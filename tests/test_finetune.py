@@ -402,6 +402,17 @@ def test_a_head_that_reads_the_wide_features_too(planted, tmp_path):
         deep = model.deep(**batch)
         shifted = model.deep(**{**batch, "wide_features": batch["wide_features"] * 1.5})
     assert not torch.allclose(deep, shifted)  # the deep path reads them
+    z = model.wide_inputs(batch["wide_features"])
+    model.config.head_wide_dropout = 0.5  # dropout on the features the head reads, in training only
+    with torch.no_grad():
+        assert torch.equal(model.pooled(**batch)[:, -n_wide:], z)
+        model.train()
+        torch.manual_seed(0)
+        dropped = model.pooled(**batch)[:, -n_wide:]
+        model.eval()
+    kept = dropped != 0
+    assert 0.3 < kept[z != 0].float().mean() < 0.7 and torch.allclose(dropped[kept], 2 * z[kept])
+    model.config.head_wide_dropout = 0.0
     part = save_part(tmp_path / "ft", tmp_path / "deep_alone", "deep")
     alone = Predictor(part)
     assert alone.model.config.part_weights == (1.0, 0.0) and "wide features" in (part / "README.md").read_text()
@@ -426,6 +437,45 @@ def test_the_schedule_and_its_cool_down_survive_a_resume():
     again, fresh = scheduler(Schedule(10, 1000))
     again.load_state_dict(first.state_dict())
     assert fresh.cool_from == 505 and fresh(555) == pytest.approx(0.25)
+
+
+def test_the_head_learns_the_wide_features_after_the_bases(planted, tmp_path):
+    """head_wide_after: once the deep path has fine-tuned on the bases, its head learns to read the
+    wide features too, the encoder frozen. Here the root target also follows each promoter's GC content, which a
+    10-step deep path has not learned: the widened head learns it from the composition features (validation R²
+    up), and the model is saved as a head_wide model that predicts as it scored."""
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from florabert.data.dataset import load_expression_dataset
+    from florabert.evaluation.evaluate import _gene_inputs
+    from florabert.evaluation.metrics import r2
+    from florabert.predict import Predictor
+
+    data = tmp_path / "data"
+    shutil.copytree(planted / "data", data)
+    t = pq.read_table(data / "dataset.parquet")
+    gc = np.array([(s.count("G") + s.count("C")) / len(s) for s in t.column("sequence").to_pylist()])
+    labels = [[leaf, root + 20 * (g - 0.5)] for (leaf, root), g in zip(t.column("labels").to_pylist(), gc,
+                                                                        strict=True)]
+    t = t.set_column(t.column_names.index("labels"), "labels", pa.array(labels))
+    pq.write_table(t, data / "dataset.parquet")
+    metrics = finetune(planted / "pre", data, tmp_path / "ft",
+                       cfg(wide_kmers=[1], max_steps=10, eval_steps=10, optimizer="adamw", wide_model="ridge",
+                           head_wide_after=True),
+                       log=lambda m: None)
+    info = metrics["wide"]["head_wide_after"]
+    assert info["epoch"] > 0 and info["validation_r2_after"] > info["validation_r2_before"] + 0.05
+    predictor = Predictor(tmp_path / "ft")
+    model = predictor.model
+    assert model.config.head_wide and model.head[0].in_features == FloraBertForExpression.pooled_size(model.config)
+    d = load_expression_dataset(data)
+    test = d.part("test")
+    got = predictor.predict(test.column("sequence").to_pylist(), genes=_gene_inputs(tmp_path / "ft", predictor, d,
+                                                                                        test))
+    assert abs(r2(np.array(test.column("labels").to_pylist()), got) - metrics["test"]["test_r2_all"]) < 1e-3
 
 
 def test_head_wide_without_wide_features_trains_on_the_bases(planted, tmp_path):

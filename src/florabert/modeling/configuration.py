@@ -58,7 +58,8 @@ class FloraBertConfig(RobertaConfig):
                  wide_groups: dict | None = None, gene_features: list | None = None,
                  wide_blend: dict | None = None, head_standardize: bool = False, head_windows: bool = False,
                  head_stem: bool = False, deep_path: bool = True, wide_motifs: bool = False,
-                 wide_motif_windows: list | None = None, head_wide: bool = False, **kwargs):
+                 wide_motif_windows: list | None = None, head_wide: bool = False,
+                 head_wide_dropout: float = 0.0, **kwargs):
         kwargs.setdefault("max_position_embeddings", 258)
         kwargs.setdefault("type_vocab_size", 1)
         super().__init__(**kwargs)
@@ -103,6 +104,8 @@ class FloraBertConfig(RobertaConfig):
         # the head also reads the wide features (standardized by the training genes' mean and sd) beside the
         # pooled states: the deep path is then a network on the bases and the wide features together
         self.head_wide = bool(head_wide) and self.wide_features > 0
+        # dropout on those features where the head reads them (training only)
+        self.head_wide_dropout = float(head_wide_dropout)
 
     @property
     def part_weights(self) -> tuple[float, float]:

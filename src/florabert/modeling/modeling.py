@@ -461,7 +461,9 @@ class FloraBertForExpression(RobertaPreTrainedModel):
                      track_states=track_states, **kwargs)
         pooled = self.read_out(enc)
         if getattr(self.config, "head_wide", False):
-            pooled = torch.cat([pooled, self.wide_inputs(wide_features).to(pooled.dtype)], -1)
+            z = F.dropout(self.wide_inputs(wide_features), getattr(self.config, "head_wide_dropout", 0.0),
+                          self.training)
+            pooled = torch.cat([pooled, z.to(pooled.dtype)], -1)
         if hasattr(self, "pool_mean"):
             pooled = (pooled - self.pool_mean.to(pooled.dtype)) / self.pool_std.to(pooled.dtype)
         return pooled

@@ -26,7 +26,7 @@ from florabert.errors import FloraBertError
 from florabert.outputs import finish_run
 from florabert.training.batches import PadCollator, Shifted, as_arrays
 from florabert.training.callbacks import CSVLogger, plot_loss_curve
-from florabert.training.head import keep_better_start, start_head, weights
+from florabert.training.head import keep_better_start, start_head, weights, widen_head
 from florabert.training.runs import (
     build_optimizer,
     environment,
@@ -376,7 +376,8 @@ def _finetune(model_dir, data_dir, out: Path, config: FinetuneConfig, *, tracks,
             gene_features=gene_features, head_pooling=config.head_pooling,
             head_standardize=config.head_standardize, head_windows=config.head_windows,
             # (from_pretrained sets these after the config's __init__, past its own check for features)
-            head_stem=config.head_stem, head_wide=config.head_wide and n_wide > 0, wide_motifs=motifs,
+            head_stem=config.head_stem, head_wide=config.head_wide and n_wide > 0,
+            head_wide_dropout=config.head_wide_dropout, wide_motifs=motifs,
             wide_motif_windows=scanned if motifs else None,
             **({} if config.attention_dropout is None else
                {"attention_probs_dropout_prob": config.attention_dropout}),
@@ -481,6 +482,9 @@ def _finetune(model_dir, data_dir, out: Path, config: FinetuneConfig, *, tracks,
     if start_file.exists():
         head_info = {**(head_info or json.loads(start_file.with_suffix(".json").read_text())),
                      **keep_better_start(trainer, model, val_ds, start_file, log)}
+    if (n_wide and config.wide_stack and config.deep_path and config.head_wide_after and not model.config.head_wide
+            and not hasattr(model, "pool_mean")):
+        wide_info["head_wide_after"] = widen_head(model, parts, collator, config, log)
     if n_wide and (config.wide_stack or config.wide_model == "blend"):
         wide_info.update(blend(model, collator, parts, config, log))
         val_ds, test_ds = parts["validation"], parts["test"]

@@ -85,4 +85,72 @@ def keep_better_start(trainer, model, val_ds, start_file: Path, log) -> dict:
             "validation_loss_tuned": float(tuned_loss)}
 
 
-__all__ = ["keep_better_start", "start_head", "weights"]
+def widen_head(model, parts: dict, collator, config, log, *, epochs: int = 40, patience: int = 5,
+               feature_dropout: float = 0.5) -> dict:
+    """After the deep path has fine-tuned on the bases (``config.head_wide_after``): the head learns to read the
+    wide features too (``config.head_wide`` from then on). Its first layer grows columns for the standardized
+    wide features, starting at zero, so training starts from the fine-tuned deep path's own outputs; the encoder
+    is frozen, so the head trains on the genes' pooled states, computed once (seconds). Dropout
+    ``feature_dropout`` on the features, AdamW at the fine-tuning rate and weight decay; the epoch with the best
+    validation R² is kept, and when none beats the deep path as it was the head stays as it was.
+
+    Reading the features from the first step instead (``head_wide: true``) lets the head fit them before the
+    bases are learned: on a planted position-dependent motif the deep path then never finds it."""
+    import copy
+
+    torch.manual_seed(config.seed)
+    dtype, device = model.head[0].weight.dtype, model.head[0].weight.device
+    pooled, wide, y = {}, {}, {}
+    for name in ("train", "validation"):
+        pooled[name] = torch.as_tensor(predict_in_order(model, collator, parts[name], pooled=True), dtype=dtype,
+                                       device=device)
+        with torch.no_grad():
+            features = torch.as_tensor(np.asarray(parts[name]["wide_features"]), device=device)
+            wide[name] = model.wide_inputs(features).to(dtype)
+        y[name] = np.asarray(parts[name]["labels"], dtype=np.float64).reshape(len(pooled[name]), -1)
+    old = model.head
+    n_pooled, n_wide = pooled["train"].shape[1], wide["train"].shape[1]
+    first = torch.nn.Linear(n_pooled + n_wide, old[0].out_features, device=device, dtype=dtype)
+    with torch.no_grad():
+        first.weight.zero_()
+        first.weight[:, :n_pooled] = old[0].weight
+        first.bias.copy_(old[0].bias)
+    head = torch.nn.Sequential(first, *(copy.deepcopy(layer) for layer in old[1:]))
+
+    def predict(name: str) -> np.ndarray:
+        head.eval()
+        with torch.no_grad():
+            return head(torch.cat([pooled[name], wide[name]], 1)).double().cpu().numpy()
+
+    start = r2(y["validation"], predict("validation"))
+    best, state, since = start, None, 0
+    opt = torch.optim.AdamW(head.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    target = torch.as_tensor(y["train"], dtype=dtype, device=device)
+    rng = np.random.default_rng(config.seed)
+    for epoch in range(1, epochs + 1):
+        head.train()
+        for batch in np.array_split(rng.permutation(len(target)), max(len(target) // config.batch_size, 1)):
+            z = torch.nn.functional.dropout(wide["train"][batch], feature_dropout)
+            loss = torch.nn.functional.mse_loss(head(torch.cat([pooled["train"][batch], z], 1)), target[batch])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        score = r2(y["validation"], predict("validation"))
+        if score > best:
+            best, state, since = score, (epoch, copy.deepcopy(head.state_dict())), 0
+        elif (since := since + 1) >= patience:
+            break
+    info = {"validation_r2_before": start, "validation_r2_after": best, "epoch": state[0] if state else 0}
+    if state is None:
+        log(f"head: reading the wide features too did not beat the deep path's validation R² {start:.4f}: "
+            "the head stays on the bases alone")
+        return info
+    head.load_state_dict(state[1])
+    model.head = head
+    model.config.head_wide = True
+    log(f"head: learned to read the {n_wide:,} wide features beside the bases (encoder frozen, epoch "
+        f"{state[0]}): the deep path's validation R² {start:.4f} -> {best:.4f}")
+    return info
+
+
+__all__ = ["keep_better_start", "start_head", "weights", "widen_head"]
