@@ -392,6 +392,7 @@ def test_a_head_that_reads_the_wide_features_too(planted, tmp_path):
     model = Predictor(tmp_path / "ft").model
     n_wide = model.config.wide_features
     assert model.config.head_wide and n_wide == metrics["wide"]["features"] == 4 + 16
+    assert "head also reads the wide features" in (tmp_path / "ft" / "README.md").read_text()
     assert model.head[0].in_features == FloraBertForExpression.pooled_size(model.config) > n_wide
     data = load_expression_dataset(planted / "data")
     seqs = data.part("test").column("sequence").to_pylist()[:8]
@@ -471,6 +472,7 @@ def test_the_head_learns_the_wide_features_after_the_bases(planted, tmp_path):
     predictor = Predictor(tmp_path / "ft")
     model = predictor.model
     assert model.config.head_wide and model.head[0].in_features == FloraBertForExpression.pooled_size(model.config)
+    assert "learned after the bases" in (tmp_path / "ft" / "README.md").read_text()  # the model card says so
     d = load_expression_dataset(data)
     test = d.part("test")
     got = predictor.predict(test.column("sequence").to_pylist(), genes=_gene_inputs(tmp_path / "ft", predictor, d,

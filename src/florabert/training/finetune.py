@@ -514,7 +514,8 @@ def _finetune(model_dir, data_dir, out: Path, config: FinetuneConfig, *, tracks,
                                       "environment": environment()})
     if metrics["steps"]:
         plot_loss_curve(out / "logs" / "log.csv", out / "logs" / "loss.png", title="fine-tuning")
-    _model_card(out, data, metrics, model_dir, tracks=(tracks, layout) if layout else None)
+    _model_card(out, data, metrics, model_dir, tracks=(tracks, layout) if layout else None,
+                head_wide=model.config.head_wide)
     return metrics
 
 
@@ -528,10 +529,14 @@ def _blend_text(wide: dict) -> str:
             + f": validation R² {wide['validation_r2_blend']:.4f} (alone: {alone})")
 
 
-def _model_card(out: Path, data, metrics: dict, model_dir, tracks=None) -> None:
+def _model_card(out: Path, data, metrics: dict, model_dir, tracks=None, head_wide: bool = False) -> None:
     from florabert.htmlreport import md_code, md_escape
 
     v, t = metrics["validation"], metrics.get("test", {})
+    after = (metrics.get("wide") or {}).get("head_wide_after") or {}
+    reads = ("- The deep path's head also reads the wide features beside the bases (`head_wide`"
+             + (f"; learned after the bases, `head_wide_after`: the deep path's validation R² "
+                f"{after['validation_r2_before']:.4f} -> {after['validation_r2_after']:.4f})" if after else ")"))
     fmt = lambda d, k: f"{d[k]:.4f}" if k in d else "-"  # noqa: E731
     lines = ["---", "library_name: transformers", "tags: [florabert, dna, promoter, gene-expression, plants]",
              "---", "", "# FloraBERT expression model", "",
@@ -543,6 +548,7 @@ def _model_card(out: Path, data, metrics: dict, model_dir, tracks=None) -> None:
                 f"codon usage of cds windows and {len(metrics['wide'].get('gene_features') or [])} gene-model "
                 f"features, {metrics['wide']['features']} in all, ridge (validation R² "
                 f"{metrics['wide']['validation_r2']:.4f} alone)"] if metrics.get("wide") else []),
+             *([reads] if head_wide else []),
              *([f"- Blended after fine-tuning (weights chosen on the validation genes; LightGBM in "
                 f"`wide_lgbm_*.txt`): {_blend_text(metrics['wide'])}"]
                if (metrics.get("wide") or {}).get("blend_weights") else []),
