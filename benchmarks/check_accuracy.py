@@ -359,10 +359,11 @@ def models(table: Table, variants: list[tuple], seeds: range, out: Path, only: s
         settings = {k: v for k, v in overrides.items() if not k.startswith("_")}
         key = run_key(name, settings, model)
         runs = [out / "ft" / f"{key}_{s}" for s in (seeds if overrides.get("_seeds", True) else [0])]
+        part_rows = [(row, f"predictions_{part}") for part, row in
+                     zip(("deep", "wide"), (parts or {}).get(name, ()), strict=False) if row]
         if table.done(name):  # its cached predictions (and its parts') still serve the comparisons
-            files = zip((parts or {}).get(name, ()), ("predictions_deep", "predictions_wide"), strict=False)
-            for row, file in ((name, "predictions"), *files):
-                if row and all((d / f"{file}.npy").exists() for d in runs):
+            for row, file in [(name, "predictions"), *part_rows]:
+                if all((d / f"{file}.npy").exists() for d in runs):
                     table.preds[row] = np.mean([np.load(d / f"{file}.npy") for d in runs], axis=0)
             continue
         preds, secs, dirs = [], [], []
@@ -373,9 +374,9 @@ def models(table: Table, variants: list[tuple], seeds: range, out: Path, only: s
             secs.append(t)
             dirs.append(d)
         table.report(name, preds, secs)
-        for part, row in zip(("deep", "wide"), (parts or {}).get(name, ()), strict=False):
-            if row and all((d / f"predictions_{part}.npy").exists() for d in dirs):
-                table.report(row, [np.load(d / f"predictions_{part}.npy") for d in dirs], secs)
+        for row, file in part_rows:
+            if all((d / f"{file}.npy").exists() for d in dirs):
+                table.report(row, [np.load(d / f"{file}.npy") for d in dirs], secs)
 
 
 def wide_matrix(data_dir: Path, motifs: bool):
@@ -761,10 +762,10 @@ def blend_parts(table: Table, args, gene_data: Path, stem: Path, seeds: range) -
               ("ridge", "trees", "deep"): "blend parts: ridge + LightGBM + the deep path (bases)",
               ("ridge", "trees", "mlp"): "blend parts: ridge + LightGBM + a network on the wide features",
               ("ridge", "trees", "mlp", "deep"): "blend parts: ridge + LightGBM + that network + the deep path"}
-    weights_wide = {}
+    chosen_weights = {}
     for group, name in labels.items():
         weights, validation = _best({k: parts[k][va] for k in group}, y[va], list(group), step=0.05)
-        weights_wide = weights_wide or weights  # the first group: ridge and trees
+        chosen_weights[group] = weights
         print(f"{name}: weights {weights}", flush=True)
         table.report(name, [sum(weights[k] * parts[k][te] for k in group)], [0.0], weights=weights,
                      validation_r2=validation)
@@ -772,7 +773,8 @@ def blend_parts(table: Table, args, gene_data: Path, stem: Path, seeds: range) -
             table.compare(name, labels[("ridge", "trees")])
     table.report("blend parts: a network on the wide features alone (3 seeds averaged)", [parts["mlp"][te]],
                  [0.0])
-    deep_ensemble_bound(table, args.out, sum(w * parts[k][te] for k, w in weights_wide.items()))
+    wide = sum(w * parts[k][te] for k, w in chosen_weights[("ridge", "trees")].items())
+    deep_ensemble_bound(table, args.out, wide)
 
 
 def deep_ensemble_bound(table: Table, out: Path, wide: np.ndarray) -> None:
@@ -898,20 +900,20 @@ def lr_cv(args, gene_data: Path, stem: Path, rates=(1e-3, 5e-4), folds: int = 3)
                             "seconds": float((out / "seconds.txt").read_text()), "y": y, "pred": pred})
             print(f"fold {k} ({len(y):,} validation genes), learning rate {rate:g}: validation R² "
                   f"{results[-1]['validation_r2']:.4f} ({results[-1]['seconds']:.0f} s)", flush=True)
-    summary = []
+    summary, pooled = [], {}  # pooled[rate] = (every fold's genes' labels, the rate's predictions of them)
     for rate in rates:
         mine = [r for r in results if r["learning_rate"] == rate]
-        pooled = r2(np.concatenate([r["y"] for r in mine]), np.concatenate([r["pred"] for r in mine]))
+        pooled[rate] = (np.concatenate([r["y"] for r in mine]), np.concatenate([r["pred"] for r in mine]))
+        score = r2(*pooled[rate])
         summary.append({"learning_rate": rate, "per_fold": [r["validation_r2"] for r in mine],
-                        "pooled": pooled, "seconds": [r["seconds"] for r in mine]})
+                        "pooled": score, "seconds": [r["seconds"] for r in mine]})
         print(f"learning rate {rate:g}: per fold {', '.join(f'{v:.4f}' for v in summary[-1]['per_fold'])}; "
-              f"pooled over {sum(r['genes'] for r in mine):,} genes {pooled:.4f}", flush=True)
+              f"pooled over {len(pooled[rate][0]):,} genes {score:.4f}", flush=True)
     if len(rates) == 2:
         from florabert.evaluation.metrics import paired_r2
 
-        first, second = ([r for r in results if r["learning_rate"] == rate] for rate in rates)
-        d = paired_r2(np.concatenate([r["y"] for r in first]), np.concatenate([r["pred"] for r in second]),
-                      np.concatenate([r["pred"] for r in first]), bootstrap=1000)
+        (y, first), (_, second) = pooled[rates[0]], pooled[rates[1]]
+        d = paired_r2(y, second, first, bootstrap=1000)
         summary.append({"difference": f"{rates[1]:g} - {rates[0]:g}", **d})
         print(f"pooled, {rates[1]:g} - {rates[0]:g}: {d['difference']:+.4f} (paired 95 % CI {d['lo']:+.4f} to "
               f"{d['hi']:+.4f})", flush=True)

@@ -413,7 +413,6 @@ def test_a_head_that_reads_the_wide_features_too(planted, tmp_path):
         model.eval()
     kept = dropped != 0
     assert 0.3 < kept[z != 0].float().mean() < 0.7 and torch.allclose(dropped[kept], 2 * z[kept])
-    model.config.head_wide_dropout = 0.0
     part = save_part(tmp_path / "ft", tmp_path / "deep_alone", "deep")
     alone = Predictor(part)
     assert alone.model.config.part_weights == (1.0, 0.0) and "wide features" in (part / "README.md").read_text()
