@@ -196,6 +196,12 @@ def run_finetune(model_dir: Path, data_dir: Path, out: Path, seed: int, override
             p = Predictor(folder)
             np.save(out / f"predictions_{part}.npy",
                     p.predict(test.column("sequence").to_pylist(), genes=_gene_inputs(folder, p, data, test)))
+    if (metrics.get("head") or {}).get("readout", {}).get("weight"):  # the same run's deep path, its head alone
+        folder = out / "deep_alone" if (out / "deep_alone").exists() else out
+        p = Predictor(folder)
+        p.model.config.readout_weight = 0.0
+        np.save(out / "predictions_head.npy",
+                p.predict(test.column("sequence").to_pylist(), genes=_gene_inputs(folder, p, data, test)))
     np.save(cache, pred)
     (out / "seconds.txt").write_text(f"{seconds:.1f}\n")
     if curve:
@@ -332,7 +338,8 @@ def cnn_activation(table: Table, data_dir: Path, seeds: range) -> None:
 
 # fine-tuning options added after the cached runs began: they enter a run's key only through a row's own settings
 # (RECIPE sets cooldown_steps: 0 for every demo-recipe row; DEFAULTS rows name it): older runs keep their keys
-LATER_OPTIONS = ("shift_augment", "head_wide", "cooldown_steps", "head_wide_dropout", "head_wide_after")
+LATER_OPTIONS = ("shift_augment", "head_wide", "cooldown_steps", "head_wide_dropout", "head_wide_after",
+                 "deep_readout")
 
 
 def run_key(name: str, settings: dict, model) -> str:
@@ -351,8 +358,9 @@ def run_key(name: str, settings: dict, model) -> str:
 
 def models(table: Table, variants: list[tuple], seeds: range, out: Path, only: str, curve: bool = False,
            parts: dict | None = None) -> None:
-    """Fine-tune each variant (per seed) and report it; ``parts`` = {variant: (deep row, wide row)} reports a
-    stacked model's deep and wide parts from the same runs as rows of their own."""
+    """Fine-tune each variant (per seed) and report it; ``parts`` = {variant: (deep row, wide row[, head row])}
+    reports a stacked model's deep and wide parts (and a read-out model's deep path with its head alone) from the
+    same runs as rows of their own."""
     for name, model, data_dir, overrides in variants:
         if not chosen(only, name):
             continue
@@ -360,7 +368,7 @@ def models(table: Table, variants: list[tuple], seeds: range, out: Path, only: s
         key = run_key(name, settings, model)
         runs = [out / "ft" / f"{key}_{s}" for s in (seeds if overrides.get("_seeds", True) else [0])]
         part_rows = [(row, f"predictions_{part}") for part, row in
-                     zip(("deep", "wide"), (parts or {}).get(name, ()), strict=False) if row]
+                     zip(("deep", "wide", "head"), (parts or {}).get(name, ()), strict=False) if row]
         if table.done(name):  # its cached predictions (and its parts') still serve the comparisons
             for row, file in [(name, "predictions"), *part_rows]:
                 if all((d / f"{file}.npy").exists() for d in runs):
@@ -703,6 +711,30 @@ def wide_deep(table: Table, args, gene_data: Path, stem: Path, seeds: range) -> 
     table.compare(drop[0], full_hw)
 
 
+def readout(table: Table, args, gene_data: Path, stem: Path, seeds: range) -> None:
+    """The deep path's read-out (``deep_readout: true``: after fine-tuning, a ridge on each window's mean of the
+    stem's first-layer features, per codon position in the coding window, mixed with the head at a share chosen on
+    the validation genes): the deep path alone with the demo recipe and with default options, and the full model,
+    each against the same runs' head alone (the read-out's share set to 0) and the full model against its wide
+    path alone (3 seeds, paired CIs)."""
+    deep = ("read-out: deep path alone, head + read-out (deep_readout: true) [demo recipe]",
+            "read-out: the same runs' deep path, its head alone [demo recipe]")
+    default = ("read-out: deep path alone, head + read-out, default options (configs/deep_alone.yaml)",
+               "read-out: the same runs' deep path, its head alone (default options)")
+    full = ("read-out: full model with deep_readout: true [demo recipe]",
+            "read-out: its deep path alone (head + read-out)", "read-out: its wide path alone (ridge + LightGBM)",
+            "read-out: its deep path, the head alone")
+    models(table, [(deep[0], stem, gene_data, {**DEEP_ONLY, "deep_readout": True}),
+                   (full[0], stem, gene_data, {"deep_readout": True}),
+                   (default[0], stem, gene_data, {**DEEP_ONLY, **DEFAULTS, "deep_readout": True})],
+           seeds, args.out, args.only,
+           parts={deep[0]: (None, None, deep[1]), default[0]: (None, None, default[1]), full[0]: full[1:]})
+    table.compare(deep[0], deep[1])
+    table.compare(default[0], default[1])
+    table.compare(full[0], full[2])
+    table.compare(full[1], full[3])
+
+
 def feature_mlp(x: np.ndarray, y: np.ndarray, tr: np.ndarray, va: np.ndarray, seed: int,
                 epochs: int = 60) -> np.ndarray:
     """A two-layer network (256 GELU units, dropout 0.2 on the inputs and 0.5 on the hidden layer; AdamW 1e-3,
@@ -938,6 +970,8 @@ def main() -> None:
                         help="the full model with and without the wide features in the deep path's head")
     parser.add_argument("--lr-cv", action="store_true",
                         help="the default options' learning rate, chosen by cross-validation on training genes")
+    parser.add_argument("--readout", action="store_true",
+                        help="the deep path's read-out of its stem's window means (deep_readout) against its head")
     parser.add_argument("--redo", action="store_true", help="forget results.json")
     args = parser.parse_args()
 
@@ -967,6 +1001,8 @@ def main() -> None:
         blend_parts(table, args, gene_data, stem, seeds)
     elif args.wide_deep:
         wide_deep(table, args, gene_data, stem, seeds)
+    elif args.readout:
+        readout(table, args, gene_data, stem, seeds)
     elif args.lr_cv:
         lr_cv(args, gene_data, stem)
         return

@@ -107,3 +107,74 @@ def test_shifted_training_windows_reach_the_trainer(decoy, tmp_path):
     n_id = DNATokenizer.load(decoy / "pre").hf.get_vocab()["N"]
     gaps = (seen[0] == n_id).sum(1)
     assert (gaps > 0).float().mean() > 0.8 and gaps.max() <= 8  # 1 in 17 windows draws shift 0
+
+
+@pytest.fixture(scope="module")
+def codon_phase(tmp_path_factory):
+    """A promoter and a coding window (tss:-60:0,cds:0:+240); expression follows where in the codons the G and C
+    sit: in half the genes at the third codon position (A/T at the first), in the other half at the first (A/T at
+    the third). Composition is the same in both groups, and so is every pattern of bases up to a shift of one
+    codon position: only a model that reads the coding window in frame tells them apart."""
+    import torch
+
+    from florabert.data.dataset import build_expression_dataset
+    from florabert.genome.promoters import META_KEY
+    from florabert.layout import Layout
+    from florabert.modeling import FloraBertConfig, FloraBertForMaskedLM
+    from florabert.tokenization import train_tokenizer
+
+    root = tmp_path_factory.mktemp("codon_phase")
+    rng = np.random.default_rng(2)
+    gc, at = np.array(list("GC")), np.array(list("AT"))
+    genes, seqs, rows = [], [], ["gene_id\tleaf"]
+    for i in range(400):
+        third = i % 2 == 0
+        codons = [(rng.choice(at) if third else rng.choice(gc)) + rng.choice(list("ACGT"))
+                  + (rng.choice(gc) if third else rng.choice(at)) for _ in range(80)]
+        promoter = "".join(rng.choice(list("ACGT"), 60))
+        genes.append(f"g{i:04d}")
+        seqs.append(promoter + "|" + "".join(codons))
+        rows.append(f"g{i:04d}\t{np.exp(2.0 + 2.0 * third + rng.normal(0, 0.3)) - 1:.5f}")
+    lay = Layout.parse("tss:-60:0,cds:0:+240")
+    table = pa.table({"species": ["s"] * len(genes), "gene_id": genes, "chrom": ["c"] * len(genes),
+                      "strand": ["+"] * len(genes), "sequence": seqs})
+    pq.write_table(table.replace_schema_metadata({META_KEY: json.dumps(lay.to_dict()).encode()}),
+                   root / "p.parquet")
+    (root / "tpm.tsv").write_text("\n".join(rows) + "\n")
+    (root / "fam.tsv").write_text("gene_id\tfamily_id\n" + "".join(f"{g}\t{g}\n" for g in genes))
+    build_expression_dataset(root / "tpm.tsv", root / "p.parquet", root / "data", families=root / "fam.tsv",
+                             log=lambda m: None)
+    tok = train_tokenizer(None, kind="nucleotide", model_max_length=512)
+    cfg = FloraBertConfig.from_tokenizer(tok.hf, max_length=512, hidden_size=32, num_hidden_layers=2,
+                                         num_attention_heads=2, intermediate_size=64, stem={"pool": 16},
+                                         promoter_window=lay.to_dict(), type_vocab_size=len(lay))
+    torch.manual_seed(0)
+    FloraBertForMaskedLM(cfg).save_pretrained(root / "pre")
+    tok.write_files(root / "pre")
+    return root
+
+
+def test_the_readout_reads_the_coding_window_in_frame(codon_phase, tmp_path):
+    """deep_readout: after fine-tuning, a ridge on each window's mean of the stem's first-layer features (per
+    codon position in the coding window) joins the head. Here only the codon position of G/C carries the target:
+    the read-out finds it, even from untrained filters after 8 steps, and earns the deep path's output; the saved
+    model predicts as it scored."""
+    from florabert.config import FinetuneConfig, load_config
+    from florabert.data.dataset import load_expression_dataset
+    from florabert.evaluation.metrics import r2
+    from florabert.predict import Predictor
+    from florabert.training.finetune import finetune
+
+    cfg = load_config(FinetuneConfig, overrides={"max_steps": 8, "eval_steps": 8, "deep_readout": True,
+                                                 "wide_kmers": [], "wide_motifs": False})
+    metrics = finetune(codon_phase / "pre", codon_phase / "data", tmp_path / "ft", cfg, log=lambda m: None)
+    info = metrics["head"]["readout"]
+    assert info["validation_r2_head"] < 0.5 and info["validation_r2_readout"] > 0.8, info
+    assert info["weight"] >= 0.7 and info["validation_r2"] >= info["validation_r2_readout"] - 1e-9
+    predictor = Predictor(tmp_path / "ft")
+    assert predictor.model.config.readout_weight == info["weight"] and hasattr(predictor.model, "readout")
+    assert "ridge read-out of each window's mean" in (tmp_path / "ft" / "README.md").read_text()  # model card
+    test = load_expression_dataset(codon_phase / "data").part("test")
+    got = predictor.predict(test.column("sequence").to_pylist())
+    want = np.array(test.column("labels").to_pylist())
+    assert abs(r2(want, got) - metrics["test"]["test_r2_all"]) < 1e-3 and r2(want, got) > 0.8

@@ -49,11 +49,12 @@ def test_bases_are_laid_out_from_each_windows_anchor(tok):
     tok.layout = None
 
 
-@pytest.mark.parametrize("layout", [None, "tss:-300:+50,tts:-100:+100,cds:0:+200"])
-def test_left_padding_and_batching_do_not_change_outputs(tok, layout):
+@pytest.mark.parametrize(("layout", "readout"), [(None, 0.0), ("tss:-300:+50,tts:-100:+100,cds:0:+200", 0.0),
+                                                 ("tss:-300:+50,tts:-100:+100,cds:0:+200", 0.5)])
+def test_left_padding_and_batching_do_not_change_outputs(tok, layout, readout):
     rng = np.random.default_rng(0)
     torch.manual_seed(0)
-    cfg = config(tok, layout, num_labels=2, targets=["a", "b"])
+    cfg = config(tok, layout, num_labels=2, targets=["a", "b"], readout_weight=readout)
     tok.layout = cfg.layout
     sep = "|"
     n_win = len(cfg.layout)
@@ -61,6 +62,8 @@ def test_left_padding_and_batching_do_not_change_outputs(tok, layout):
     long_ = sep.join(random_dna(rng, 330) for _ in range(n_win))
     for cls, key in ((FloraBertModel, "last_hidden_state"), (FloraBertForExpression, "logits")):
         model = cls(cfg).eval()
+        if hasattr(model, "readout"):  # the read-out of the windows' means, large enough to move the outputs
+            model.readout.weight.data.normal_(0, 30)
         alone, both = tok([short], return_tensors="pt"), tok([long_, short], padding=True, return_tensors="pt")
         with torch.no_grad():
             a, b = model(**alone)[key], model(**both)[key]
@@ -146,17 +149,22 @@ def test_bins_in_landmark_coordinates(tok):
     tok.layout = None
 
 
-def test_bases_laid_out_per_window_give_the_token_streams_outputs(tok, tmp_path):
+@pytest.mark.parametrize("readout", [0.0, 0.5])
+def test_bases_laid_out_per_window_give_the_token_streams_outputs(tok, tmp_path, readout):
     """Prediction's fast path (bases straight into per-window arrays, no token stream) gives what the tokenizer's
-    stream gives: windows of every length, both anchors, soft-masked bases and IUPAC codes read as N."""
+    stream gives: windows of every length, both anchors, soft-masked bases and IUPAC codes read as N (with a
+    read-out, the windows' means of the stem's per-base features too, per codon position in the coding window)."""
     from florabert.predict import Predictor
     from florabert.tokenization import DNATokenizer
 
     rng = np.random.default_rng(3)
     torch.manual_seed(0)
     cfg = config(tok, "tss:-300:+50,cds:0:+200", num_labels=2, targets=["a", "b"], head_windows=True,
-                 head_stem=True, head_pooling="meanmax")
+                 head_stem=True, head_pooling="meanmax", readout_weight=readout)
     model = FloraBertForExpression(cfg).eval()
+    if readout:  # one mean per filter of the promoter window, three (codon positions) of the coding window
+        assert model.readout.in_features == (1 + 3) * 16
+        model.readout.weight.data.normal_(0, 30)
     model.save_pretrained(tmp_path)
     tok.write_files(tmp_path)
     seqs = []

@@ -44,8 +44,9 @@ class FloraBertConfig(RobertaConfig):
     bins) or "attention" (a learned score per position, softmax over the real ones). ``head_standardize``: the
     head reads the pooled states standardized per dimension (the training genes' mean and sd at the start of
     fine-tuning). ``head_windows``: the head pools every window on its own; ``head_stem``: it also reads the
-    stem's bins, pooled (README "The deep path on real genes"). ``deep_path`` false: the deep path's output
-    is held at zero (a wide-path-only model).
+    stem's bins, pooled (README "The deep path on real genes"). ``readout_weight`` w > 0: the deep path's output
+    is (1 - w) x the head + w x a linear read-out of each window's mean of the stem's per-base features.
+    ``deep_path`` false: the deep path's output is held at zero (a wide-path-only model).
     """
 
     model_type = "florabert"
@@ -59,7 +60,8 @@ class FloraBertConfig(RobertaConfig):
                  wide_blend: dict | None = None, head_standardize: bool = False, head_windows: bool = False,
                  head_stem: bool = False, deep_path: bool = True, wide_motifs: bool = False,
                  wide_motif_windows: list | None = None, head_wide: bool = False,
-                 head_wide_dropout: float = 0.0, **kwargs):
+                 head_wide_dropout: float = 0.0, readout_weight: float = 0.0,
+                 **kwargs):
         kwargs.setdefault("max_position_embeddings", 258)
         kwargs.setdefault("type_vocab_size", 1)
         super().__init__(**kwargs)
@@ -99,6 +101,9 @@ class FloraBertConfig(RobertaConfig):
         # the head also reads the stem's bins, pooled, beside the encoder's final states (a stem model only):
         # the encoder's layer norms leave pooled states that barely differ between genes
         self.head_stem = bool(head_stem)
+        # the deep path's output mixes in this share of a linear read-out of the same means (a ridge fit after
+        # fine-tuning; the share chosen on the validation genes); 0: the head alone
+        self.readout_weight = float(readout_weight)
         # false: the deep path's output is held at zero (the model is its wide path alone; nothing reads the bases)
         self.deep_path = bool(deep_path)
         # the head also reads the wide features (standardized by the training genes' mean and sd) beside the

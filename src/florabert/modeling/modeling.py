@@ -109,6 +109,7 @@ class Encoded:
     where: WindowBases | None = None
     segments: torch.Tensor | None = None  # (B, positions): the window of each position (0 for one window)
     stem_bins: torch.Tensor | None = None  # (B, bins, hidden): a stem model's bins before the encoder
+    base_means: torch.Tensor | None = None  # (B, :func:`bases_size`): the stem's per-base features' means
 
     @property
     def hidden(self) -> torch.Tensor:
@@ -167,25 +168,29 @@ def _encode_stem(backbone, run, config, input_ids, attention_mask, token_type_id
         extra = scatter_to_windows(channel(track_values, track_states), where, 0.0)
     elif track_values is not None or track_states is not None:
         raise ValueError("this model has no epigenetic channel; it takes no tracks")
-    per_base, bins, masks, types = [], [], [], []
+    per_base, bins, masks, types, means = [], [], [], [], []
+    codons = codon_starts(config)
     for j, (off, n) in enumerate(zip(where.offsets, where.lengths, strict=True)):
-        f, h, m = backbone.stem(ids[:, off:off + n], mask[:, off:off + n],
-                                None if extra is None else extra[:, off:off + n], per_base=keep_per_base)
+        f, h, m, a = backbone.stem(ids[:, off:off + n], mask[:, off:off + n],
+                                   None if extra is None else extra[:, off:off + n], per_base=keep_per_base,
+                                   codon=codons[j])
         per_base.append(f)
         bins.append(h)
         masks.append(m)
+        means.append(a)
         types.append(torch.full_like(m, j, dtype=torch.long))
     features = None
     if keep_per_base:
         features = per_base[0] if len(per_base) == 1 else torch.cat(per_base, 1)
-    return _run_bins(run, config, bins, masks, types, per_base=features, where=where, **kwargs)
+    return _run_bins(run, config, bins, masks, types, means, per_base=features, where=where, **kwargs)
 
 
 def _encode_windows(backbone, run, config, windows, **kwargs) -> Encoded:
     """A stem model on bases already laid out per window (no token stream, no epigenetic channel)."""
     if getattr(backbone.embeddings, "tracks", None) is not None:
         raise ValueError("a model with an epigenetic channel reads a token stream with its tracks, not windows")
-    bins, masks, types = [], [], []
+    bins, masks, types, means = [], [], [], []
+    codons = codon_starts(config)
     for j, (ids, mask) in enumerate(windows):
         if not torch.is_grad_enabled() and len(ids) > 1:
             # the stem once per distinct window: the mutants of one gene (explain ism, positional, variants)
@@ -194,19 +199,22 @@ def _encode_windows(backbone, run, config, windows, **kwargs) -> Encoded:
             if len(uniq) < len(ids):
                 keep = torch.full((len(uniq),), len(ids)).scatter_reduce_(0, inverse, torch.arange(len(ids)),
                                                                           reduce="amin")
-                _, h, m = backbone.stem(ids[keep], mask[keep], None, per_base=False)
+                _, h, m, a = backbone.stem(ids[keep], mask[keep], None, per_base=False, codon=codons[j])
                 bins.append(h[inverse])
                 masks.append(m[inverse])
+                means.append(a[inverse])
                 types.append(torch.full_like(masks[-1], j, dtype=torch.long))
                 continue
-        _, h, m = backbone.stem(ids, mask, None, per_base=False)
+        _, h, m, a = backbone.stem(ids, mask, None, per_base=False, codon=codons[j])
         bins.append(h)
         masks.append(m)
+        means.append(a)
         types.append(torch.full_like(m, j, dtype=torch.long))
-    return _run_bins(run, config, bins, masks, types, **kwargs)
+    return _run_bins(run, config, bins, masks, types, means, **kwargs)
 
 
-def _run_bins(run, config, bins: list, masks: list, types: list, per_base=None, where=None, **kwargs) -> Encoded:
+def _run_bins(run, config, bins: list, masks: list, types: list, means: list, per_base=None, where=None,
+              **kwargs) -> Encoded:
     """The encoder over the bins of every window side by side (positions anchored per window)."""
     bin_mask, types = torch.cat(masks, 1), torch.cat(types, 1)
     positions = layout_position_ids(bin_mask.long(), types, config.layout.anchors_right,
@@ -214,7 +222,21 @@ def _run_bins(run, config, bins: list, masks: list, types: list, per_base=None, 
     bins = bins[0] if len(bins) == 1 else torch.cat(bins, 1)
     outputs = run(input_ids=None, attention_mask=bin_mask.long(), token_type_ids=types, position_ids=positions,
                   inputs_embeds=bins, **kwargs)
-    return Encoded(outputs, bin_mask, per_base, where, segments=types, stem_bins=bins)
+    return Encoded(outputs, bin_mask, per_base, where, segments=types, stem_bins=bins,
+                   base_means=torch.cat(means, 1))
+
+
+def codon_starts(config) -> list[int | None]:
+    """Per window, the codon position of its first base for a coding window (its means are taken per codon
+    position), else None."""
+    return [w.start % 3 if w.landmark == "cds" else None for w in config.layout.windows]
+
+
+def bases_size(config) -> int:
+    """Width of the windows' means of the stem's per-base features (0 for a model without a stem)."""
+    if not config.stem:
+        return 0
+    return sum(3 if c is not None else 1 for c in codon_starts(config)) * config.stem["channels"]
 
 
 def masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -397,6 +419,8 @@ class FloraBertForExpression(RobertaPreTrainedModel):
         if getattr(config, "head_standardize", False):  # set when fine-tuning starts: finetune.start_head
             self.register_buffer("pool_mean", torch.zeros(pooled))
             self.register_buffer("pool_std", torch.ones(pooled))
+        if getattr(config, "readout_weight", 0.0) and bases_size(config):  # fitted after fine-tuning
+            self.add_readout()
         n_wide = getattr(config, "wide_features", 0)
         if n_wide:
             self.wide = torch.nn.Linear(n_wide, config.num_labels)
@@ -407,7 +431,8 @@ class FloraBertForExpression(RobertaPreTrainedModel):
     @staticmethod
     def pooled_size(config) -> int:
         """Width of what the head reads: one summary (``2 x hidden`` for meanmax) per source (the encoder's
-        states, and with ``head_stem`` the stem's bins) per window (with ``head_windows``)."""
+        states, and with ``head_stem`` the stem's bins) per window (with ``head_windows``); with ``head_wide`` the
+        wide features."""
         meanmax = getattr(config, "head_pooling", "mean") == "meanmax"
         per = 2 * config.hidden_size if meanmax else config.hidden_size
         sources = 2 if getattr(config, "head_stem", False) and config.stem else 1
@@ -451,15 +476,29 @@ class FloraBertForExpression(RobertaPreTrainedModel):
                              "window_features of the same sequences)")
         return (wide_features.to(self.wide_std.dtype) - self.wide_mean) / self.wide_std
 
-    def pooled(self, input_ids=None, attention_mask=None, position_ids=None, track_values=None,
-               track_states=None, token_type_ids=None, wide_features=None, **kwargs) -> torch.Tensor:
+    def add_readout(self) -> None:
+        """The deep path's linear read-out of the windows' means of the stem's per-base features (a ridge fit
+        after fine-tuning, :func:`florabert.training.head.fit_readout`; its weight ``config.readout_weight``)."""
+        p = next(self.parameters())
+        self.readout = torch.nn.Linear(bases_size(self.config), self.config.num_labels, device=p.device,
+                                       dtype=p.dtype)
+
+    def _encode(self, input_ids=None, attention_mask=None, position_ids=None, track_values=None, track_states=None,
+                token_type_ids=None, **kwargs) -> Encoded:
+        return encode(self.roberta, self.roberta, self.config, input_ids=input_ids, attention_mask=attention_mask,
+                      token_type_ids=token_type_ids, position_ids=position_ids, track_values=track_values,
+                      track_states=track_states, **kwargs)
+
+    def base_means(self, wide_features=None, **inputs) -> torch.Tensor:
+        """(batch, :func:`bases_size`): each window's mean of the stem's per-base features (per codon position in
+        a coding window): what the read-out reads."""
+        return self._encode(**inputs).base_means
+
+    def pooled(self, wide_features=None, enc: Encoded | None = None, **inputs) -> torch.Tensor:
         """What the head reads (batch, pooled): the pooled hidden states (with ``config.head_wide`` and the
         standardized wide features beside them), standardized with the training genes' mean and sd when the
         model has them (``config.head_standardize``)."""
-        enc = encode(self.roberta, self.roberta, self.config, input_ids=input_ids, attention_mask=attention_mask,
-                     token_type_ids=token_type_ids, position_ids=position_ids, track_values=track_values,
-                     track_states=track_states, **kwargs)
-        pooled = self.read_out(enc)
+        pooled = self.read_out(enc if enc is not None else self._encode(**inputs))
         if getattr(self.config, "head_wide", False):
             z = F.dropout(self.wide_inputs(wide_features), getattr(self.config, "head_wide_dropout", 0.0),
                           self.training)
@@ -468,9 +507,15 @@ class FloraBertForExpression(RobertaPreTrainedModel):
             pooled = (pooled - self.pool_mean.to(pooled.dtype)) / self.pool_std.to(pooled.dtype)
         return pooled
 
-    def deep(self, **inputs) -> torch.Tensor:
-        """The deep path's outputs alone (batch, outputs): the head on :meth:`pooled`."""
-        return self.head(self.pooled(**inputs)).float()
+    def deep(self, wide_features=None, **inputs) -> torch.Tensor:
+        """The deep path's outputs alone (batch, outputs): the head on :meth:`pooled`; with a read-out
+        (``config.readout_weight`` w > 0), (1 - w) x the head + w x the read-out of the windows' means."""
+        enc = self._encode(**inputs)
+        out = self.head(self.pooled(wide_features, enc=enc)).float()
+        if hasattr(self, "readout"):
+            w = self.config.readout_weight
+            out = (1 - w) * out + w * self.readout(enc.base_means.to(self.readout.weight.dtype)).float()
+        return out
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, labels=None, track_values=None,
                 track_states=None, token_type_ids=None, wide_features=None, wide_offset=None, **kwargs):
@@ -479,9 +524,9 @@ class FloraBertForExpression(RobertaPreTrainedModel):
         ref = input_ids if input_ids is not None else windows[0][0] if windows else wide_features
         logits = torch.zeros(ref.shape[0], self.config.num_labels, device=ref.device)
         if a:  # a wide-path-only model (deep_path false, configs/wide_alone.yaml) reads no bases
-            logits = a * self.deep(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                                   track_values=track_values, track_states=track_states,
-                                   token_type_ids=token_type_ids, wide_features=wide_features, **kwargs)
+            logits = a * self.deep(wide_features, input_ids=input_ids, attention_mask=attention_mask,
+                                   position_ids=position_ids, track_values=track_values, track_states=track_states,
+                                   token_type_ids=token_type_ids, **kwargs)
         if hasattr(self, "wide"):
             z = self.wide_inputs(wide_features)
             logits = logits + b * self.wide(z.to(self.wide.weight.dtype)).float()

@@ -136,10 +136,15 @@ class ConvStem(nn.Module):
         self.channels = c
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor, extra: torch.Tensor | None = None,
-                per_base: bool = True) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
+                per_base: bool = True, codon: int | None = None
+                ) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor, torch.Tensor]:
         """ids, mask: (B, L) one window's bases (L a multiple of ``pool``); extra: (B, L, channels) added to
         the first convolution's output (the epigenetic channel). Returns per-base features (B, L, channels; None
-        unless ``per_base``), bins (B, L / pool, hidden) and the bin mask (B, L / pool)."""
+        unless ``per_base``), bins (B, L / pool, hidden), the bin mask (B, L / pool) and the mean of the per-base
+        features over the window's bases (B, channels): what each first-layer filter finds in the window on
+        average, before any max-pooling (a learned composition of the window: the deep path's read-out reads
+        it, ``readout_weight``); with ``codon`` (a coding window: the codon position of its first base) one mean
+        per codon position side by side (B, 3 x channels), as codon usage reads a coding sequence in frame."""
         full = bool(mask.all())  # no padding in this window: the masking products can be skipped
         m = mask.unsqueeze(1).to(self.conv1.weight.dtype)
         channel = self._channels.get(ids.device)
@@ -154,6 +159,12 @@ class ConvStem(nn.Module):
             h = h + extra.transpose(1, 2).to(h.dtype)
         h = F.gelu(h) if full else F.gelu(h) * m
         features = h.transpose(1, 2) if per_base else None
+        if codon is None:
+            base_mean = h.sum(2) / m.sum(2).clamp(min=1.0)
+        else:
+            frame = (torch.arange(h.shape[2], device=h.device) + codon) % 3
+            base_mean = torch.cat([(h * (m * (frame == f))).sum(2) / (m * (frame == f)).sum(2).clamp(min=1.0)
+                                   for f in range(3)], 1)
         h = F.max_pool1d(h, self.first_pool)
         m2 = F.max_pool1d(m, self.first_pool)
         h = h + F.gelu(self.conv2(h))
@@ -163,7 +174,7 @@ class ConvStem(nn.Module):
         if rest > 1:
             h = F.max_pool1d(h, rest)
             m2 = F.max_pool1d(m2, rest)
-        return features, self.proj(h.transpose(1, 2)), m2.squeeze(1) > 0
+        return features, self.proj(h.transpose(1, 2)), m2.squeeze(1) > 0, base_mean
 
 
 class StemLMBridge(nn.Module):

@@ -82,14 +82,15 @@ def shift_windows(ids: np.ndarray, shifts: np.ndarray, special: np.ndarray, n_id
 
 
 @torch.no_grad()
-def predict_in_order(model, collator, part, *, deep: bool = False, pooled: bool = False,
+def predict_in_order(model, collator, part, *, deep: bool = False, pooled: bool = False, means: bool = False,
                       rows: int | None = None) -> np.ndarray:
-    """The model's outputs (``deep``: its deep path's alone; ``pooled``: what its head reads) for the first
-    ``rows`` rows of ``part`` (default: all) in their order (the Trainer's predict may reorder rows by length)."""
+    """The model's outputs (``deep``: its deep path's alone; ``pooled``: what its head reads; ``means``: the
+    windows' means of its stem's per-base features) for the first ``rows`` rows of ``part`` (default: all) in
+    their order (the Trainer's predict may reorder rows by length)."""
     model.eval()
     device = next(model.parameters()).device
     out = []
-    inner = deep or pooled
+    inner = deep or pooled or means
     drop = ("labels", "length", "wide_offset") if inner else ("labels", "length")
     if inner and not getattr(model.config, "head_wide", False):
         drop += ("wide_features",)
@@ -98,7 +99,8 @@ def predict_in_order(model, collator, part, *, deep: bool = False, pooled: bool 
         batch = collator([{k: v for k, v in part[i].items() if k not in drop}
                           for i in range(start, min(start + 64, n))])
         batch = {k: v.to(device) for k, v in batch.items()}
-        values = model.pooled(**batch) if pooled else model.deep(**batch) if deep else model(**batch).logits
+        values = (model.pooled(**batch) if pooled else model.deep(**batch) if deep else
+                  model.base_means(**batch) if means else model(**batch).logits)
         out.append(values.float().cpu().numpy())
     return np.concatenate(out).astype(np.float64)
 

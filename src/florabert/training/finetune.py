@@ -26,7 +26,7 @@ from florabert.errors import FloraBertError
 from florabert.outputs import finish_run
 from florabert.training.batches import PadCollator, Shifted, as_arrays
 from florabert.training.callbacks import CSVLogger, plot_loss_curve
-from florabert.training.head import keep_better_start, start_head, weights, widen_head
+from florabert.training.head import fit_readout, keep_better_start, start_head, weights, widen_head
 from florabert.training.runs import (
     build_optimizer,
     environment,
@@ -482,6 +482,9 @@ def _finetune(model_dir, data_dir, out: Path, config: FinetuneConfig, *, tracks,
     if start_file.exists():
         head_info = {**(head_info or json.loads(start_file.with_suffix(".json").read_text())),
                      **keep_better_start(trainer, model, val_ds, start_file, log)}
+    if (config.deep_readout and config.deep_path and model.config.stem and not classification
+            and model.config.num_labels and not hasattr(model, "pool_mean")):
+        head_info = {**(head_info or {}), "readout": fit_readout(model, parts, collator, log)}
     if (n_wide and config.wide_stack and config.deep_path and config.head_wide_after and not model.config.head_wide
             and not hasattr(model, "pool_mean")):
         wide_info["head_wide_after"] = widen_head(model, parts, collator, config, log)
@@ -529,6 +532,17 @@ def _blend_text(wide: dict) -> str:
             + f": validation R² {wide['validation_r2_blend']:.4f} (alone: {alone})")
 
 
+def _readout_text(info: dict) -> str:
+    """The model card's line on the deep path's read-out (``deep_readout``, :func:`fit_readout`)."""
+    if not info["weight"]:
+        return (f"- Read-out of the stem's window means (`deep_readout`): not used, validation R² "
+                f"{info['validation_r2_readout']:.4f} did not add to the head's {info['validation_r2_head']:.4f}")
+    return (f"- The deep path is {1 - info['weight']:.1f} x its head + {info['weight']:.1f} x a ridge read-out "
+            f"of each window's mean of the stem's first-layer features (`deep_readout`; weight chosen on the "
+            f"validation genes): validation R² {info['validation_r2']:.4f} (head alone "
+            f"{info['validation_r2_head']:.4f}, read-out alone {info['validation_r2_readout']:.4f})")
+
+
 def _model_card(out: Path, data, metrics: dict, model_dir, tracks=None, head_wide: bool = False) -> None:
     from florabert.htmlreport import md_code, md_escape
 
@@ -549,6 +563,7 @@ def _model_card(out: Path, data, metrics: dict, model_dir, tracks=None, head_wid
                 f"features, {metrics['wide']['features']} in all, ridge (validation R² "
                 f"{metrics['wide']['validation_r2']:.4f} alone)"] if metrics.get("wide") else []),
              *([reads] if head_wide else []),
+             *([_readout_text(metrics["head"]["readout"])] if (metrics.get("head") or {}).get("readout") else []),
              *([f"- Blended after fine-tuning (weights chosen on the validation genes; LightGBM in "
                 f"`wide_lgbm_*.txt`): {_blend_text(metrics['wide'])}"]
                if (metrics.get("wide") or {}).get("blend_weights") else []),
