@@ -512,9 +512,11 @@ class FloraBertForExpression(RobertaPreTrainedModel):
         (``config.readout_weight`` w > 0), (1 - w) x the head + w x the read-out of the windows' means."""
         enc = self._encode(**inputs)
         out = self.head(self.pooled(wide_features, enc=enc)).float()
-        if hasattr(self, "readout"):
+        if hasattr(self, "readout"):  # in fp32 whatever the autocast: a ridge on small differences
             w = self.config.readout_weight
-            out = (1 - w) * out + w * self.readout(enc.base_means.to(self.readout.weight.dtype)).float()
+            with torch.autocast(enc.base_means.device.type, enabled=False):
+                read = F.linear(enc.base_means.float(), self.readout.weight.float(), self.readout.bias.float())
+            out = (1 - w) * out + w * read
         return out
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, labels=None, track_values=None,

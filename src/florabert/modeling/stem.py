@@ -159,11 +159,13 @@ class ConvStem(nn.Module):
             h = h + extra.transpose(1, 2).to(h.dtype)
         h = F.gelu(h) if full else F.gelu(h) * m
         features = h.transpose(1, 2) if per_base else None
+        # summed in fp32 under bf16 autocast too: the means differ between genes by ~1 % of their size
         if codon is None:
-            base_mean = h.sum(2) / m.sum(2).clamp(min=1.0)
+            base_mean = h.sum(2, dtype=torch.float32) / m.sum(2, dtype=torch.float32).clamp(min=1.0)
         else:
             frame = (torch.arange(h.shape[2], device=h.device) + codon) % 3
-            base_mean = torch.cat([(h * (m * (frame == f))).sum(2) / (m * (frame == f)).sum(2).clamp(min=1.0)
+            base_mean = torch.cat([(h * (m * (frame == f))).sum(2, dtype=torch.float32)
+                                   / (m * (frame == f)).sum(2, dtype=torch.float32).clamp(min=1.0)
                                    for f in range(3)], 1)
         h = F.max_pool1d(h, self.first_pool)
         m2 = F.max_pool1d(m, self.first_pool)
