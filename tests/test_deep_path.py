@@ -16,9 +16,9 @@ import pytest
 MOTIF, NEAR, FAR, LENGTH = "CACGTGAC", -60, -250, 300
 
 
-@pytest.fixture(scope="module")
-def decoy(tmp_path_factory):
-    """Promoters (tss:-300:0), TPM, a dataset and a tiny untrained stem model (2 layers x 32)."""
+def planted_set(root, genes: list, seqs: list, rows: list, layout: str):
+    """Promoters cut with ``layout`` (``|``-joined windows), their TPM table and families, the dataset
+    (``root/data``) and a tiny untrained stem model (``root/pre``: 2 layers x 32, bins of 16 bases)."""
     import torch
 
     from florabert.data.dataset import build_expression_dataset
@@ -27,6 +27,28 @@ def decoy(tmp_path_factory):
     from florabert.modeling import FloraBertConfig, FloraBertForMaskedLM
     from florabert.tokenization import train_tokenizer
 
+    lay = Layout.parse(layout)
+    table = pa.table({"species": ["s"] * len(genes), "gene_id": genes, "chrom": ["c"] * len(genes),
+                      "strand": ["+"] * len(genes), "sequence": seqs})
+    pq.write_table(table.replace_schema_metadata({META_KEY: json.dumps(lay.to_dict()).encode()}),
+                   root / "p.parquet")
+    (root / "tpm.tsv").write_text("\n".join(rows) + "\n")
+    (root / "fam.tsv").write_text("gene_id\tfamily_id\n" + "".join(f"{g}\t{g}\n" for g in genes))
+    build_expression_dataset(root / "tpm.tsv", root / "p.parquet", root / "data", families=root / "fam.tsv",
+                             log=lambda m: None)
+    tok = train_tokenizer(None, kind="nucleotide", model_max_length=512)
+    cfg = FloraBertConfig.from_tokenizer(tok.hf, max_length=512, hidden_size=32, num_hidden_layers=2,
+                                         num_attention_heads=2, intermediate_size=64, stem={"pool": 16},
+                                         promoter_window=lay.to_dict(), type_vocab_size=len(lay))
+    torch.manual_seed(0)
+    FloraBertForMaskedLM(cfg).save_pretrained(root / "pre")
+    tok.write_files(root / "pre")
+    return root
+
+
+@pytest.fixture(scope="module")
+def decoy(tmp_path_factory):
+    """Promoters (tss:-300:0), TPM, a dataset and a tiny untrained stem model (2 layers x 32)."""
     root = tmp_path_factory.mktemp("decoy")
     rng = np.random.default_rng(1)
     genes, seqs, carriers, rows = [], [], [], ["gene_id\tleaf"]
@@ -42,23 +64,7 @@ def decoy(tmp_path_factory):
         seqs.append(s)
         carriers.append(near)
         rows.append(f"g{i:04d}\t{np.exp(2.0 + 2.5 * near + rng.normal(0, 0.3)) - 1:.5f}")
-    lay = Layout.parse("tss:-300:0")
-    table = pa.table({"species": ["s"] * len(genes), "gene_id": genes, "chrom": ["c"] * len(genes),
-                      "strand": ["+"] * len(genes), "sequence": seqs})
-    pq.write_table(table.replace_schema_metadata({META_KEY: json.dumps(lay.to_dict()).encode()}),
-                   root / "p.parquet")
-    (root / "tpm.tsv").write_text("\n".join(rows) + "\n")
-    (root / "fam.tsv").write_text("gene_id\tfamily_id\n" + "".join(f"{g}\t{g}\n" for g in genes))
-    build_expression_dataset(root / "tpm.tsv", root / "p.parquet", root / "data", families=root / "fam.tsv",
-                             log=lambda m: None)
-    tok = train_tokenizer(None, kind="nucleotide", model_max_length=512)
-    cfg = FloraBertConfig.from_tokenizer(tok.hf, max_length=512, hidden_size=32, num_hidden_layers=2,
-                                         num_attention_heads=2, intermediate_size=64, stem={"pool": 16},
-                                         promoter_window=lay.to_dict())
-    torch.manual_seed(0)
-    FloraBertForMaskedLM(cfg).save_pretrained(root / "pre")
-    tok.write_files(root / "pre")
-    return root
+    return planted_set(root, genes, seqs, rows, "tss:-300:0")
 
 
 @pytest.mark.slow
@@ -115,14 +121,6 @@ def codon_phase(tmp_path_factory):
     sit: in half the genes at the third codon position (A/T at the first), in the other half at the first (A/T at
     the third). Composition is the same in both groups, and so is every pattern of bases up to a shift of one
     codon position: only a model that reads the coding window in frame tells them apart."""
-    import torch
-
-    from florabert.data.dataset import build_expression_dataset
-    from florabert.genome.promoters import META_KEY
-    from florabert.layout import Layout
-    from florabert.modeling import FloraBertConfig, FloraBertForMaskedLM
-    from florabert.tokenization import train_tokenizer
-
     root = tmp_path_factory.mktemp("codon_phase")
     rng = np.random.default_rng(2)
     gc, at = np.array(list("GC")), np.array(list("AT"))
@@ -135,23 +133,7 @@ def codon_phase(tmp_path_factory):
         genes.append(f"g{i:04d}")
         seqs.append(promoter + "|" + "".join(codons))
         rows.append(f"g{i:04d}\t{np.exp(2.0 + 2.0 * third + rng.normal(0, 0.3)) - 1:.5f}")
-    lay = Layout.parse("tss:-60:0,cds:0:+240")
-    table = pa.table({"species": ["s"] * len(genes), "gene_id": genes, "chrom": ["c"] * len(genes),
-                      "strand": ["+"] * len(genes), "sequence": seqs})
-    pq.write_table(table.replace_schema_metadata({META_KEY: json.dumps(lay.to_dict()).encode()}),
-                   root / "p.parquet")
-    (root / "tpm.tsv").write_text("\n".join(rows) + "\n")
-    (root / "fam.tsv").write_text("gene_id\tfamily_id\n" + "".join(f"{g}\t{g}\n" for g in genes))
-    build_expression_dataset(root / "tpm.tsv", root / "p.parquet", root / "data", families=root / "fam.tsv",
-                             log=lambda m: None)
-    tok = train_tokenizer(None, kind="nucleotide", model_max_length=512)
-    cfg = FloraBertConfig.from_tokenizer(tok.hf, max_length=512, hidden_size=32, num_hidden_layers=2,
-                                         num_attention_heads=2, intermediate_size=64, stem={"pool": 16},
-                                         promoter_window=lay.to_dict(), type_vocab_size=len(lay))
-    torch.manual_seed(0)
-    FloraBertForMaskedLM(cfg).save_pretrained(root / "pre")
-    tok.write_files(root / "pre")
-    return root
+    return planted_set(root, genes, seqs, rows, "tss:-60:0,cds:0:+240")
 
 
 def test_the_readout_reads_the_coding_window_in_frame(codon_phase, tmp_path):
