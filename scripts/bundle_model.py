@@ -53,10 +53,14 @@ def card_text(card: dict, config: dict, metrics: dict) -> str:
     lay = (config.get("promoter_window") or {}).get("layout", "").split(",")
     scanned = (" of the " + ", ".join(lay[j] for j in chosen if j < len(lay)) + " windows"
                if chosen is not None and lay != [""] else "")
+    w = config.get("readout_weight") or 0.0
+    readout = (f" Its output is {1 - w:.1f} x the head + {w:.1f} x a ridge read-out of each window's mean of"
+               "\n  the stem's first-layer features (per codon position in the coding window; the share chosen on"
+               "\n  the validation genes)." if w else "")
     if card["source"] == "deep_alone":
         model_text = (f"- Pre-trained (MLM) on the promoters and gene windows of A. thaliana and A. arenosa, then "
                       f"fine-tuned\n  ({metrics.get('steps')} steps) on the targets alone: a convolutional stem "
-                      "over every base, attention over 16-base\n  bins, a head reading each window. "
+                      f"over every base, attention over 16-base\n  bins, a head reading each window.{readout} "
                       f"{metrics.get('parameters', 0):,} parameters in safetensors.")
     else:
         model_text = f"""- Pre-trained (MLM) on the promoters and gene windows of A. thaliana and A. arenosa, then
