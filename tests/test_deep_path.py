@@ -163,3 +163,8 @@ def test_the_readout_reads_the_coding_window_in_frame(codon_phase, tmp_path):
     # under bf16 autocast (predict --bf16) the read-out still answers (its means are summed in fp32)
     rough = Predictor(tmp_path / "ft", bf16=True).predict(test.column("sequence").to_pylist())
     assert r2(want, rough) > r2(want, got) - 0.05
+    # fine-tuned again from this model: its read-out is refitted from the head alone, not stacked on the old one
+    again = finetune(tmp_path / "ft", codon_phase / "data", tmp_path / "again", cfg, log=lambda m: None)
+    refit = again["head"]["readout"]
+    assert refit["validation_r2_head"] < 0.5 and refit["validation_r2_readout"] > 0.8, refit
+    assert again["test"]["test_r2_all"] > 0.8

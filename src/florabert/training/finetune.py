@@ -534,6 +534,8 @@ def _blend_text(wide: dict) -> str:
 
 def _readout_text(info: dict) -> str:
     """The model card's line on the deep path's read-out (``deep_readout``, :func:`fit_readout`)."""
+    if "validation_r2_readout" not in info:
+        return "- Read-out of the stem's window means (`deep_readout`): not fitted (no validation genes)"
     if not info["weight"]:
         return (f"- Read-out of the stem's window means (`deep_readout`): not used, validation R² "
                 f"{info['validation_r2_readout']:.4f} did not add to the head's {info['validation_r2_head']:.4f}")

@@ -162,6 +162,12 @@ def fit_readout(model, parts: dict, collator, log, *, grid: int = 10) -> dict:
 
     The head reads the bins after max-pooling and the encoder's states; the means keep what each first-layer
     filter finds across the whole window, the composition a ridge reads best from a few thousand genes."""
+    if hasattr(model, "readout"):  # fine-tuned again from a model with a read-out: the head alone, then a new one
+        del model.readout
+        model.config.readout_weight = 0.0
+    if not len(parts["validation"]) or not len(parts["train"]):
+        log("read-out: no validation genes to choose its share: the deep path is its head alone")
+        return {"weight": 0.0}
     y, x = {}, {}
     for name in ("train", "validation"):
         x[name] = predict_in_order(model, collator, parts[name], means=True)
