@@ -21,7 +21,7 @@ def test_demo_stages_run_and_are_skipped_on_rerun(run_cli, tmp_path):
     assert model.config.architecture == "stem" and len(model.gene_features) == 14
     # the stem reads every base of every window: the whole cds window, 3,000 bases
     assert model.bases_read(["|".join(["ACGT" * 250] * 3 + ["ACGT" * 750])]) == [1000, 1000, 1000, 3000]
-    code, _, err = run_cli("demo", "--out", tmp_path / "d")
+    code, _, err = run_cli("demo", "--out", tmp_path / "d", "--quick")
     assert code == 0 and err.count("already done") == 8
     audit = json.loads((tmp_path / "d" / "expression" / "audit.json").read_text())
     assert audit["families_in_train_and_test"] == 0
@@ -58,3 +58,36 @@ def test_demo_stages_run_and_are_skipped_on_rerun(run_cli, tmp_path):
         assert 300 <= w <= 2600 and 200 <= h <= 4000, (png, w, h)
     md = (d / "report.md").read_text()
     assert "| const_mean |" in md and "](evaluation/normalized_mse.png)" in md
+
+
+def test_a_stage_finished_with_other_settings_is_redone_with_every_later_stage(tmp_path):
+    from rich.console import Console
+
+    from florabert.demo import _Stages
+    from florabert.outputs import write_marker
+
+    runs = []
+
+    def stage(name, out):
+        def run():
+            runs.append(name)
+            (out / name).mkdir()
+            write_marker(out / name, "demo")  # as every stage's own command marks its folder
+            (out / name / "data.txt").write_text(name)
+            return {"name": name}
+        return run
+
+    def demo(steps, force=False):
+        runs.clear()
+        stages = _Stages(Console(quiet=True), force)
+        for name, settings in (("a", {"layout": "tss:-150:0"}), ("b", {"steps": steps}), ("c", {"n": 1})):
+            assert stages(name, tmp_path / name, settings, stage(name, tmp_path))["name"] == name
+        return list(runs)
+
+    assert demo(20) == ["a", "b", "c"]
+    assert demo(20) == []  # the same settings: every stage skipped
+    assert demo(600) == ["b", "c"]  # b's settings changed: b and what reads it, not a
+    assert json.loads((tmp_path / "b" / ".done").read_text())["settings"] == {"steps": 600}
+    (tmp_path / "b" / ".done").unlink()  # an interrupted stage
+    assert demo(600) == ["b", "c"]
+    assert demo(600, force=True) == ["a", "b", "c"]

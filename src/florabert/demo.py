@@ -1,12 +1,14 @@
 """`florabert demo`: the pipeline on the bundled real genomes, stage by stage, resumable.
 
 Each stage writes into its own folder under ``out`` and, when it finished, a ``.done`` file with its
-summary; a rerun skips finished stages (``force=True`` redoes them) and an interrupted stage restarts
-cleanly. ``quick=True`` runs a smaller version of every stage (used by the tests).
+summary and the settings it ran with; a rerun skips the stages finished with the same settings (``force=True``
+redoes them all; a stage redone redoes every later one) and an interrupted stage restarts cleanly.
+``quick=True`` runs a smaller version of every stage (used by the tests).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import time
@@ -56,27 +58,44 @@ def write_demo_manifest(path: Path, *, unannotated: bool = False) -> Path:
     return path
 
 
-def _stage(console: Console, title: str, stage_dir: Path, force: bool, run: Callable[[], dict]) -> dict:
-    """Run ``run`` (which writes into ``stage_dir`` and returns a JSON-able summary) unless an earlier run
-    finished this stage; returns the summary either way."""
-    console.rule(f"[bold]{title}")
-    done = stage_dir / ".done"
-    finished = done.exists() and json.loads(done.read_text()).get("demo_format") == DONE_FORMAT
-    if finished and not force:
-        console.print(f"already done: {stage_dir} (use --force to redo)")
-    else:
-        if done.exists() and not force:
-            console.print(f"{stage_dir} was finished by an older florabert: redoing it")
+class _Stages:
+    """Runs the demo's stages in order. A stage is skipped when an earlier run finished it with the same
+    settings (the options it ran with, as JSON) and no stage before it was redone; otherwise it runs afresh.
+    So a changed default, a ``--quick`` demo followed by a full one, or a removed ``.done`` redoes that stage
+    and everything after it, which reads what it wrote."""
+
+    def __init__(self, console: Console, force: bool):
+        self.console, self.redo = console, force
+
+    def __call__(self, title: str, stage_dir: Path, settings: dict, run: Callable[[], dict]) -> dict:
+        """Run ``run`` (which writes into ``stage_dir`` and returns a JSON-able summary) unless it need not;
+        returns the summary either way."""
+        self.console.rule(f"[bold]{title}")
+        settings = json.loads(json.dumps(settings, default=str))
+        done = stage_dir / ".done"
+        earlier = json.loads(done.read_text()) if done.exists() else None
+        if earlier and not self.redo:
+            if earlier.get("demo_format") != DONE_FORMAT:
+                self.console.print(f"{stage_dir} was finished by an older florabert: redoing it")
+            elif earlier.get("settings") != settings:
+                changed = sorted(k for k in settings.keys() | (earlier.get("settings") or {}).keys()
+                                 if settings.get(k) != (earlier.get("settings") or {}).get(k))
+                self.console.print(f"{stage_dir} was finished with other settings ({', '.join(changed)}): "
+                                   "redoing it", highlight=False)
+            else:
+                self.console.print(f"already done: {stage_dir} (use --force to redo)")
+                return earlier
         if stage_dir.exists() and not (done.exists() or marker(stage_dir)) and any(stage_dir.iterdir()):
             raise OutputError(f"{stage_dir}: holds files florabert did not write; the demo needs this folder")
         shutil.rmtree(stage_dir, ignore_errors=True)  # a half-finished earlier attempt starts over
+        self.redo = True  # every later stage reads what this one writes
         t0 = time.perf_counter()
         summary = run()
         summary["seconds"] = round(time.perf_counter() - t0, 1)
-        summary["demo_format"] = DONE_FORMAT
+        summary["demo_format"], summary["settings"] = DONE_FORMAT, settings
         stage_dir.mkdir(parents=True, exist_ok=True)
         done.write_text(json.dumps(summary, indent=2, default=str))
-    return json.loads(done.read_text())
+        return json.loads(done.read_text())
 
 
 # Over 80 lines on purpose: one stage after another, top to bottom, as the README tells the pipeline; each closure
@@ -98,12 +117,13 @@ def run_demo(out: str | Path = "demo_out", *, quick: bool = False, force: bool =
     console = console or Console(stderr=True)
     say = lambda m: console.print(m, highlight=False)  # noqa: E731
     out = Path(out)
-    claim_dir(out, "demo", force=force)  # finished stages of an earlier demo are kept (see _stage)
+    claim_dir(out, "demo", force=force)  # finished stages of an earlier demo are kept (see _Stages)
     out.mkdir(parents=True, exist_ok=True)
     if not marker(out):
         write_marker(out, "demo")
     t0 = time.perf_counter()
     res: dict = {}
+    stage = _Stages(console, force)
     corpus_dir, data_dir = out / "corpus", out / "expression"
     ft_dir, eval_dir = out / "finetune", out / "evaluation"
 
@@ -112,7 +132,7 @@ def run_demo(out: str | Path = "demo_out", *, quick: bool = False, force: bool =
                             log=say)
         return {"species": info["species"], "total": info["total"]}
 
-    res["corpus"] = _stage(console, "1. gene windows -> multi-species corpus", corpus_dir, force, corpus)
+    res["corpus"] = stage("1. gene windows -> multi-species corpus", corpus_dir, {"layout": DEMO_LAYOUT}, corpus)
     for s in res["corpus"]["species"]:
         dropped = ", ".join(f"{k} {v}" for k, v in s["dropped"].items()) or "none"
         say(f"  {s['species']}: {s['genes_read']:,} genes read, {s['written']:,} promoters written, "
@@ -128,7 +148,7 @@ def run_demo(out: str | Path = "demo_out", *, quick: bool = False, force: bool =
     ):
         cfg = load_config(PretrainConfig, preset="tiny", overrides={
             "max_steps": steps, "eval_steps": steps, "save_steps": steps, "batch_size": DEMO_BATCH, **extra})
-        m = res[name] = _stage(console, title, stage_dir, force,
+        m = res[name] = stage(title, stage_dir, {"config": dataclasses.asdict(cfg), **kwargs},
                                lambda cfg=cfg, d=stage_dir, kw=kwargs: {
                                    **pretrain(corpus_dir, None, d, cfg, log=say, **kw), "steps": cfg.max_steps})
         say(f"  held-out MLM loss {m['eval_loss']:.3f} nats per masked base (perplexity "
@@ -145,8 +165,8 @@ def run_demo(out: str | Path = "demo_out", *, quick: bool = False, force: bool =
             families=bundled.path("arabidopsis_chr1_families.tsv"), log=say)
         return info["audit"]
 
-    audit = res["expression"] = _stage(console, "3. expression dataset: A. thaliana leaf TPM, paralog-family "
-                                       "split", data_dir, force, expression)
+    audit = res["expression"] = stage("3. expression dataset: A. thaliana leaf TPM, paralog-family split",
+                                      data_dir, {"quick": quick}, expression)
     say(f"  split: {audit['counts']}; families in train and test: {audit['families_in_train_and_test']}")
 
     steps = 20 if quick else DEMO_FINETUNE_STEPS
@@ -161,9 +181,9 @@ def run_demo(out: str | Path = "demo_out", *, quick: bool = False, force: bool =
             save_part(ft_dir, out / f"{part}_alone", part)
         return metrics
 
-    m = res["finetune"] = _stage(console, "4. fine-tuning on leaf expression (14 runs): the deep path, then the "
-                                 "wide path (composition, gene model) and LightGBM blended in", ft_dir, force,
-                                 fine_tune)
+    m = res["finetune"] = stage("4. fine-tuning on leaf expression (14 runs): the deep path, then the wide path "
+                                "(composition, gene model) and LightGBM blended in", ft_dir,
+                                {"config": dataclasses.asdict(ft_cfg)}, fine_tune)
     t = summary(m, "test")
     say(f"  test genes: R² (all cells) {t.get('r2_all', float('nan')):.4f}, mean Pearson r "
         f"{t.get('pearson_mean', float('nan')):.4f} -> {ft_dir} (its parts: {out / 'deep_alone'}, "
@@ -171,11 +191,12 @@ def run_demo(out: str | Path = "demo_out", *, quick: bool = False, force: bool =
 
     def evaluation() -> dict:
         rows = evaluate(data_dir, eval_dir, models=[out / name for name in DEMO_MODELS], baselines=DEMO_BASELINES,
-                        bootstrap=100 if quick else 1000, log=say)
+                        bootstrap=ev_settings["bootstrap"], log=say)
         return {"all": [r for r in rows if r["tissue"] == "All"]}
 
-    ev = res["evaluation"] = _stage(console, "5. evaluation on the held-out test genes: fine-tuned models vs "
-                                    "baselines", eval_dir, force, evaluation)
+    ev_settings = {"models": DEMO_MODELS, "baselines": DEMO_BASELINES, "bootstrap": 100 if quick else 1000}
+    ev = res["evaluation"] = stage("5. evaluation on the held-out test genes: fine-tuned models vs baselines",
+                                   eval_dir, ev_settings, evaluation)
     for r in ev["all"]:
         say(f"  {r['model']:>24s}: R² {r['r2']:+.4f} (95 % CI {r['r2_lo']:+.4f} to {r['r2_hi']:+.4f}), "
             f"Pearson {r['pearson']:.3f}")
@@ -196,13 +217,14 @@ def run_demo(out: str | Path = "demo_out", *, quick: bool = False, force: bool =
 
     pos_dir, sp_dir = out / "explain" / "positional", out / "explain" / "species"
     pos_dir.parent.mkdir(exist_ok=True)
-    pi = res["positional"] = _stage(console, "6a. positional importance of the deep path: L-mers replaced along "
-                                    "test genes' windows", pos_dir, force, positional)
+    pi = res["positional"] = stage("6a. positional importance of the deep path: L-mers replaced along test "
+                                   "genes' windows", pos_dir, {"quick": quick}, positional)
     say(f"  {pi['mutants']:,} mutants of {pi['promoters']} test genes; strongest position per L-mer length: "
         f"{', '.join(f'{L}: {p}' for L, p in pi['peak_position'].items())} -> {pos_dir}")
-    sp = res["species"] = _stage(console, "6b. species embeddings from the stage-1 model vs k-mer composition",
-                                 sp_dir, force, lambda: species_embeddings(stage1, corpus_dir, sp_dir,
-                                                                           per_species=50 if quick else 200))
+    per_species = 50 if quick else 200
+    sp = res["species"] = stage("6b. species embeddings from the stage-1 model vs k-mer composition", sp_dir,
+                                {"per_species": per_species},
+                                lambda: species_embeddings(stage1, corpus_dir, sp_dir, per_species=per_species))
     for name, info in sp["representations"].items():
         say(f"  {name:>22s}: silhouette {info['silhouette_cosine']:+.3f} (1 = species fully separated)")
 

@@ -79,7 +79,8 @@ def evaluate(
 def demo(
     out: Path = typer.Option(Path("demo_out"), "--out", help="Output directory."),
     quick: bool = typer.Option(False, "--quick", help="A smaller, faster run."),
-    force: bool = typer.Option(False, "--force", help="Redo finished stages."),
+    force: bool = typer.Option(False, "--force", help="Redo finished stages (one finished "
+                               "with other settings is redone anyway)."),
 ) -> None:
     """Run the pipeline on the bundled real genomes (A. thaliana chr1, A. arenosa chr1-2)."""
     from florabert.demo import run_demo
