@@ -42,7 +42,9 @@ pre-trained stem model and its recipe (600 steps of 32 genes) unless a row says 
     python benchmarks/check_accuracy.py --out bench_out/accuracy --blend-parts|--wide-deep|--lr-cv
 
 Stages are cached in ``--out`` (corpora, pre-trained models, fine-tuned runs' predictions); rows already in
-``results.json`` are kept unless ``--redo``.
+``results.json`` are kept unless ``--redo`` (which scores the cached predictions again). Each row records the
+commit it was measured with; a row kept from other code is named as such when reused, and only a new ``--out``
+measures it again.
 """
 
 from __future__ import annotations
@@ -58,6 +60,25 @@ from pathlib import Path
 import numpy as np
 
 from florabert import demo  # the demo's settings: its model is the "[demo]" row
+
+
+def _code() -> str:
+    """The commit the rows are measured with (``+changes`` when src/ differs from it): a cached row measured
+    with other code is named when it is reused."""
+    import subprocess
+
+    def git(*args):
+        try:
+            return subprocess.run(["git", *args], capture_output=True, text=True,
+                                  cwd=Path(__file__).parent).stdout.strip()
+        except OSError:  # no git: a copy outside a repository
+            return ""
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    return commit + ("+changes" if git("status", "--porcelain", "--", "../src") else "")
+
+
+CODE = _code()
 
 GENE_LAYOUT, PROMOTER_LAYOUT = demo.DEMO_LAYOUT, demo.PROMOTER_LAYOUT
 QUIET = lambda m: None  # noqa: E731
@@ -218,7 +239,11 @@ class Table:
         self.preds: dict[str, np.ndarray] = {}  # average of the seeds' predictions, by row (this invocation)
 
     def done(self, name: str) -> bool:
-        return any(r["variant"] == name for r in self.rows)
+        row = next((r for r in self.rows if r["variant"] == name), None)
+        if row and not row.get("comparison") and row.get("code") != CODE:
+            print(f"{name}: kept from results.json, measured with other code ({row.get('code', 'unrecorded')}; "
+                  f"now {CODE}): a new --out measures it again", flush=True)
+        return row is not None
 
     def report(self, name: str, preds: list[np.ndarray], seconds: list[float], **extra) -> None:
         from florabert.evaluation.metrics import score
@@ -233,7 +258,7 @@ class Table:
         row = {"variant": name, "r2_mean": float(r2.mean()),
                "r2_sd": float(r2.std(ddof=1)) if len(r2) > 1 else 0.0, "r2_lo": first["r2_lo"],
                "r2_hi": first["r2_hi"], "pearson": float(np.mean([r["pearson"] for r in per])),
-               "seeds": len(preds), "seconds": float(np.median(seconds)), **extra}
+               "seeds": len(preds), "seconds": float(np.median(seconds)), "code": CODE, **extra}
         self.preds[name] = np.mean(preds, axis=0)
         self.rows = [r for r in self.rows if r["variant"] != name] + [row]
         self.path.write_text(json.dumps(self.rows, indent=2))
