@@ -108,14 +108,14 @@ class KmerLinear:
         self.k_min, self.k_max, self.solver = k_min, k_max, solver
 
     def fit(self, seqs, y):
-        from sklearn.linear_model import LinearRegression, RidgeCV
+        from sklearn.linear_model import LinearRegression
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
-        if self.solver == "ols":
-            model = LinearRegression()
-        else:
-            model = RidgeCV(alphas=np.logspace(-1, 7, 17), alpha_per_target=True)
+        from florabert.ridge import LooRidge
+
+        # LooRidge: RidgeCV(alphas, alpha_per_target=True)'s fit, faster
+        model = LinearRegression() if self.solver == "ols" else LooRidge(alphas=np.logspace(-1, 7, 17))
         self.vec_ = KmerCounts(self.k_min, self.k_max)
         self.model_ = make_pipeline(StandardScaler(), model).fit(self.vec_.fit_transform(seqs), y)
         return self
@@ -221,10 +221,10 @@ def _motifs(on: bool, layout) -> bool | list[int]:
 
 class WideRidge:
     """The expression model's wide path alone, fitted exactly as fine-tuning fits it (standardized features,
-    RidgeCV with the penalty per target by leave-one-out CV): ``composition`` (1-4-mer frequencies of every
-    window and codon usage of cds windows) and/or the gene-model features (``genes``: the ``gm_*`` columns,
-    :mod:`florabert.genome.genemodel`). ``wide`` = both (composition alone when the dataset has no gene-model
-    columns), ``composition``, ``gene_model``."""
+    the penalty per target by leave-one-out error, :mod:`florabert.ridge`): ``composition`` (1-4-mer
+    frequencies of every window and codon usage of cds windows) and/or the gene-model features (``genes``: the
+    ``gm_*`` columns, :mod:`florabert.genome.genemodel`). ``wide`` = both (composition alone when the dataset has
+    no gene-model columns), ``composition``, ``gene_model``."""
 
     needs_genes = True
 
@@ -245,12 +245,12 @@ class WideRidge:
                            motifs=_motifs(self.motifs, self.layout)).astype(np.float64)
 
     def fit(self, seqs, y, genes=None):
-        from sklearn.linear_model import RidgeCV
+        from florabert.ridge import LooRidge
 
         x = self._x(seqs, genes)
         self.mean_, self.std_ = x.mean(0), x.std(0)
         self.std_[self.std_ == 0] = 1.0
-        self.model_ = RidgeCV(alphas=np.logspace(-1, 6, 15), alpha_per_target=True).fit(
+        self.model_ = LooRidge(alphas=np.logspace(-1, 6, 15)).fit(
             (x - self.mean_) / self.std_, np.asarray(y, np.float64))
         return self
 

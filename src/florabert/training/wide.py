@@ -24,27 +24,25 @@ from florabert.training.batches import predict_in_order
 
 
 class WideRidge:
-    """The wide path's ridge fit (standardized features, the penalty per target by efficient leave-one-out CV on
-    the training genes), refittable: the features are decomposed once (SVD), so refitting the same penalties
-    to new targets (the residual the deep path leaves, :func:`backfit_callback`) is two matrix products."""
+    """The wide path's ridge fit (standardized features, the penalty per target by exact leave-one-out error on
+    the training genes: :mod:`florabert.ridge`), refittable: the features are decomposed once, so refitting the
+    same penalties to new targets (the residual the deep path leaves, :func:`backfit_callback`) is two matrix
+    products."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray):
-        from sklearn.linear_model import RidgeCV
+        from florabert.ridge import RidgeBasis
 
         self.mean, self.std = x.mean(0), x.std(0)
         self.std[self.std == 0] = 1.0
-        z = (x - self.mean) / self.std
-        fit = RidgeCV(alphas=np.logspace(-1, 6, 15), alpha_per_target=True).fit(z, y)
-        self.alpha = np.broadcast_to(np.atleast_1d(fit.alpha_), (y.shape[1],)).astype(np.float64)
-        self.u, self.s, self.vt = np.linalg.svd(z, full_matrices=False)
+        self.basis = RidgeBasis((x - self.mean) / self.std)
+        y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+        self.alpha = self.basis.loo_alphas(y - y.mean(0))
         self.coef, self.intercept = self.solve(y)
 
     def solve(self, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(coef (outputs, features), intercept (outputs,)) of the ridge fit of ``targets`` (genes, outputs)."""
         centre = targets.mean(0)
-        ut_r = self.u.T @ (targets - centre)  # (k, outputs)
-        shrink = self.s[:, None] / (self.s[:, None] ** 2 + self.alpha[None, :])
-        return (self.vt.T @ (shrink * ut_r)).T, centre
+        return self.basis.coef(targets - centre, self.alpha), centre
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return ((x - self.mean) / self.std) @ self.coef.T + self.intercept
