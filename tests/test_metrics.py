@@ -53,3 +53,19 @@ def test_shape_errors(data):
     y, p = data
     with pytest.raises(ValueError, match="shapes"):
         score(y, p[:, :2], ["a", "b", "c"], offset=1.0)
+
+
+def test_every_bootstrap_resample_is_scored_as_scikit_learn_scores_it(data):
+    from florabert.evaluation.metrics import _bootstrap_r2_mse
+
+    y, y_hat = (np.asarray(v, np.float64) for v in data[:2])
+    rng = np.random.default_rng(3)
+    draws = rng.integers(0, len(y), (150, len(y)))  # more than one chunk of resamples
+    r2s, mses = _bootstrap_r2_mse(y, y_hat, draws)
+    for i in (0, 63, 64, 149):
+        d = draws[i]
+        for j in range(y.shape[1]):
+            assert r2s[i, j] == pytest.approx(r2_score(y[d, j], y_hat[d, j]), abs=1e-12)
+            assert mses[i, j] == pytest.approx(mean_squared_error(y[d, j], y_hat[d, j]), abs=1e-12)
+        assert r2s[i, -1] == pytest.approx(r2_score(y[d].ravel(), y_hat[d].ravel()), abs=1e-12)
+        assert mses[i, -1] == pytest.approx(mean_squared_error(y[d].ravel(), y_hat[d].ravel()), abs=1e-12)

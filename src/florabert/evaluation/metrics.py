@@ -57,18 +57,38 @@ def score(y: np.ndarray, y_hat: np.ndarray, targets: list[str], *, offset: float
     if y.shape != y_hat.shape or y.ndim != 2 or y.shape[1] != len(targets):
         raise ValueError(f"shapes differ: observed {y.shape}, predicted {y_hat.shape}, {len(targets)} targets")
     rng = np.random.default_rng(seed)
-    draws = [rng.integers(0, len(y), len(y)) for _ in range(bootstrap)]
+    draws = np.array([rng.integers(0, len(y), len(y)) for _ in range(bootstrap)]).reshape(bootstrap, len(y))
+    r2s, mses = _bootstrap_r2_mse(y, y_hat, draws)
     rows = []
     for j, name in enumerate([*targets, "All"]):
         cols = slice(None) if name == "All" else slice(j, j + 1)
         row = {"tissue": name, **point_metrics(y[:, cols], y_hat[:, cols], offset)}
         if bootstrap:
-            r2s = [r2(y[d][:, cols], y_hat[d][:, cols]) for d in draws]
-            mses = [float(np.mean((y[d][:, cols] - y_hat[d][:, cols]) ** 2)) for d in draws]
-            row.update(r2_lo=float(np.nanpercentile(r2s, 2.5)), r2_hi=float(np.nanpercentile(r2s, 97.5)),
-                       mse_lo=float(np.percentile(mses, 2.5)), mse_hi=float(np.percentile(mses, 97.5)))
+            row.update(r2_lo=float(np.nanpercentile(r2s[:, j], 2.5)),
+                       r2_hi=float(np.nanpercentile(r2s[:, j], 97.5)),
+                       mse_lo=float(np.percentile(mses[:, j], 2.5)), mse_hi=float(np.percentile(mses[:, j], 97.5)))
         rows.append(row)
     return rows
+
+
+def _bootstrap_r2_mse(y: np.ndarray, y_hat: np.ndarray, draws: np.ndarray, chunk: int = 64):
+    """R² and MSE of every resample (rows of ``draws``: gene indices), per target and, in the last column, of
+    all cells: (resamples, targets + 1) each. Vectorized over ``chunk`` resamples at a time."""
+    r2s = np.empty((len(draws), y.shape[1] + 1))
+    mses = np.empty_like(r2s)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for start in range(0, len(draws), chunk):
+            d = draws[start:start + chunk]
+            yd, hd = y[d], y_hat[d]  # (chunk, genes, targets)
+            res = ((yd - hd) ** 2).sum(1)
+            tot = ((yd - yd.mean(1, keepdims=True)) ** 2).sum(1)
+            tot_all = ((yd - yd.mean((1, 2), keepdims=True)) ** 2).sum((1, 2))
+            res_all = res.sum(1)
+            sl = slice(start, start + len(d))
+            r2s[sl, :-1] = np.where(tot > 0, 1.0 - res / tot, np.nan)
+            r2s[sl, -1] = np.where(tot_all > 0, 1.0 - res_all / tot_all, np.nan)
+            mses[sl, :-1], mses[sl, -1] = res / y.shape[0], res_all / (y.shape[0] * y.shape[1])
+    return r2s, mses
 
 
 def paired_r2(y: np.ndarray, a: np.ndarray, b: np.ndarray, *, bootstrap: int = 1000, seed: int = 0) -> dict:
