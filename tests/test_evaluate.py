@@ -175,3 +175,28 @@ def test_baselines_read_multi_window_genes_window_by_window():
     assert held_out_r("kmer_linear@tss:-60:0") < 0.3  # cannot see the TTS window
     with pytest.raises(FloraBertError, match="not inside"):
         make_baseline("kmer_linear@tss:-100:0", layout=lay)
+
+
+def test_kmer_counts_are_countvectorizers():
+    """The k-mer baselines' counts equal scikit-learn's CountVectorizer's char n-grams, N and IUPAC letters and
+    sequences shorter than k included; at transform, k-mers unseen in training (or with unseen letters) drop."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    from florabert.evaluation.baselines import _WindowKmers
+
+    rng = np.random.default_rng(5)
+
+    def seqs(n, letters, p):
+        return ["".join(rng.choice(list(letters), rng.integers(0, 40), p=p)) for _ in range(n)]
+
+    train = [*seqs(60, "ACGTN", [0.3, 0.2, 0.2, 0.28, 0.02]), "A", "", "ACGTR"]
+    test = seqs(30, "ACGTNY", [0.25, 0.2, 0.2, 0.25, 0.05, 0.05])
+    for k_min, k_max in ((1, 3), (2, 5), (4, 4)):
+        ours, oracle = _WindowKmers(k_min, k_max), CountVectorizer(analyzer="char", ngram_range=(k_min, k_max),
+                                                                   lowercase=False)
+        got, want = ours.fit_transform(train), oracle.fit_transform(train).toarray()
+        names = ours.feature_names()
+        assert sorted(names) == list(oracle.get_feature_names_out())
+        order = [oracle.vocabulary_[n] for n in names]
+        np.testing.assert_array_equal(got, want[:, order])
+        np.testing.assert_array_equal(ours.transform(test), oracle.transform(test).toarray()[:, order])

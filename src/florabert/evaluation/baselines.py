@@ -74,10 +74,54 @@ class ConstMean:
         return np.tile(self.mean_, (len(seqs), 1))
 
 
-def kmer_counts(k_min: int, k_max: int):
-    from sklearn.feature_extraction.text import CountVectorizer
+class _WindowKmers:
+    """Counts of the k-mers (k = ``k_min``..``k_max``) of one window of every gene, over the k-mers seen in
+    the training genes (any letters: N and IUPAC codes included) — scikit-learn's ``CountVectorizer(
+    analyzer="char", ngram_range=(k_min, k_max))`` counts (the tests' oracle), by NumPy on the bases' codes.
+    Columns: by k, then by the k-mer's code."""
 
-    return CountVectorizer(analyzer="char", ngram_range=(k_min, k_max), lowercase=False, dtype=np.float32)
+    def __init__(self, k_min: int, k_max: int):
+        self.k_min, self.k_max = k_min, k_max
+
+    def _ids(self, col: list[str]):
+        """Per k: (gene index, k-mer code) of every k-mer of every sequence that lies inside its sequence and
+        reads only letters of the training alphabet."""
+        lengths = np.fromiter((len(s) for s in col), dtype=np.int64, count=len(col))
+        codes = self.lut_[np.frombuffer("".join(col).encode("latin-1", "replace"), dtype=np.uint8)]
+        gene = np.repeat(np.arange(len(col)), lengths)
+        left = np.repeat(np.cumsum(lengths), lengths) - np.arange(len(codes))  # bases from here to the end
+        base = len(self.alphabet_)
+        for k in range(self.k_min, self.k_max + 1):
+            m = max(len(codes) - k + 1, 0)
+            ids, bad = np.zeros(m, dtype=np.int64), left[:m] < k
+            for j in range(k):
+                c = codes[j:j + m]
+                ids, bad = ids * base + c, bad | (c < 0)
+            yield gene[:m][~bad], ids[~bad]
+
+    def fit_transform(self, col: list[str]) -> np.ndarray:
+        self.alphabet_ = sorted(set("".join(col)))
+        self.lut_ = np.full(256, -1, dtype=np.int64)
+        self.lut_[[ord(c) for c in self.alphabet_ if ord(c) < 256]] = np.arange(len(self.alphabet_))
+        self.vocab_ = [np.unique(ids) for _, ids in self._ids(col)]
+        return self.transform(col)
+
+    def feature_names(self) -> list[str]:
+        """The k-mer of each column."""
+        base, names = len(self.alphabet_), []
+        for k, vocab in zip(range(self.k_min, self.k_max + 1), self.vocab_, strict=True):
+            for code in vocab.tolist():
+                names.append("".join(self.alphabet_[(code // base ** (k - 1 - j)) % base] for j in range(k)))
+        return names
+
+    def transform(self, col: list[str]) -> np.ndarray:
+        out = []
+        for vocab, (gene, ids) in zip(self.vocab_, self._ids(col), strict=True):
+            where = np.minimum(np.searchsorted(vocab, ids), max(len(vocab) - 1, 0))
+            seen = vocab[where] == ids if len(vocab) else np.zeros(len(ids), dtype=bool)
+            flat = gene[seen] * len(vocab) + where[seen]
+            out.append(np.bincount(flat, minlength=len(col) * len(vocab)).reshape(len(col), len(vocab)))
+        return np.hstack(out).astype(np.float32)
 
 
 def windows_of(seqs) -> list[list[str]]:
@@ -94,11 +138,11 @@ class KmerCounts:
 
     def fit_transform(self, seqs) -> np.ndarray:
         cols = windows_of(seqs)
-        self.vecs_ = [kmer_counts(self.k_min, self.k_max) for _ in cols]
-        return np.hstack([v.fit_transform(c).toarray() for v, c in zip(self.vecs_, cols, strict=True)])
+        self.vecs_ = [_WindowKmers(self.k_min, self.k_max) for _ in cols]
+        return np.hstack([v.fit_transform(c) for v, c in zip(self.vecs_, cols, strict=True)])
 
     def transform(self, seqs) -> np.ndarray:
-        return np.hstack([v.transform(c).toarray() for v, c in zip(self.vecs_, windows_of(seqs), strict=True)])
+        return np.hstack([v.transform(c) for v, c in zip(self.vecs_, windows_of(seqs), strict=True)])
 
 
 class KmerLinear:
