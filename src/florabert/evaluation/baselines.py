@@ -264,11 +264,11 @@ def _motifs(on: bool, layout) -> bool | list[int]:
 
 
 class WideRidge:
-    """The expression model's wide path alone, fitted exactly as fine-tuning fits it (standardized features,
-    the penalty per target by leave-one-out error, :mod:`florabert.ridge`): ``composition`` (1-4-mer
-    frequencies of every window and codon usage of cds windows) and/or the gene-model features (``genes``: the
-    ``gm_*`` columns, :mod:`florabert.genome.genemodel`). ``wide`` = both (composition alone when the dataset has
-    no gene-model columns), ``composition``, ``gene_model``."""
+    """The expression model's wide path alone, fitted by fine-tuning's own ridge
+    (:class:`florabert.training.wide.WideRidge`: standardized features, the penalty per target by leave-one-out):
+    ``composition`` (1-4-mer frequencies of every window and codon usage of cds windows) and/or the gene-model
+    features (``genes``: the ``gm_*`` columns, :mod:`florabert.genome.genemodel`). ``wide`` = both (composition
+    alone when the dataset has no gene-model columns), ``composition``, ``gene_model``."""
 
     needs_genes = True
 
@@ -289,17 +289,13 @@ class WideRidge:
                            motifs=_motifs(self.motifs, self.layout)).astype(np.float64)
 
     def fit(self, seqs, y, genes=None):
-        from florabert.ridge import LooRidge
+        from florabert.training.wide import WideRidge as FinetuneRidge  # the very fit fine-tuning makes
 
-        x = self._x(seqs, genes)
-        self.mean_, self.std_ = x.mean(0), x.std(0)
-        self.std_[self.std_ == 0] = 1.0
-        self.model_ = LooRidge(alphas=np.logspace(-1, 6, 15)).fit(
-            (x - self.mean_) / self.std_, np.asarray(y, np.float64))
+        self.model_ = FinetuneRidge(self._x(seqs, genes), np.asarray(y, np.float64))
         return self
 
     def predict(self, seqs, genes=None):
-        return self.model_.predict((self._x(seqs, genes) - self.mean_) / self.std_).reshape(len(seqs), -1)
+        return self.model_.predict(self._x(seqs, genes)).reshape(len(seqs), -1)
 
 
 class WideLGBM(_LGBM):
