@@ -58,6 +58,14 @@ def write_demo_manifest(path: Path, *, unannotated: bool = False) -> Path:
     return path
 
 
+def _flat(settings: dict, prefix: str = "") -> dict:
+    """Nested settings as one level: ``{"config": {"max_steps": 600}}`` -> ``{"config.max_steps": 600}``."""
+    out = {}
+    for k, v in settings.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
 class _Stages:
     """Runs the demo's stages in order. A stage is skipped when an earlier run finished it with the same
     settings (the options it ran with, as JSON) and no stage before it was redone; otherwise it runs afresh.
@@ -78,8 +86,8 @@ class _Stages:
             if earlier.get("demo_format") != DONE_FORMAT:
                 self.console.print(f"{stage_dir} was finished by an older florabert: redoing it")
             elif earlier.get("settings") != settings:
-                changed = sorted(k for k in settings.keys() | (earlier.get("settings") or {}).keys()
-                                 if settings.get(k) != (earlier.get("settings") or {}).get(k))
+                before, now = _flat(earlier.get("settings") or {}), _flat(settings)
+                changed = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
                 self.console.print(f"{stage_dir} was finished with other settings ({', '.join(changed)}): "
                                    "redoing it", highlight=False)
             else:
